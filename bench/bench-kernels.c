@@ -1,0 +1,811 @@
+/* bench-kernels.c: dense-layer kernel benchmark: BLAS kernels vs their naive twins vs the bare GEMMs. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "backprop.h"
+
+/* OpenBLAS extensions, found by meson; other CBLAS lack them. Declared here so
+ * the benchmark does not depend on which cblas.h declares them. */
+#ifdef BENCH_HAVE_OPENBLAS_THREADS
+int openblas_get_num_threads(void);
+#endif
+#ifdef BENCH_HAVE_OPENBLAS_CONFIG
+char *openblas_get_config(void);
+#endif
+
+#define PROG "bench-kernels"
+#define MAX_SIZE 4096          /* 16 s x s buffers: 2 GiB of doubles at 4096 */
+#define MAX_SIZES 64
+#define MAX_REPS 200000        /* caps the sample arrays at tiny sizes */
+#define DEFAULT_SIZES "64,128,256,512,1024"
+#define DEFAULT_MIN_REPS 5
+#define DEFAULT_MIN_REPS_NAIVE 3
+#define DEFAULT_MIN_TIME 0.3
+#define DEFAULT_NAIVE_MAX 512
+
+/* ---- options ------------------------------------------------------------------ */
+
+struct opts {
+    int sizes[MAX_SIZES];
+    int nsizes;
+    int min_reps;        /* BLAS kernels and bare GEMMs */
+    int min_reps_naive;
+    double min_time;     /* seconds of samples wanted per variant per size */
+    int naive_max;
+    int prec_s, prec_d;
+    int json;
+    const char *dat;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: " PROG " [options]\n"
+        "Times the dense-layer kernels of backprop (row-major, ReLU, with bias; square\n"
+        "sizes: batch n = n_in = n_out = s) against their naive twins and against the\n"
+        "bare cblas_?gemm calls of the same shapes. Each figure is the median over\n"
+        "repeats; the variants are interleaved within each repeat.\n"
+        "\n"
+        "  --sizes LIST       comma-separated sizes, 1..%d (default " DEFAULT_SIZES ")\n"
+        "  --repeats N        minimum repeats of every variant (default %d for the BLAS\n"
+        "                     kernels and GEMMs, %d for the naive kernels); more are run\n"
+        "                     until each variant has about --min-time seconds of samples\n"
+        "  --min-time SEC     wanted seconds of samples per variant and size (default %.1f;\n"
+        "                     0: only the minimum repeats)\n"
+        "  --naive-max S      time the naive kernels only for sizes <= S (default %d:\n"
+        "                     a naive pass at 1024 takes tens of seconds; larger sizes\n"
+        "                     print '-' and are checked against the bare GEMMs only)\n"
+        "  --precision P      s (float), d (double) or both (default both)\n"
+        "  --json             print one JSON object instead of the table\n"
+        "  --dat FILE         also write a whitespace-separated data file for gnuplot\n"
+        "                     (bench/plot-kernels.sh FILE OUT.png draws it)\n"
+        "  --help             print this help and exit\n"
+        "\n"
+        "Columns: median time (ms) and GFLOP/s of the BLAS forward (2 s^3 flops) and\n"
+        "backward (4 s^3: dW with beta = 1, db and dX), the same for the naive twins,\n"
+        "the BLAS speed-up over naive on forward + backward, the 3 bare GEMMs\n"
+        "(Y = X W^T, dW += dZ^T X, dX = dZ W), and ratio = (BLAS fwd + bwd) / (3 GEMMs).\n"
+        "err: normwise relative difference max|a - b| / max|b| of the kernel outputs\n"
+        "(Y, dW, db, dX) against the naive kernels and against the bare-GEMM results;\n"
+        "a size whose error exceeds 1e-3 (float) or 1e-9 (double) is reported and not\n"
+        "timed, and the exit status is then 1. Exit status 2: bad options.\n",
+        MAX_SIZE, DEFAULT_MIN_REPS, DEFAULT_MIN_REPS_NAIVE, DEFAULT_MIN_TIME, DEFAULT_NAIVE_MAX);
+}
+
+static void bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, PROG ": ");
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    usage(stderr);
+    exit(2);
+}
+
+/* A whole-string integer in [lo, hi], or -1. */
+static long parse_int(const char *s, long lo, long hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return -1;
+    return v;
+}
+
+static void parse_sizes(struct opts *o, const char *list)
+{
+    char buf[1024];
+    if (strlen(list) >= sizeof buf)
+        bad_usage("--sizes: list too long: %s", list);
+    strcpy(buf, list);
+    o->nsizes = 0;
+    char *p = buf;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        long v = parse_int(p, 1, MAX_SIZE);
+        if (v < 0)
+            bad_usage("--sizes: not a size in 1..4096: '%s'", p);
+        if (o->nsizes == MAX_SIZES)
+            bad_usage("--sizes: more than 64 sizes in %s", list);
+        o->sizes[o->nsizes++] = (int)v;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+}
+
+static void parse_args(struct opts *o, int argc, char **argv)
+{
+    int reps = -1;
+    parse_sizes(o, DEFAULT_SIZES);
+    o->min_time = DEFAULT_MIN_TIME;
+    o->naive_max = DEFAULT_NAIVE_MAX;
+    o->prec_s = o->prec_d = 1;
+    o->json = 0;
+    o->dat = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        char name[32];
+        if (strncmp(a, "--", 2) != 0)
+            bad_usage("unexpected argument '%s'", a);
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        if (len >= sizeof name)
+            bad_usage("unknown option '%s'", a);
+        memcpy(name, a, len);
+        name[len] = '\0';
+        if (!strcmp(name, "--help")) {
+            if (eq)
+                bad_usage("--help takes no value: '%s'", a);
+            usage(stdout);
+            exit(0);
+        }
+        if (!strcmp(name, "--json")) {
+            if (eq)
+                bad_usage("--json takes no value: '%s'", a);
+            o->json = 1;
+            continue;
+        }
+        if (strcmp(name, "--sizes") && strcmp(name, "--repeats") && strcmp(name, "--min-time")
+            && strcmp(name, "--naive-max") && strcmp(name, "--precision") && strcmp(name, "--dat"))
+            bad_usage("unknown option '%s'", a);
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else
+            bad_usage("%s needs a value", name);
+
+        if (!strcmp(name, "--sizes")) {
+            parse_sizes(o, val);
+        } else if (!strcmp(name, "--repeats")) {
+            long v = parse_int(val, 1, MAX_REPS);
+            if (v < 0)
+                bad_usage("--repeats: not an integer in 1..200000: '%s'", val);
+            reps = (int)v;
+        } else if (!strcmp(name, "--min-time")) {
+            char *end;
+            errno = 0;
+            double v = strtod(val, &end);
+            if (errno != 0 || end == val || *end != '\0' || !(v >= 0 && v <= 3600))
+                bad_usage("--min-time: not a number of seconds in [0, 3600]: '%s'", val);
+            o->min_time = v;
+        } else if (!strcmp(name, "--naive-max")) {
+            long v = parse_int(val, 0, INT_MAX);
+            if (v < 0)
+                bad_usage("--naive-max: not a non-negative integer: '%s'", val);
+            o->naive_max = (int)v;
+        } else if (!strcmp(name, "--precision")) {
+            if (!strcmp(val, "s"))
+                o->prec_s = 1, o->prec_d = 0;
+            else if (!strcmp(val, "d"))
+                o->prec_s = 0, o->prec_d = 1;
+            else if (!strcmp(val, "both"))
+                o->prec_s = o->prec_d = 1;
+            else
+                bad_usage("--precision: expected s, d or both, not '%s'", val);
+        } else { /* --dat */
+            if (*val == '\0')
+                bad_usage("--dat: empty file name%s", "");
+            o->dat = val;
+        }
+    }
+    o->min_reps = reps > 0 ? reps : DEFAULT_MIN_REPS;
+    o->min_reps_naive = reps > 0 ? reps : DEFAULT_MIN_REPS_NAIVE;
+}
+
+/* ---- per-size workspace and the typed operations --------------------------------- */
+
+/* All matrices are s x s, row-major, leading dimension s; b and db have s entries. */
+struct ws {
+    int s;
+    void *X, *W, *b, *dY;              /* inputs */
+    void *Y, *dZ, *dW, *db, *dX;       /* outputs of the BLAS kernels */
+    void *Yn, *dZn, *dWn, *dbn, *dXn;  /* outputs of the naive kernels */
+    void *Yg, *dWg, *dbg, *dXg, *dZg;  /* outputs of the bare GEMMs; the check's reference */
+};
+
+enum { V_FWD, V_BWD, V_GEMM_FWD, V_GEMM_BWD, V_NAIVE_FWD, V_NAIVE_BWD, NV };
+#define NV_BLAS 4   /* V_FWD .. V_GEMM_BWD: timed in every repeat */
+static const char *const vname[NV] = {
+    "BLAS forward", "BLAS backward", "GEMM forward", "GEMM backward", "naive forward", "naive backward"
+};
+
+typedef bp_status (*run_fn)(const struct ws *);
+
+struct prec {
+    char letter;
+    const char *name;
+    size_t elsize;
+    double tol;
+    void (*fill)(void *p, size_t count, double lo, double hi, uint64_t *rng);
+    double (*relerr)(const void *a, const void *ref, size_t count);
+    void (*reference)(const struct ws *w);
+    run_fn run[NV];
+};
+
+/* splitmix64: a tiny seeded generator; uniform in [0, 1) with 53 bits. */
+static double rng_uniform(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* One definition per precision P (s or d) and type T. The backward kernels of
+ * all three variants read the Y of the BLAS forward, so the ReLU mask is the
+ * same for all: a z that rounds to the other side of 0 in one variant would
+ * otherwise flip a whole dY entry in dW and fail the check for no fault. */
+#define DEFINE_PREC(P, T)                                                                     \
+static void P##_fill(void *p, size_t count, double lo, double hi, uint64_t *rng)            \
+{                                                                                           \
+    T *a = p;                                                                               \
+    for (size_t i = 0; i < count; i++)                                                      \
+        a[i] = (T)(lo + (hi - lo) * rng_uniform(rng));                                      \
+}                                                                                           \
+                                                                                            \
+static double P##_relerr(const void *pa, const void *pref, size_t count)                    \
+{                                                                                           \
+    const T *a = pa, *r = pref;                                                             \
+    double num = 0, den = 0;                                                                \
+    for (size_t i = 0; i < count; i++) {                                                    \
+        double d = fabs((double)a[i] - (double)r[i]);                                      \
+        if (!(d <= num))                                                                    \
+            num = isnan(d) ? INFINITY : d;                                                  \
+        if (fabs((double)r[i]) > den)                                                       \
+            den = fabs((double)r[i]);                                                       \
+    }                                                                                       \
+    return den > 0 ? num / den : num;                                                       \
+}                                                                                           \
+                                                                                            \
+static bp_status P##_fwd(const struct ws *w)                                                \
+{                                                                                           \
+    int s = w->s;                                                                           \
+    return bp_##P##dense_forward(BP_ROW_MAJOR, s, s, s, w->X, s, w->W, s, w->b,             \
+        BP_ACT_RELU, (T)0, NULL, s, w->Y, s);                                               \
+}                                                                                           \
+                                                                                            \
+static bp_status P##_naive_fwd(const struct ws *w)                                          \
+{                                                                                           \
+    int s = w->s;                                                                           \
+    return bp_##P##dense_forward_naive(BP_ROW_MAJOR, s, s, s, w->X, s, w->W, s, w->b,       \
+        BP_ACT_RELU, (T)0, NULL, s, w->Yn, s);                                              \
+}                                                                                           \
+                                                                                            \
+static bp_status P##_bwd(const struct ws *w)                                                \
+{                                                                                           \
+    int s = w->s;                                                                           \
+    return bp_##P##dense_backward(BP_ROW_MAJOR, s, s, s, w->X, s, w->W, s,                  \
+        BP_ACT_RELU, (T)0, NULL, s, w->Y, s, w->dY, s, w->dZ, s,                            \
+        (T)1, w->dW, s, w->db, w->dX, s);                                                   \
+}                                                                                           \
+                                                                                            \
+static bp_status P##_naive_bwd(const struct ws *w)                                          \
+{                                                                                           \
+    int s = w->s;                                                                           \
+    return bp_##P##dense_backward_naive(BP_ROW_MAJOR, s, s, s, w->X, s, w->W, s,            \
+        BP_ACT_RELU, (T)0, NULL, s, w->Y, s, w->dY, s, w->dZn, s,                           \
+        (T)1, w->dWn, s, w->dbn, w->dXn, s);                                                \
+}                                                                                           \
+                                                                                            \
+/* Y = X W^T */                                                                             \
+static bp_status P##_gemm_fwd(const struct ws *w)                                           \
+{                                                                                           \
+    int s = w->s;                                                                           \
+    cblas_##P##gemm(CblasRowMajor, CblasNoTrans, CblasTrans, s, s, s,                       \
+        (T)1, w->X, s, w->W, s, (T)0, w->Yg, s);                                            \
+    return BP_OK;                                                                           \
+}                                                                                           \
+                                                                                            \
+/* dW += dZ^T X,  dX = dZ W, from the dZ the BLAS backward left */                          \
+static bp_status P##_gemm_bwd(const struct ws *w)                                           \
+{                                                                                           \
+    int s = w->s;                                                                           \
+    cblas_##P##gemm(CblasRowMajor, CblasTrans, CblasNoTrans, s, s, s,                       \
+        (T)1, w->dZ, s, w->X, s, (T)1, w->dWg, s);                                          \
+    cblas_##P##gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s, s, s,                     \
+        (T)1, w->dZ, s, w->W, s, (T)0, w->dXg, s);                                          \
+    return BP_OK;                                                                           \
+}                                                                                           \
+                                                                                            \
+/* The whole layer from the bare GEMMs plus the O(s^2) rest, written here                   \
+ * independently of the library: the reference at sizes the naive kernels skip. */         \
+static void P##_reference(const struct ws *w)                                               \
+{                                                                                           \
+    int s = w->s;                                                                           \
+    T *Yg = w->Yg, *dZg = w->dZg, *dbg = w->dbg;                                            \
+    const T *b = w->b, *Y = w->Y, *dY = w->dY;                                              \
+    P##_gemm_fwd(w);                                                                        \
+    for (size_t i = 0; i < (size_t)s; i++)                                                  \
+        for (size_t j = 0; j < (size_t)s; j++) {                                            \
+            T z = Yg[i * s + j] + b[j];                                                     \
+            Yg[i * s + j] = z > 0 ? z : (T)0;                                               \
+        }                                                                                   \
+    for (size_t i = 0; i < (size_t)s; i++)                                                  \
+        for (size_t j = 0; j < (size_t)s; j++) {                                            \
+            T dz = Y[i * s + j] > 0 ? dY[i * s + j] : (T)0;                                 \
+            dZg[i * s + j] = dz;                                                            \
+            dbg[j] += dz;                                                                   \
+        }                                                                                   \
+    cblas_##P##gemm(CblasRowMajor, CblasTrans, CblasNoTrans, s, s, s,                       \
+        (T)1, dZg, s, w->X, s, (T)1, w->dWg, s);                                            \
+    cblas_##P##gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s, s, s,                     \
+        (T)1, dZg, s, w->W, s, (T)0, w->dXg, s);                                            \
+}
+
+DEFINE_PREC(s, float)
+DEFINE_PREC(d, double)
+
+#define PREC_TABLE(P, T, LETTER, NAME, TOL)                                                  \
+    { LETTER, NAME, sizeof(T), TOL, P##_fill, P##_relerr, P##_reference,                      \
+      { P##_fwd, P##_bwd, P##_gemm_fwd, P##_gemm_bwd, P##_naive_fwd, P##_naive_bwd } }
+
+static const struct prec precs[2] = {
+    PREC_TABLE(s, float, 's', "float", 1e-3),
+    PREC_TABLE(d, double, 'd', "double", 1e-9),
+};
+
+/* ---- workspace ------------------------------------------------------------------- */
+
+static void *xalloc(size_t bytes)
+{
+    /* aligned_alloc wants a multiple of the alignment */
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) {
+        fprintf(stderr, PROG ": out of memory (%zu bytes)\n", bytes);
+        exit(1);
+    }
+    return p;
+}
+
+static void ws_alloc(struct ws *w, const struct prec *p, int s, int naive)
+{
+    size_t mat = (size_t)s * (size_t)s * p->elsize, vec = (size_t)s * p->elsize;
+    memset(w, 0, sizeof *w);
+    w->s = s;
+    void **mats[] = { &w->X, &w->W, &w->dY, &w->Y, &w->dZ, &w->dW, &w->dX,
+                      &w->Yg, &w->dWg, &w->dXg, &w->dZg };
+    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+        *mats[i] = xalloc(mat);
+    w->b = xalloc(vec);
+    w->db = xalloc(vec);
+    w->dbg = xalloc(vec);
+    if (naive) {
+        w->Yn = xalloc(mat);
+        w->dZn = xalloc(mat);
+        w->dWn = xalloc(mat);
+        w->dXn = xalloc(mat);
+        w->dbn = xalloc(vec);
+    }
+}
+
+static void ws_free(struct ws *w)
+{
+    void *all[] = { w->X, w->W, w->b, w->dY, w->Y, w->dZ, w->dW, w->db, w->dX,
+                    w->Yn, w->dZn, w->dWn, w->dbn, w->dXn, w->Yg, w->dWg, w->dbg, w->dXg, w->dZg };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        free(all[i]);
+}
+
+/* Inputs of O(1) magnitude (W scaled by 1/sqrt(n_in), as an initialiser would),
+ * accumulators dW and db starting from the same nonzero values in every variant,
+ * and every output written once so no page fault lands in a timing. */
+static void ws_fill(struct ws *w, const struct prec *p, uint64_t seed)
+{
+    size_t nn = (size_t)w->s * (size_t)w->s, n = (size_t)w->s;
+    double scale = 1 / sqrt((double)w->s);
+    p->fill(w->X, nn, -1, 1, &seed);
+    p->fill(w->W, nn, -scale, scale, &seed);
+    p->fill(w->b, n, -0.5, 0.5, &seed);
+    p->fill(w->dY, nn, -1, 1, &seed);
+    p->fill(w->dW, nn, -1, 1, &seed);
+    p->fill(w->db, n, -1, 1, &seed);
+    memcpy(w->dWg, w->dW, nn * p->elsize);
+    memcpy(w->dbg, w->db, n * p->elsize);
+    void *outs[] = { w->Y, w->dZ, w->dX, w->Yg, w->dXg, w->dZg, w->Yn, w->dZn, w->dXn };
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
+        if (outs[i])
+            memset(outs[i], 0, nn * p->elsize);
+    if (w->dWn) {
+        memcpy(w->dWn, w->dW, nn * p->elsize);
+        memcpy(w->dbn, w->db, n * p->elsize);
+    }
+}
+
+/* ---- timing ---------------------------------------------------------------------- */
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Runs one variant once; any status but BP_OK ends the benchmark. */
+static double run_timed(const struct prec *p, int v, const struct ws *w)
+{
+    double t0 = now();
+    bp_status st = p->run[v](w);
+    double t1 = now();
+    if (st != BP_OK) {
+        fprintf(stderr, PROG ": %s (%s, size %d) failed: %s: %s\n", vname[v], p->name, w->s,
+            bp_strerror(st), bp_last_error());
+        exit(1);
+    }
+    return t1 - t0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *a, int n)
+{
+    qsort(a, (size_t)n, sizeof *a, cmp_double);
+    return n % 2 ? a[n / 2] : 0.5 * (a[n / 2 - 1] + a[n / 2]);
+}
+
+static int reps_for(double min_time, double t_each, int min_reps)
+{
+    double r = t_each > 0 ? ceil(min_time / t_each) : (double)MAX_REPS;
+    if (r > MAX_REPS)
+        r = MAX_REPS;
+    return r < min_reps ? min_reps : (int)r;
+}
+
+struct row {
+    int size;
+    const struct prec *p;
+    int naive;            /* the naive kernels were run */
+    int ok;               /* the check passed, so the timings are meaningful */
+    int reps, reps_naive;
+    double t[NV];         /* median seconds */
+    double err_naive, err_gemm;
+};
+
+static double flops_of(int v, int s)
+{
+    double s3 = (double)s * s * s;
+    return (v == V_FWD || v == V_NAIVE_FWD || v == V_GEMM_FWD) ? 2 * s3 : 4 * s3;
+}
+
+static double gflops(const struct row *r, int v)
+{
+    return flops_of(v, r->size) / r->t[v] * 1e-9;
+}
+
+static double speedup(const struct row *r)
+{
+    return (r->t[V_NAIVE_FWD] + r->t[V_NAIVE_BWD]) / (r->t[V_FWD] + r->t[V_BWD]);
+}
+
+static double ratio(const struct row *r)
+{
+    return (r->t[V_FWD] + r->t[V_BWD]) / (r->t[V_GEMM_FWD] + r->t[V_GEMM_BWD]);
+}
+
+/* Checks once (that run is also the warm-up), then times every variant. */
+static void bench_one(const struct opts *o, const struct prec *p, int s, struct row *r)
+{
+    struct ws w;
+    int naive = s <= o->naive_max;
+    memset(r, 0, sizeof *r);
+    r->size = s;
+    r->p = p;
+    r->naive = naive;
+    for (int v = 0; v < NV; v++)
+        r->t[v] = NAN;
+    r->err_naive = NAN;
+
+    ws_alloc(&w, p, s, naive);
+    ws_fill(&w, p, 0x5eed0000u + (uint64_t)s);
+
+    /* Check (and warm up): the forward first, since every backward reads its Y. */
+    double t_est[NV] = { 0 };
+    t_est[V_FWD] = run_timed(p, V_FWD, &w);
+    t_est[V_BWD] = run_timed(p, V_BWD, &w);
+    p->reference(&w);
+    size_t nn = (size_t)s * s;
+    double e[4];
+    e[0] = p->relerr(w.Y, w.Yg, nn);
+    e[1] = p->relerr(w.dW, w.dWg, nn);
+    e[2] = p->relerr(w.db, w.dbg, (size_t)s);
+    e[3] = p->relerr(w.dX, w.dXg, nn);
+    r->err_gemm = fmax(fmax(e[0], e[1]), fmax(e[2], e[3]));
+    if (naive) {
+        t_est[V_NAIVE_FWD] = run_timed(p, V_NAIVE_FWD, &w);
+        t_est[V_NAIVE_BWD] = run_timed(p, V_NAIVE_BWD, &w);
+        e[0] = p->relerr(w.Y, w.Yn, nn);
+        e[1] = p->relerr(w.dW, w.dWn, nn);
+        e[2] = p->relerr(w.db, w.dbn, (size_t)s);
+        e[3] = p->relerr(w.dX, w.dXn, nn);
+        r->err_naive = fmax(fmax(e[0], e[1]), fmax(e[2], e[3]));
+    }
+    r->ok = r->err_gemm <= p->tol && (!naive || r->err_naive <= p->tol);
+    if (!r->ok) {
+        fprintf(stderr, PROG ": WRONG RESULT at size %d, %s: normwise error %.3g vs bare GEMMs, "
+            "%.3g vs naive (tolerance %.0e); not timed\n", s, p->name, r->err_gemm, r->err_naive, p->tol);
+        ws_free(&w);
+        return;
+    }
+
+    /* Estimates for the repeat counts, from a second (warm) call of the fast variants. */
+    double t_blas = 0, t_naive = 0;
+    for (int v = 0; v < NV_BLAS; v++)
+        t_blas += t_est[v] = run_timed(p, v, &w);
+    r->reps = reps_for(o->min_time, t_blas / NV_BLAS, o->min_reps);
+    if (naive) {
+        t_naive = 0.5 * (t_est[V_NAIVE_FWD] + t_est[V_NAIVE_BWD]);
+        r->reps_naive = reps_for(o->min_time, t_naive, o->min_reps_naive);
+    }
+
+    double *samples[NV] = { 0 };
+    for (int v = 0; v < NV; v++)
+        if (v < NV_BLAS || naive)
+            samples[v] = xalloc(sizeof(double) * (size_t)(v < NV_BLAS ? r->reps : r->reps_naive));
+
+    /* Every repeat times the four BLAS variants, in an order rotated each repeat
+     * so none always follows the same neighbour; the naive repeats are spread
+     * evenly among them (naive sample j before repeat j * reps / reps_naive). */
+    int jn = 0;
+    for (int i = 0; i < r->reps; i++) {
+        while (naive && jn < r->reps_naive && (long long)jn * r->reps / r->reps_naive <= i) {
+            samples[V_NAIVE_FWD][jn] = run_timed(p, V_NAIVE_FWD, &w);
+            samples[V_NAIVE_BWD][jn] = run_timed(p, V_NAIVE_BWD, &w);
+            jn++;
+        }
+        for (int k = 0; k < NV_BLAS; k++) {
+            int v = (i + k) % NV_BLAS;
+            samples[v][i] = run_timed(p, v, &w);
+        }
+    }
+    for (int v = 0; v < NV; v++)
+        if (samples[v]) {
+            r->t[v] = median(samples[v], v < NV_BLAS ? r->reps : r->reps_naive);
+            free(samples[v]);
+        }
+    ws_free(&w);
+}
+
+/* ---- output ---------------------------------------------------------------------- */
+
+struct meta {
+    char date[32];
+    char blas[256];
+    int threads;          /* -1: unknown */
+    long cpus;
+};
+
+static void get_meta(struct meta *m)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL || strftime(m->date, sizeof m->date, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        strcpy(m->date, "unknown");
+    strcpy(m->blas, "unknown CBLAS");
+#ifdef BENCH_HAVE_OPENBLAS_CONFIG
+    snprintf(m->blas, sizeof m->blas, "%s", openblas_get_config());
+    {
+        size_t n = strlen(m->blas);   /* OpenBLAS ends its config with a space */
+        while (n > 0 && m->blas[n - 1] == ' ')
+            m->blas[--n] = '\0';
+    }
+#endif
+    m->threads = -1;
+#ifdef BENCH_HAVE_OPENBLAS_THREADS
+    m->threads = openblas_get_num_threads();
+#endif
+    m->cpus = sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+static void print_header(const struct opts *o, const struct meta *m)
+{
+    printf("# backprop %s kernel benchmark, %s, %s", bp_version(), m->date, m->blas);
+    if (m->threads > 0)
+        printf(", %d BLAS thread%s", m->threads, m->threads == 1 ? "" : "s");
+    printf(", %ld CPUs\n", m->cpus);
+    printf("# row-major, ReLU, bias, n = n_in = n_out = size; backward: beta = 1, db and dX; "
+        "median of >= %d repeats (naive >= %d), ~%.2g s per variant; naive up to %d\n",
+        o->min_reps, o->min_reps_naive, o->min_time, o->naive_max);
+    printf("%-9s|%-18s|%-18s|%-20s|%-20s|%-9s|%-18s|%-7s|%-19s|%s\n", "",
+        "    BLAS forward", "   BLAS backward", "   naive forward", "   naive backward",
+        " speed-up", "  3 bare GEMMs", " ratio", " error vs", " repeats");
+    printf("%4s %-4s|%9s %8s|%9s %8s|%10s %9s|%10s %9s|%9s|%9s %8s|%7s|%9s %9s|%s\n",
+        "size", "prec", "ms", "GFLOP/s", "ms", "GFLOP/s", "ms", "GFLOP/s", "ms", "GFLOP/s",
+        "fwd+bwd", "ms", "GFLOP/s", "k/GEMM", "naive", "GEMMs", " BLAS/naive");
+    fflush(stdout);
+}
+
+static void print_row(const struct row *r)
+{
+    printf("%4d %-4s|", r->size, r->p->name);
+    if (!r->ok) {
+        printf(" WRONG RESULT: error %.2e vs GEMMs, %.2e vs naive; not timed\n", r->err_gemm, r->err_naive);
+        fflush(stdout);
+        return;
+    }
+    printf("%9.3f %8.2f|%9.3f %8.2f|", r->t[V_FWD] * 1e3, gflops(r, V_FWD),
+        r->t[V_BWD] * 1e3, gflops(r, V_BWD));
+    if (r->naive)
+        printf("%10.2f %9.3f|%10.2f %9.3f|%8.1fx|", r->t[V_NAIVE_FWD] * 1e3, gflops(r, V_NAIVE_FWD),
+            r->t[V_NAIVE_BWD] * 1e3, gflops(r, V_NAIVE_BWD), speedup(r));
+    else
+        printf("%10s %9s|%10s %9s|%9s|", "-", "-", "-", "-", "-");
+    double tg = r->t[V_GEMM_FWD] + r->t[V_GEMM_BWD];
+    printf("%9.3f %8.2f|%7.3f|", tg * 1e3, 6.0 * r->size * r->size * r->size / tg * 1e-9, ratio(r));
+    if (r->naive)
+        printf("%9.1e", r->err_naive);
+    else
+        printf("%9s", "-");
+    printf(" %9.1e| %d/", r->err_gemm, r->reps);
+    if (r->naive)
+        printf("%d\n", r->reps_naive);
+    else
+        printf("-\n");
+    fflush(stdout);
+}
+
+static void json_num(FILE *f, const char *key, double v, int last)
+{
+    if (isfinite(v))
+        fprintf(f, "\"%s\": %.6g%s", key, v, last ? "" : ", ");
+    else
+        fprintf(f, "\"%s\": null%s", key, last ? "" : ", ");
+}
+
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void print_json(const struct opts *o, const struct meta *m, const struct row *rows, int nrows)
+{
+    FILE *f = stdout;
+    fprintf(f, "{\n  \"benchmark\": \"bench-kernels\",\n  \"backprop_version\": ");
+    json_str(f, bp_version());
+    fprintf(f, ",\n  \"date\": ");
+    json_str(f, m->date);
+    fprintf(f, ",\n  \"blas\": ");
+    json_str(f, m->blas);
+    if (m->threads > 0)
+        fprintf(f, ",\n  \"blas_threads\": %d", m->threads);
+    else
+        fprintf(f, ",\n  \"blas_threads\": null");
+    fprintf(f, ",\n  \"cpus_online\": %ld", m->cpus);
+    fprintf(f, ",\n  \"layout\": \"row-major\", \"activation\": \"relu\", \"bias\": true, "
+        "\"backward_beta\": 1, \"backward_dX\": true");
+    fprintf(f, ",\n  \"statistic\": \"median\", \"min_repeats\": %d, \"min_repeats_naive\": %d, "
+        "\"min_time_s\": %g, \"naive_max\": %d", o->min_reps, o->min_reps_naive, o->min_time, o->naive_max);
+    fprintf(f, ",\n  \"flops\": {\"fwd\": \"2 n n_in n_out\", \"bwd\": \"4 n n_in n_out\"}");
+    fprintf(f, ",\n  \"rows\": [");
+    for (int i = 0; i < nrows; i++) {
+        const struct row *r = &rows[i];
+        int t = r->ok, tn = r->ok && r->naive;
+        fprintf(f, "%s\n    {\"size\": %d, \"precision\": \"%s\", \"ok\": %s, ", i ? "," : "",
+            r->size, r->p->name, r->ok ? "true" : "false");
+        fprintf(f, "\"repeats\": %d, ", r->reps);
+        if (tn)
+            fprintf(f, "\"repeats_naive\": %d, ", r->reps_naive);
+        else
+            fprintf(f, "\"repeats_naive\": null, ");
+        json_num(f, "fwd_ms", t ? r->t[V_FWD] * 1e3 : NAN, 0);
+        json_num(f, "fwd_gflops", t ? gflops(r, V_FWD) : NAN, 0);
+        json_num(f, "bwd_ms", t ? r->t[V_BWD] * 1e3 : NAN, 0);
+        json_num(f, "bwd_gflops", t ? gflops(r, V_BWD) : NAN, 0);
+        json_num(f, "naive_fwd_ms", tn ? r->t[V_NAIVE_FWD] * 1e3 : NAN, 0);
+        json_num(f, "naive_fwd_gflops", tn ? gflops(r, V_NAIVE_FWD) : NAN, 0);
+        json_num(f, "naive_bwd_ms", tn ? r->t[V_NAIVE_BWD] * 1e3 : NAN, 0);
+        json_num(f, "naive_bwd_gflops", tn ? gflops(r, V_NAIVE_BWD) : NAN, 0);
+        json_num(f, "speedup", tn ? speedup(r) : NAN, 0);
+        json_num(f, "gemm_fwd_ms", t ? r->t[V_GEMM_FWD] * 1e3 : NAN, 0);
+        json_num(f, "gemm_fwd_gflops", t ? gflops(r, V_GEMM_FWD) : NAN, 0);
+        json_num(f, "gemm_bwd_ms", t ? r->t[V_GEMM_BWD] * 1e3 : NAN, 0);
+        json_num(f, "gemm_bwd_gflops", t ? gflops(r, V_GEMM_BWD) : NAN, 0);
+        json_num(f, "ratio_fwd", t ? r->t[V_FWD] / r->t[V_GEMM_FWD] : NAN, 0);
+        json_num(f, "ratio_bwd", t ? r->t[V_BWD] / r->t[V_GEMM_BWD] : NAN, 0);
+        json_num(f, "ratio", t ? ratio(r) : NAN, 0);
+        json_num(f, "err_naive", r->err_naive, 0);
+        json_num(f, "err_gemm", r->err_gemm, 0);
+        json_num(f, "tolerance", r->p->tol, 1);
+        fprintf(f, "}");
+    }
+    fprintf(f, "\n  ]\n}\n");
+}
+
+static int write_dat(const char *path, const struct meta *m, const struct row *rows, int nrows)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "# bench-kernels, backprop %s, %s, %s; times in ms (medians), NaN: not measured\n",
+        bp_version(), m->date, m->blas);
+    fprintf(f, "# 1:size 2:prec 3:fwd_ms 4:fwd_gflops 5:bwd_ms 6:bwd_gflops 7:naive_fwd_ms "
+        "8:naive_fwd_gflops 9:naive_bwd_ms 10:naive_bwd_gflops 11:speedup 12:gemm_ms "
+        "13:gemm_gflops 14:ratio 15:err_naive 16:err_gemm\n");
+    for (int i = 0; i < nrows; i++) {
+        const struct row *r = &rows[i];
+        int t = r->ok, tn = r->ok && r->naive;
+        double tg = r->t[V_GEMM_FWD] + r->t[V_GEMM_BWD];
+        double v[] = {
+            t ? r->t[V_FWD] * 1e3 : NAN, t ? gflops(r, V_FWD) : NAN,
+            t ? r->t[V_BWD] * 1e3 : NAN, t ? gflops(r, V_BWD) : NAN,
+            tn ? r->t[V_NAIVE_FWD] * 1e3 : NAN, tn ? gflops(r, V_NAIVE_FWD) : NAN,
+            tn ? r->t[V_NAIVE_BWD] * 1e3 : NAN, tn ? gflops(r, V_NAIVE_BWD) : NAN,
+            tn ? speedup(r) : NAN,
+            t ? tg * 1e3 : NAN, t ? 6.0 * r->size * r->size * r->size / tg * 1e-9 : NAN,
+            t ? ratio(r) : NAN, r->err_naive, r->err_gemm,
+        };
+        fprintf(f, "%d %c", r->size, r->p->letter);
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+            if (isfinite(v[k]))
+                fprintf(f, " %.6g", v[k]);
+            else
+                fprintf(f, " NaN");
+        }
+        fputc('\n', f);
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    struct meta m;
+    static struct row rows[2 * MAX_SIZES];
+    int nrows = 0, status = 0;
+
+    parse_args(&o, argc, argv);
+    get_meta(&m);
+    if (!o.json)
+        print_header(&o, &m);
+    for (int i = 0; i < o.nsizes; i++)
+        for (int k = 0; k < 2; k++) {
+            if (!(k == 0 ? o.prec_s : o.prec_d))
+                continue;
+            struct row *r = &rows[nrows++];
+            bench_one(&o, &precs[k], o.sizes[i], r);
+            if (!r->ok)
+                status = 1;
+            if (!o.json)
+                print_row(r);
+        }
+    if (o.json)
+        print_json(&o, &m, rows, nrows);
+    if (o.dat && write_dat(o.dat, &m, rows, nrows) != 0)
+        status = 1;
+    return status;
+}

@@ -1,0 +1,9 @@
+/* backprop.h: the umbrella header of the backprop library. */
+#ifndef BACKPROP_H
+#define BACKPROP_H
+
+#include "backprop/core.h"
+#include "backprop/kernels.h"
+#include "backprop/naive.h"
+
+#endif

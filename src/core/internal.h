@@ -1,0 +1,56 @@
+/* internal.h: error raising and argument checks shared by every source file of the library. */
+#ifndef BP_INTERNAL_H
+#define BP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "backprop/core.h"
+
+#if defined(__GNUC__)
+#define BP_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define BP_PRINTF(f, a)
+#endif
+
+/* Records "func: message" as the calling thread's last error and returns st. */
+bp_status bp__fail(bp_status st, const char *func, const char *fmt, ...) BP_PRINTF(3, 4);
+
+/* The checks below return from the calling function with the error, so a
+ * validation function reads as a list of requirements. They expect `fn`, the
+ * public function's name, in scope. */
+#define BP_REQUIRE(cond, st, ...) \
+    do { if (!(cond)) return bp__fail((st), fn, __VA_ARGS__); } while (0)
+
+#define BP_CHECK_PTR(p) BP_REQUIRE((p) != NULL, BP_ERR_ARG, "%s is NULL", #p)
+
+/* A batch may be empty; a width may not. */
+#define BP_CHECK_BATCH(n) BP_REQUIRE((n) >= 0, BP_ERR_ARG, "%s (%d) < 0", #n, (int)(n))
+#define BP_CHECK_WIDTH(w) BP_REQUIRE((w) >= 1, BP_ERR_ARG, "%s (%d) < 1", #w, (int)(w))
+
+#define BP_CHECK_LD(ld, w) \
+    BP_REQUIRE((ld) >= (w), BP_ERR_ARG, "%s (%d) < %s (%d)", #ld, (int)(ld), #w, (int)(w))
+
+#define BP_CHECK_LAYOUT(l)                                                                 \
+    BP_REQUIRE((l) == BP_ROW_MAJOR || (l) == BP_COL_MAJOR, BP_ERR_ARG,                       \
+               "layout (%d) is neither BP_ROW_MAJOR (101) nor BP_COL_MAJOR (102)", (int)(l))
+
+/* A block of `rows` rows of leading dimension `ld` must be addressable:
+ * rows * ld elements of `size` bytes may not exceed PTRDIFF_MAX. */
+static inline int bp__block_fits(bp_int rows, bp_int ld, size_t size)
+{
+    return rows <= 0 || (size_t)rows * (size_t)ld <= (size_t)PTRDIFF_MAX / size;
+}
+
+#define BP_CHECK_FITS(p, rows, ld)                                                         \
+    BP_REQUIRE(bp__block_fits((rows), (ld), sizeof *(p)), BP_ERR_OVERFLOW,                \
+               "%s: %d rows of leading dimension %d overflow the address space",          \
+               #p, (int)(rows), (int)(ld))
+
+/* A batch-sized array: non-NULL unless the batch is empty, and addressable. */
+#define BP_CHECK_BLOCK(p, rows, ld)                        \
+    do {                                                   \
+        if ((rows) > 0) BP_CHECK_PTR(p);                   \
+        BP_CHECK_FITS(p, rows, ld);                        \
+    } while (0)
+
+#endif

@@ -1,0 +1,44 @@
+/* status.c: status strings, the thread-local last-error message and the version. */
+#include <stdarg.h>
+#include <stdio.h>
+#include "internal.h"
+
+/* One message per thread; no other mutable state exists in the library. */
+static _Thread_local char last_error[512];
+
+const char *bp_strerror(bp_status status)
+{
+    switch (status) {
+    case BP_OK: return "success";
+    case BP_ERR_ARG: return "invalid argument";
+    case BP_ERR_NOMEM: return "out of memory";
+    case BP_ERR_OVERFLOW: return "size too large or overflowing";
+    case BP_ERR_NONFINITE: return "non-finite value (NaN or Inf)";
+    case BP_ERR_IO: return "input/output error";
+    case BP_ERR_FORMAT: return "bad file or data format";
+    case BP_ERR_UNSUPPORTED: return "unsupported request";
+    }
+    return "unknown status";
+}
+
+const char *bp_last_error(void)
+{
+    return last_error;
+}
+
+const char *bp_version(void)
+{
+    return "0.1.0";
+}
+
+bp_status bp__fail(bp_status st, const char *func, const char *fmt, ...)
+{
+    int k = snprintf(last_error, sizeof last_error, "%s: ", func);
+    if (k < 0 || (size_t)k >= sizeof last_error)
+        return st;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error + k, sizeof last_error - (size_t)k, fmt, ap);
+    va_end(ap);
+    return st;
+}
