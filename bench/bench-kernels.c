@@ -329,18 +329,19 @@ static bp_status P##_gemm_bwd(const struct ws *w)                               
 static void P##_reference(const struct ws *w)                                               \
 {                                                                                           \
     int s = w->s;                                                                           \
+    size_t n = (size_t)s;                                                                   \
     T *Yg = w->Yg, *dZg = w->dZg, *dbg = w->dbg;                                            \
     const T *b = w->b, *Y = w->Y, *dY = w->dY;                                              \
     P##_gemm_fwd(w);                                                                        \
-    for (size_t i = 0; i < (size_t)s; i++)                                                  \
-        for (size_t j = 0; j < (size_t)s; j++) {                                            \
-            T z = Yg[i * s + j] + b[j];                                                     \
-            Yg[i * s + j] = z > 0 ? z : (T)0;                                               \
+    for (size_t i = 0; i < n; i++)                                                          \
+        for (size_t j = 0; j < n; j++) {                                                    \
+            T z = Yg[i * n + j] + b[j];                                                     \
+            Yg[i * n + j] = z > 0 ? z : (T)0;                                               \
         }                                                                                   \
-    for (size_t i = 0; i < (size_t)s; i++)                                                  \
-        for (size_t j = 0; j < (size_t)s; j++) {                                            \
-            T dz = Y[i * s + j] > 0 ? dY[i * s + j] : (T)0;                                 \
-            dZg[i * s + j] = dz;                                                            \
+    for (size_t i = 0; i < n; i++)                                                          \
+        for (size_t j = 0; j < n; j++) {                                                    \
+            T dz = Y[i * n + j] > 0 ? dY[i * n + j] : (T)0;                                 \
+            dZg[i * n + j] = dz;                                                            \
             dbg[j] += dz;                                                                   \
         }                                                                                   \
     cblas_##P##gemm(CblasRowMajor, CblasTrans, CblasNoTrans, s, s, s,                       \
@@ -523,7 +524,7 @@ static void bench_one(const struct opts *o, const struct prec *p, int s, struct 
     t_est[V_FWD] = run_timed(p, V_FWD, &w);
     t_est[V_BWD] = run_timed(p, V_BWD, &w);
     p->reference(&w);
-    size_t nn = (size_t)s * s;
+    size_t nn = (size_t)s * (size_t)s;
     double e[4];
     e[0] = p->relerr(w.Y, w.Yg, nn);
     e[1] = p->relerr(w.dW, w.dWg, nn);
@@ -625,32 +626,44 @@ static void print_header(const struct opts *o, const struct meta *m)
     printf("# row-major, ReLU, bias, n = n_in = n_out = size; backward: beta = 1, db and dX; "
         "median of >= %d repeats (naive >= %d), ~%.2g s per variant; naive up to %d\n",
         o->min_reps, o->min_reps_naive, o->min_time, o->naive_max);
-    printf("%-9s|%-18s|%-18s|%-20s|%-20s|%-9s|%-18s|%-7s|%-19s|%s\n", "",
-        "    BLAS forward", "   BLAS backward", "   naive forward", "   naive backward",
-        " speed-up", "  3 bare GEMMs", " ratio", " error vs", " repeats");
-    printf("%4s %-4s|%9s %8s|%9s %8s|%10s %9s|%10s %9s|%9s|%9s %8s|%7s|%9s %9s|%s\n",
+    printf("%-11s|%-18s|%-18s|%-20s|%-20s|%-8s|%-18s|%-6s|%-19s|%s\n", "",
+        "   BLAS forward", "   BLAS backward", "   naive forward", "   naive backward",
+        "speed-up", "  3 bare GEMMs", "ratio", "  error (normwise)", " repeats");
+    printf("%4s %-6s|%9s %8s|%9s %8s|%10s %9s|%10s %9s|%8s|%9s %8s|%6s|%9s %9s| %s\n",
         "size", "prec", "ms", "GFLOP/s", "ms", "GFLOP/s", "ms", "GFLOP/s", "ms", "GFLOP/s",
-        "fwd+bwd", "ms", "GFLOP/s", "k/GEMM", "naive", "GEMMs", " BLAS/naive");
+        "vs naive", "ms", "GFLOP/s", "/GEMMs", "vs naive", "vs GEMMs", "BLAS/naive");
     fflush(stdout);
+}
+
+/* Milliseconds with at least 4 significant digits and no exponent, in `width` columns. */
+static void print_ms(int width, double ms)
+{
+    int dec = ms >= 1000 ? 0 : ms >= 100 ? 1 : ms >= 10 ? 2 : ms >= 1 ? 3 : ms >= 0.1 ? 4 : ms >= 0.01 ? 5 : 6;
+    printf("%*.*f", width, dec, ms);
 }
 
 static void print_row(const struct row *r)
 {
-    printf("%4d %-4s|", r->size, r->p->name);
+    printf("%4d %-6s|", r->size, r->p->name);
     if (!r->ok) {
         printf(" WRONG RESULT: error %.2e vs GEMMs, %.2e vs naive; not timed\n", r->err_gemm, r->err_naive);
         fflush(stdout);
         return;
     }
-    printf("%9.3f %8.2f|%9.3f %8.2f|", r->t[V_FWD] * 1e3, gflops(r, V_FWD),
-        r->t[V_BWD] * 1e3, gflops(r, V_BWD));
-    if (r->naive)
-        printf("%10.2f %9.3f|%10.2f %9.3f|%8.1fx|", r->t[V_NAIVE_FWD] * 1e3, gflops(r, V_NAIVE_FWD),
-            r->t[V_NAIVE_BWD] * 1e3, gflops(r, V_NAIVE_BWD), speedup(r));
-    else
-        printf("%10s %9s|%10s %9s|%9s|", "-", "-", "-", "-", "-");
+    print_ms(9, r->t[V_FWD] * 1e3);
+    printf(" %8.2f|", gflops(r, V_FWD));
+    print_ms(9, r->t[V_BWD] * 1e3);
+    printf(" %8.2f|", gflops(r, V_BWD));
+    if (r->naive) {
+        print_ms(10, r->t[V_NAIVE_FWD] * 1e3);
+        printf(" %9.3f|", gflops(r, V_NAIVE_FWD));
+        print_ms(10, r->t[V_NAIVE_BWD] * 1e3);
+        printf(" %9.3f|%7.1fx|", gflops(r, V_NAIVE_BWD), speedup(r));
+    } else
+        printf("%10s %9s|%10s %9s|%8s|", "-", "-", "-", "-", "-");
     double tg = r->t[V_GEMM_FWD] + r->t[V_GEMM_BWD];
-    printf("%9.3f %8.2f|%7.3f|", tg * 1e3, 6.0 * r->size * r->size * r->size / tg * 1e-9, ratio(r));
+    print_ms(9, tg * 1e3);
+    printf(" %8.2f|%6.3f|", 6.0 * r->size * r->size * r->size / tg * 1e-9, ratio(r));
     if (r->naive)
         printf("%9.1e", r->err_naive);
     else

@@ -42,8 +42,8 @@ static void act_row(bp_act act, T alpha, bp_int m, const T *z, T *y)
         break;
     case BP_ACT_SIGMOID:    for (j = 0; j < m; j++) y[j] = sigmoid(z[j]); break;
     case BP_ACT_TANH:       for (j = 0; j < m; j++) y[j] = M(tanh)(z[j]); break;
-    case BP_ACT_RELU:       for (j = 0; j < m; j++) y[j] = z[j] > 0 ? z[j] : 0; break;
-    case BP_ACT_LEAKY_RELU: for (j = 0; j < m; j++) y[j] = z[j] > 0 ? z[j] : alpha * z[j]; break;
+    case BP_ACT_RELU:       for (j = 0; j < m; j++) { const T v = z[j]; y[j] = v > 0 ? v : 0; } break;
+    case BP_ACT_LEAKY_RELU: for (j = 0; j < m; j++) { const T v = z[j], a = alpha * v; y[j] = v > 0 ? v : a; } break;
     case BP_ACT_ELU:        for (j = 0; j < m; j++) y[j] = z[j] > 0 ? z[j] : alpha * M(expm1)(z[j]); break;
     case BP_ACT_GELU:       for (j = 0; j < m; j++) y[j] = z[j] * normal_cdf(z[j]); break;
     case BP_ACT_GELU_TANH:
@@ -74,9 +74,18 @@ static void dact_row(bp_act act, T alpha, bp_int m, const T *z, const T *y, cons
         break;
     case BP_ACT_SIGMOID:    for (j = 0; j < m; j++) dz[j] = dy[j] * y[j] * (1 - y[j]); break;
     case BP_ACT_TANH:       for (j = 0; j < m; j++) dz[j] = dy[j] * (1 - y[j] * y[j]); break;
-    case BP_ACT_RELU:       for (j = 0; j < m; j++) dz[j] = y[j] > 0 ? dy[j] : 0; break;
-    case BP_ACT_LEAKY_RELU: for (j = 0; j < m; j++) dz[j] = y[j] > 0 ? dy[j] : alpha * dy[j]; break;
-    case BP_ACT_ELU:        for (j = 0; j < m; j++) dz[j] = y[j] > 0 ? dy[j] : dy[j] * (y[j] + alpha); break;
+    /* Both arms of each select are computed before it, never inside one arm: gcc may not
+     * speculate a load or (with -ftrapping-math) a multiply, so it would branch per
+     * element, mispredict on ReLU outputs, and make the pass ten times slower. */
+    case BP_ACT_RELU:
+        for (j = 0; j < m; j++) { const T g = dy[j]; dz[j] = y[j] > 0 ? g : 0; }
+        break;
+    case BP_ACT_LEAKY_RELU:
+        for (j = 0; j < m; j++) { const T g = dy[j], a = alpha * g; dz[j] = y[j] > 0 ? g : a; }
+        break;
+    case BP_ACT_ELU:
+        for (j = 0; j < m; j++) { const T g = dy[j], v = y[j], a = g * (v + alpha); dz[j] = v > 0 ? g : a; }
+        break;
     case BP_ACT_SOFTPLUS:   for (j = 0; j < m; j++) dz[j] = -dy[j] * M(expm1)(-y[j]); break;
     case BP_ACT_GELU:
         for (j = 0; j < m; j++)
