@@ -54,8 +54,11 @@ BP_API int bp_act_needs_z(bp_act act);
  *   memory in both layouts, so they take no layout argument.
  * - Arguments are validated before anything is written: on any status other
  *   than BP_OK the outputs are untouched and bp_last_error() says why.
- * - Inputs are not scanned for NaN or Inf (that would cost a pass); NaN in, NaN
- *   out. Scalars the caller passes (alpha, beta, divisor) must be finite.
+ * - Data are not scanned for NaN or Inf (that would cost a pass); NaN in, NaN
+ *   out. The exception is the targets of the two losses whose targets have a
+ *   domain (softmax_xent_prob: >= 0; sigmoid_bce: [0, 1]): a NaN or Inf there
+ *   gives BP_ERR_NONFINITE, a finite value outside it BP_ERR_ARG. Scalars the
+ *   caller passes (alpha, beta, divisor) must be finite: BP_ERR_ARG otherwise.
  * - Pointers to arrays of n samples may be NULL when n == 0.
  * - The BLAS kernels run on as many threads as the BLAS is set to use; they
  *   never change that setting. They keep no state and are thread-safe. */
@@ -106,8 +109,9 @@ BP_API bp_status bp_##PFX_##act_backward##sfx(bp_act act, TYPE_ alpha, bp_int n,
 /* Losses with the gradient at the logits, from one call. `divisor` > 0 is the number     \
  * of samples of the whole batch (not of this call), so calls over micro-batches or MPI   \
  * shards add up to the full-batch mean: pass n for a single call. *loss receives the     \
- * sum over these n samples divided by divisor (accumulated in double); dZ (n x m)        \
- * receives the gradient of that quantity. Either output may be NULL; dZ may be Z.        \
+ * sum over these n samples divided by divisor (accumulated in double; 0 when n == 0);    \
+ * dZ (n x m) receives the gradient of that quantity. Either output may be NULL; dZ may   \
+ * be Z.                                                                                  \
  * Stable for |logit| up to 1e4 and beyond: no NaN and no Inf from finite logits.         \
  *                                                                                       \
  * Softmax cross-entropy, class labels c in [0, m):                                      \

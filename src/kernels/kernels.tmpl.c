@@ -19,16 +19,28 @@ static inline T normal_cdf(T z) { return (T)0.5 * M(erfc)(-z * INV_SQRT2); }
 
 static inline T gelu_tanh_arg(T z) { return SQRT_2_OVER_PI * z * (1 + (T)0.044715 * z * z); }
 
-/* log(sum_j exp(z_j)) with the maximum subtracted first. */
-static T log_sum_exp(bp_int m, const T *z)
+/* sum_j exp(z_j - zmax) over one row, and its maximum in *zmax. Probabilities are
+ * then exp(z_j - zmax) / sum, exact to rounding even for |z| ~ 1e4 (exp(z - lse)
+ * would lose |z| eps), and log-sum-exp is zmax + log(sum). */
+static T exp_sum(bp_int m, const T *z, T *zmax)
 {
-    T zmax = z[0];
+    T mx = z[0];
     for (bp_int j = 1; j < m; j++)
-        zmax = z[j] > zmax ? z[j] : zmax;
+        mx = z[j] > mx ? z[j] : mx;
     T s = 0;
     for (bp_int j = 0; j < m; j++)
-        s += M(exp)(z[j] - zmax);
-    return zmax + M(log)(s);
+        s += M(exp)(z[j] - mx);
+    *zmax = mx;
+    return s;
+}
+
+/* y = softmax(z) over one row; y may be z. */
+static void softmax_row(bp_int m, const T *z, T *y)
+{
+    T zmax;
+    const T inv = 1 / exp_sum(m, z, &zmax);
+    for (bp_int j = 0; j < m; j++)
+        y[j] = M(exp)(z[j] - zmax) * inv;
 }
 
 /* y = f(z) over one sample's m values; y may be z. The switch sits outside the loops. */
@@ -54,12 +66,9 @@ static void act_row(bp_act act, T alpha, bp_int m, const T *z, T *y)
         for (j = 0; j < m; j++)
             y[j] = (z[j] > 0 ? z[j] : 0) + M(log1p)(M(exp)(-M(fabs)(z[j])));
         break;
-    case BP_ACT_SOFTMAX: {
-        const T lse = log_sum_exp(m, z);
-        for (j = 0; j < m; j++)
-            y[j] = M(exp)(z[j] - lse);
+    case BP_ACT_SOFTMAX:
+        softmax_row(m, z, y);
         break;
-    }
     }
 }
 
@@ -232,13 +241,14 @@ bp_status PFX(softmax_xent)(bp_int n, bp_int m, const T *Z, bp_int ldz, const in
     double sum = 0;
     for (bp_int i = 0; i < n; i++) {
         const T *z = &AT(Z, ldz, i, 0);
-        const T lse = log_sum_exp(m, z);
+        T zmax;
+        const T esum = exp_sum(m, z, &zmax), scale = inv / esum;
         const int32_t c = labels[i];
-        sum += (double)lse - (double)z[c];
+        sum += (double)zmax + M(log)(esum) - (double)z[c];
         if (dZ) {
             T *dz = &AT(dZ, lddz, i, 0);
             for (bp_int j = 0; j < m; j++)
-                dz[j] = M(exp)(z[j] - lse) * inv;
+                dz[j] = M(exp)(z[j] - zmax) * scale;
             dz[c] -= inv;
         }
     }
@@ -255,7 +265,8 @@ bp_status PFX(softmax_xent_prob)(bp_int n, bp_int m, const T *Z, bp_int ldz, con
     double sum = 0;
     for (bp_int i = 0; i < n; i++) {
         const T *z = &AT(Z, ldz, i, 0), *t = &AT(Tgt, ldt, i, 0);
-        const T lse = log_sum_exp(m, z);
+        T zmax;
+        const T esum = exp_sum(m, z, &zmax), lse = zmax + M(log)(esum);
         T tsum = 0;
         for (bp_int j = 0; j < m; j++) {
             sum += (double)t[j] * (double)(lse - z[j]);  /* each term >= 0: no cancellation */
@@ -263,8 +274,9 @@ bp_status PFX(softmax_xent_prob)(bp_int n, bp_int m, const T *Z, bp_int ldz, con
         }
         if (dZ) {
             T *dz = &AT(dZ, lddz, i, 0);
+            const T scale = tsum / esum;
             for (bp_int j = 0; j < m; j++)
-                dz[j] = (M(exp)(z[j] - lse) * tsum - t[j]) * inv;
+                dz[j] = (M(exp)(z[j] - zmax) * scale - t[j]) * inv;
         }
     }
     if (loss)
@@ -326,11 +338,12 @@ bp_status PFX(logreg_grad)(bp_layout layout, bp_int n_in, bp_int n_classes, cons
     if (b)
         for (bp_int j = 0; j < n_classes; j++)
             p[j] += b[j];
-    const T lse = log_sum_exp(n_classes, p);
-    if (loss)
-        *loss = ((double)lse - (double)p[label]) / (double)divisor;
-    for (bp_int j = 0; j < n_classes; j++)
-        p[j] = M(exp)(p[j] - lse);
+    if (loss) {
+        T zmax;
+        const T esum = exp_sum(n_classes, p, &zmax);
+        *loss = ((double)zmax + M(log)(esum) - (double)p[label]) / (double)divisor;
+    }
+    softmax_row(n_classes, p, p);
     /* dW += (p - e_c) x^T / divisor: the rank-1 update p x^T by ger, then the one-hot
      * part, which only touches row c, by axpy, so p stays the probabilities. */
     const T inv = 1 / divisor;
