@@ -8,21 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <cblas.h>
 
 #include "backprop.h"
-
-/* OpenBLAS extensions, found by meson; other CBLAS lack them. Declared here so
- * the benchmark does not depend on which cblas.h declares them. */
-#ifdef BENCH_HAVE_OPENBLAS_THREADS
-int openblas_get_num_threads(void);
-#endif
-#ifdef BENCH_HAVE_OPENBLAS_CONFIG
-char *openblas_get_config(void);
-#endif
+#include "benchutil.h"
 
 #define PROG "bench-kernels"
 #define MAX_SIZE 4096          /* 16 s x s buffers: 2 GiB of doubles at 4096 */
@@ -92,17 +82,6 @@ static void bad_usage(const char *fmt, const char *arg)
     exit(2);
 }
 
-/* A whole-string integer in [lo, hi], or -1. */
-static long parse_int(const char *s, long lo, long hi)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        return -1;
-    return v;
-}
-
 static void parse_sizes(struct opts *o, const char *list)
 {
     char buf[1024];
@@ -115,7 +94,7 @@ static void parse_sizes(struct opts *o, const char *list)
         char *comma = strchr(p, ',');
         if (comma)
             *comma = '\0';
-        long v = parse_int(p, 1, MAX_SIZE);
+        long v = bench_parse_int(p, 1, MAX_SIZE);
         if (v < 0)
             bad_usage("--sizes: not a size in 1..4096: '%s'", p);
         if (o->nsizes == MAX_SIZES)
@@ -173,19 +152,17 @@ static void parse_args(struct opts *o, int argc, char **argv)
         if (!strcmp(name, "--sizes")) {
             parse_sizes(o, val);
         } else if (!strcmp(name, "--repeats")) {
-            long v = parse_int(val, 1, MAX_REPS);
+            long v = bench_parse_int(val, 1, MAX_REPS);
             if (v < 0)
                 bad_usage("--repeats: not an integer in 1..200000: '%s'", val);
             reps = (int)v;
         } else if (!strcmp(name, "--min-time")) {
-            char *end;
-            errno = 0;
-            double v = strtod(val, &end);
-            if (errno != 0 || end == val || *end != '\0' || !(v >= 0 && v <= 3600))
+            double v;
+            if (bench_parse_double(val, 0, 3600, &v) != 0)
                 bad_usage("--min-time: not a number of seconds in [0, 3600]: '%s'", val);
             o->min_time = v;
         } else if (!strcmp(name, "--naive-max")) {
-            long v = parse_int(val, 0, INT_MAX);
+            long v = bench_parse_int(val, 0, INT_MAX);
             if (v < 0)
                 bad_usage("--naive-max: not a non-negative integer: '%s'", val);
             o->naive_max = (int)v;
@@ -238,16 +215,6 @@ struct prec {
     run_fn run[NV];
 };
 
-/* splitmix64: a tiny seeded generator; uniform in [0, 1) with 53 bits. */
-static double rng_uniform(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
-
 /* One definition per precision P (s or d) and type T. The backward kernels of
  * all three variants read the Y of the BLAS forward, so the ReLU mask is the
  * same for all: a z that rounds to the other side of 0 in one variant would
@@ -257,7 +224,7 @@ static void P##_fill(void *p, size_t count, double lo, double hi, uint64_t *rng)
 {                                                                                           \
     T *a = p;                                                                               \
     for (size_t i = 0; i < count; i++)                                                      \
-        a[i] = (T)(lo + (hi - lo) * rng_uniform(rng));                                      \
+        a[i] = (T)(lo + (hi - lo) * bench_uniform(rng));                                    \
 }                                                                                           \
                                                                                             \
 static double P##_relerr(const void *pa, const void *pref, size_t count)                    \
@@ -366,13 +333,7 @@ static const struct prec precs[2] = {
 
 static void *xalloc(size_t bytes)
 {
-    /* aligned_alloc wants a multiple of the alignment */
-    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    if (!p) {
-        fprintf(stderr, PROG ": out of memory (%zu bytes)\n", bytes);
-        exit(1);
-    }
-    return p;
+    return bench_xalloc(PROG, bytes);
 }
 
 static void ws_alloc(struct ws *w, const struct prec *p, int s, int naive)
@@ -431,45 +392,18 @@ static void ws_fill(struct ws *w, const struct prec *p, uint64_t seed)
 
 /* ---- timing ---------------------------------------------------------------------- */
 
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Runs one variant once; any status but BP_OK ends the benchmark. */
 static double run_timed(const struct prec *p, int v, const struct ws *w)
 {
-    double t0 = now();
+    double t0 = bench_now();
     bp_status st = p->run[v](w);
-    double t1 = now();
+    double t1 = bench_now();
     if (st != BP_OK) {
         fprintf(stderr, PROG ": %s (%s, size %d) failed: %s: %s\n", vname[v], p->name, w->s,
             bp_strerror(st), bp_last_error());
         exit(1);
     }
     return t1 - t0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *a, int n)
-{
-    qsort(a, (size_t)n, sizeof *a, cmp_double);
-    return n % 2 ? a[n / 2] : 0.5 * (a[n / 2 - 1] + a[n / 2]);
-}
-
-static int reps_for(double min_time, double t_each, int min_reps)
-{
-    double r = t_each > 0 ? ceil(min_time / t_each) : (double)MAX_REPS;
-    if (r > MAX_REPS)
-        r = MAX_REPS;
-    return r < min_reps ? min_reps : (int)r;
 }
 
 struct row {
@@ -552,10 +486,10 @@ static void bench_one(const struct opts *o, const struct prec *p, int s, struct 
     double t_blas = 0, t_naive = 0;
     for (int v = 0; v < NV_BLAS; v++)
         t_blas += t_est[v] = run_timed(p, v, &w);
-    r->reps = reps_for(o->min_time, t_blas / NV_BLAS, o->min_reps);
+    r->reps = bench_reps_for(o->min_time, t_blas / NV_BLAS, o->min_reps, MAX_REPS);
     if (naive) {
         t_naive = 0.5 * (t_est[V_NAIVE_FWD] + t_est[V_NAIVE_BWD]);
-        r->reps_naive = reps_for(o->min_time, t_naive, o->min_reps_naive);
+        r->reps_naive = bench_reps_for(o->min_time, t_naive, o->min_reps_naive, MAX_REPS);
     }
 
     double *samples[NV] = { 0 };
@@ -580,7 +514,7 @@ static void bench_one(const struct opts *o, const struct prec *p, int s, struct 
     }
     for (int v = 0; v < NV; v++)
         if (samples[v]) {
-            r->t[v] = median(samples[v], v < NV_BLAS ? r->reps : r->reps_naive);
+            r->t[v] = bench_median(samples[v], v < NV_BLAS ? r->reps : r->reps_naive);
             free(samples[v]);
         }
     ws_free(&w);
@@ -588,36 +522,7 @@ static void bench_one(const struct opts *o, const struct prec *p, int s, struct 
 
 /* ---- output ---------------------------------------------------------------------- */
 
-struct meta {
-    char date[32];
-    char blas[256];
-    int threads;          /* -1: unknown */
-    long cpus;
-};
-
-static void get_meta(struct meta *m)
-{
-    time_t t = time(NULL);
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL || strftime(m->date, sizeof m->date, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        strcpy(m->date, "unknown");
-    strcpy(m->blas, "unknown CBLAS");
-#ifdef BENCH_HAVE_OPENBLAS_CONFIG
-    snprintf(m->blas, sizeof m->blas, "%s", openblas_get_config());
-    {
-        size_t n = strlen(m->blas);   /* OpenBLAS ends its config with a space */
-        while (n > 0 && m->blas[n - 1] == ' ')
-            m->blas[--n] = '\0';
-    }
-#endif
-    m->threads = -1;
-#ifdef BENCH_HAVE_OPENBLAS_THREADS
-    m->threads = openblas_get_num_threads();
-#endif
-    m->cpus = sysconf(_SC_NPROCESSORS_ONLN);
-}
-
-static void print_header(const struct opts *o, const struct meta *m)
+static void print_header(const struct opts *o, const struct bench_meta *m)
 {
     printf("# backprop %s kernel benchmark, %s, %s", bp_version(), m->date, m->blas);
     if (m->threads > 0)
@@ -635,13 +540,6 @@ static void print_header(const struct opts *o, const struct meta *m)
     fflush(stdout);
 }
 
-/* Milliseconds with at least 4 significant digits and no exponent, in `width` columns. */
-static void print_ms(int width, double ms)
-{
-    int dec = ms >= 1000 ? 0 : ms >= 100 ? 1 : ms >= 10 ? 2 : ms >= 1 ? 3 : ms >= 0.1 ? 4 : ms >= 0.01 ? 5 : 6;
-    printf("%*.*f", width, dec, ms);
-}
-
 static void print_row(const struct row *r)
 {
     printf("%4d %-6s|", r->size, r->p->name);
@@ -650,19 +548,19 @@ static void print_row(const struct row *r)
         fflush(stdout);
         return;
     }
-    print_ms(9, r->t[V_FWD] * 1e3);
+    bench_print_ms(9, r->t[V_FWD] * 1e3);
     printf(" %8.2f|", gflops(r, V_FWD));
-    print_ms(9, r->t[V_BWD] * 1e3);
+    bench_print_ms(9, r->t[V_BWD] * 1e3);
     printf(" %8.2f|", gflops(r, V_BWD));
     if (r->naive) {
-        print_ms(10, r->t[V_NAIVE_FWD] * 1e3);
+        bench_print_ms(10, r->t[V_NAIVE_FWD] * 1e3);
         printf(" %9.3f|", gflops(r, V_NAIVE_FWD));
-        print_ms(10, r->t[V_NAIVE_BWD] * 1e3);
+        bench_print_ms(10, r->t[V_NAIVE_BWD] * 1e3);
         printf(" %9.3f|%7.1fx|", gflops(r, V_NAIVE_BWD), speedup(r));
     } else
         printf("%10s %9s|%10s %9s|%8s|", "-", "-", "-", "-", "-");
     double tg = r->t[V_GEMM_FWD] + r->t[V_GEMM_BWD];
-    print_ms(9, tg * 1e3);
+    bench_print_ms(9, tg * 1e3);
     printf(" %8.2f|%6.3f|", 6.0 * r->size * r->size * r->size / tg * 1e-9, ratio(r));
     if (r->naive)
         printf("%9.1e", r->err_naive);
@@ -676,38 +574,15 @@ static void print_row(const struct row *r)
     fflush(stdout);
 }
 
-static void json_num(FILE *f, const char *key, double v, int last)
-{
-    if (isfinite(v))
-        fprintf(f, "\"%s\": %.6g%s", key, v, last ? "" : ", ");
-    else
-        fprintf(f, "\"%s\": null%s", key, last ? "" : ", ");
-}
-
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
-static void print_json(const struct opts *o, const struct meta *m, const struct row *rows, int nrows)
+static void print_json(const struct opts *o, const struct bench_meta *m, const struct row *rows, int nrows)
 {
     FILE *f = stdout;
     fprintf(f, "{\n  \"benchmark\": \"bench-kernels\",\n  \"backprop_version\": ");
-    json_str(f, bp_version());
+    bench_json_str(f, bp_version());
     fprintf(f, ",\n  \"date\": ");
-    json_str(f, m->date);
+    bench_json_str(f, m->date);
     fprintf(f, ",\n  \"blas\": ");
-    json_str(f, m->blas);
+    bench_json_str(f, m->blas);
     if (m->threads > 0)
         fprintf(f, ",\n  \"blas_threads\": %d", m->threads);
     else
@@ -729,31 +604,31 @@ static void print_json(const struct opts *o, const struct meta *m, const struct 
             fprintf(f, "\"repeats_naive\": %d, ", r->reps_naive);
         else
             fprintf(f, "\"repeats_naive\": null, ");
-        json_num(f, "fwd_ms", t ? r->t[V_FWD] * 1e3 : NAN, 0);
-        json_num(f, "fwd_gflops", t ? gflops(r, V_FWD) : NAN, 0);
-        json_num(f, "bwd_ms", t ? r->t[V_BWD] * 1e3 : NAN, 0);
-        json_num(f, "bwd_gflops", t ? gflops(r, V_BWD) : NAN, 0);
-        json_num(f, "naive_fwd_ms", tn ? r->t[V_NAIVE_FWD] * 1e3 : NAN, 0);
-        json_num(f, "naive_fwd_gflops", tn ? gflops(r, V_NAIVE_FWD) : NAN, 0);
-        json_num(f, "naive_bwd_ms", tn ? r->t[V_NAIVE_BWD] * 1e3 : NAN, 0);
-        json_num(f, "naive_bwd_gflops", tn ? gflops(r, V_NAIVE_BWD) : NAN, 0);
-        json_num(f, "speedup", tn ? speedup(r) : NAN, 0);
-        json_num(f, "gemm_fwd_ms", t ? r->t[V_GEMM_FWD] * 1e3 : NAN, 0);
-        json_num(f, "gemm_fwd_gflops", t ? gflops(r, V_GEMM_FWD) : NAN, 0);
-        json_num(f, "gemm_bwd_ms", t ? r->t[V_GEMM_BWD] * 1e3 : NAN, 0);
-        json_num(f, "gemm_bwd_gflops", t ? gflops(r, V_GEMM_BWD) : NAN, 0);
-        json_num(f, "ratio_fwd", t ? r->t[V_FWD] / r->t[V_GEMM_FWD] : NAN, 0);
-        json_num(f, "ratio_bwd", t ? r->t[V_BWD] / r->t[V_GEMM_BWD] : NAN, 0);
-        json_num(f, "ratio", t ? ratio(r) : NAN, 0);
-        json_num(f, "err_naive", r->err_naive, 0);
-        json_num(f, "err_gemm", r->err_gemm, 0);
-        json_num(f, "tolerance", r->p->tol, 1);
+        bench_json_num(f, "fwd_ms", t ? r->t[V_FWD] * 1e3 : NAN, 0);
+        bench_json_num(f, "fwd_gflops", t ? gflops(r, V_FWD) : NAN, 0);
+        bench_json_num(f, "bwd_ms", t ? r->t[V_BWD] * 1e3 : NAN, 0);
+        bench_json_num(f, "bwd_gflops", t ? gflops(r, V_BWD) : NAN, 0);
+        bench_json_num(f, "naive_fwd_ms", tn ? r->t[V_NAIVE_FWD] * 1e3 : NAN, 0);
+        bench_json_num(f, "naive_fwd_gflops", tn ? gflops(r, V_NAIVE_FWD) : NAN, 0);
+        bench_json_num(f, "naive_bwd_ms", tn ? r->t[V_NAIVE_BWD] * 1e3 : NAN, 0);
+        bench_json_num(f, "naive_bwd_gflops", tn ? gflops(r, V_NAIVE_BWD) : NAN, 0);
+        bench_json_num(f, "speedup", tn ? speedup(r) : NAN, 0);
+        bench_json_num(f, "gemm_fwd_ms", t ? r->t[V_GEMM_FWD] * 1e3 : NAN, 0);
+        bench_json_num(f, "gemm_fwd_gflops", t ? gflops(r, V_GEMM_FWD) : NAN, 0);
+        bench_json_num(f, "gemm_bwd_ms", t ? r->t[V_GEMM_BWD] * 1e3 : NAN, 0);
+        bench_json_num(f, "gemm_bwd_gflops", t ? gflops(r, V_GEMM_BWD) : NAN, 0);
+        bench_json_num(f, "ratio_fwd", t ? r->t[V_FWD] / r->t[V_GEMM_FWD] : NAN, 0);
+        bench_json_num(f, "ratio_bwd", t ? r->t[V_BWD] / r->t[V_GEMM_BWD] : NAN, 0);
+        bench_json_num(f, "ratio", t ? ratio(r) : NAN, 0);
+        bench_json_num(f, "err_naive", r->err_naive, 0);
+        bench_json_num(f, "err_gemm", r->err_gemm, 0);
+        bench_json_num(f, "tolerance", r->p->tol, 1);
         fprintf(f, "}");
     }
     fprintf(f, "\n  ]\n}\n");
 }
 
-static int write_dat(const char *path, const struct meta *m, const struct row *rows, int nrows)
+static int write_dat(const char *path, const struct bench_meta *m, const struct row *rows, int nrows)
 {
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -797,12 +672,12 @@ static int write_dat(const char *path, const struct meta *m, const struct row *r
 int main(int argc, char **argv)
 {
     struct opts o;
-    struct meta m;
+    struct bench_meta m;
     static struct row rows[2 * MAX_SIZES];
     int nrows = 0, status = 0;
 
     parse_args(&o, argc, argv);
-    get_meta(&m);
+    bench_get_meta(&m);
     if (!o.json)
         print_header(&o, &m);
     for (int i = 0; i < o.nsizes; i++)

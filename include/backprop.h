@@ -5,5 +5,8 @@
 #include "backprop/core.h"
 #include "backprop/kernels.h"
 #include "backprop/naive.h"
+#include "backprop/net.h"
+#include "backprop/optim.h"
+#include "backprop/train.h"
 
 #endif

@@ -1,0 +1,771 @@
+/* bench-train.c: training-step benchmark of an MLP: whole SGD steps vs their GEMMs alone vs the naive backend. */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "backprop.h"
+#include "backprop/net.h"
+#include "backprop/optim.h"
+#include "benchutil.h"
+
+#define PROG "bench-train"
+#define MAX_BATCH 16384        /* X alone is 100 MiB of doubles there */
+#define MAX_BATCHES 32
+#define MAX_REPS 200000        /* caps the sample arrays at batch 1 */
+#define DEFAULT_BATCHES "1,32,256,1024"
+#define DEFAULT_NAIVE_BATCHES "32,256"
+#define DEFAULT_MIN_REPS 5
+#define DEFAULT_MIN_REPS_NAIVE 3
+#define DEFAULT_MIN_TIME 1.0
+#define LEARNING_RATE 0.01
+#define INIT_SEED 42
+#define TARGET_RATIO 1.05      /* step / GEMMs alone, at batch >= TARGET_RATIO_BATCH */
+#define TARGET_RATIO_BATCH 256
+#define TARGET_SPEEDUP 30.0    /* BLAS over naive, at batch TARGET_SPEEDUP_BATCH */
+#define TARGET_SPEEDUP_BATCH 256
+
+/* The network: 784-512-512-10, ReLU, ReLU, identity; softmax cross-entropy. */
+#define NL 3
+static const int width[NL + 1] = { 784, 512, 512, 10 };
+static const bp_act layer_act[NL] = { BP_ACT_RELU, BP_ACT_RELU, BP_ACT_IDENTITY };
+#define N_IN 784
+#define N_CLASSES 10
+
+/* The GEMM flops of one step over n samples: forward and dW for every layer,
+ * dX for all but the first (which needs none). */
+static double step_flops(int n)
+{
+    double f = 0;
+    for (int l = 0; l < NL; l++)
+        f += 2.0 * n * width[l] * width[l + 1] * (l == 0 ? 2 : 3);
+    return f;
+}
+
+/* ---- options ------------------------------------------------------------------ */
+
+struct opts {
+    int batches[MAX_BATCHES];
+    int nbatches;
+    int naive[MAX_BATCHES];   /* batches at which the naive backend is timed */
+    int nnaive;
+    int min_reps;             /* BLAS steps and GEMMs alone */
+    int min_reps_naive;
+    double min_time;          /* seconds of samples wanted per variant per row */
+    int prec_s, prec_d;
+    int json;
+    const char *dat;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+        "usage: " PROG " [options]\n"
+        "Times training steps of an MLP 784-512-512-10 (ReLU, ReLU, identity; softmax\n"
+        "cross-entropy; plain SGD, lr %g; He-uniform init, seed %d) on synthetic data:\n"
+        "one step = bp_net_loss_and_grad (forward, loss, backward over the batch, planned\n"
+        "as one micro-batch) + bp_optim_step. In the same run, interleaved, it times the\n"
+        "step's GEMMs alone (cblas_?gemm on buffers of the same shapes; gemv and ger at\n"
+        "batch 1, as the library calls them) and the same step on the naive backend.\n"
+        "Each figure is the median over repeats.\n"
+        "\n"
+        "  --batches LIST        comma-separated batch sizes, 1..%d (default " DEFAULT_BATCHES ")\n"
+        "  --naive-batches LIST  batches at which the naive backend is timed too, or\n"
+        "                        'none' (default " DEFAULT_NAIVE_BATCHES "; it is slow: a few repeats)\n"
+        "  --repeats N           minimum repeats of every variant (default %d for the BLAS\n"
+        "                        step and the GEMMs, %d for the naive step); more are run\n"
+        "                        until each variant has about --min-time seconds of samples\n"
+        "  --min-time SEC        wanted seconds of samples per variant and row (default %.1f;\n"
+        "                        0: only the minimum repeats)\n"
+        "  --precision P         s (float), d (double) or both (default both)\n"
+        "  --json                print one JSON object instead of the table\n"
+        "  --dat FILE            also write a whitespace-separated data file for gnuplot\n"
+        "                        (bench/plot-train.sh FILE OUT.png draws it)\n"
+        "  --help                print this help and exit\n"
+        "\n"
+        "Columns: median time (ms) of a step and its GFLOP/s (GEMM flops of a step:\n"
+        "forward 2n(784*512 + 512*512 + 512*10), dW the same, dX of layers 2 and 3\n"
+        "2n(512*512 + 512*10)); the medians of its two calls (loss_and_grad, optim_step);\n"
+        "the GEMMs alone and ratio = step / GEMMs alone (what the step costs beyond its\n"
+        "GEMMs; target <= %.2f at batch >= %d); the naive step and speed-up = naive / BLAS\n"
+        "(target >= %gx at batch %d); err: normwise relative difference max|a - b| / max|b|\n"
+        "of the first gradient, BLAS vs naive, from the same initial parameters. A row\n"
+        "whose error exceeds 1e-3 (float) or 1e-9 (double) is reported and not timed, and\n"
+        "the exit status is then 1; missed targets are reported but do not change it.\n"
+        "Exit status 1 also when a backprop call fails; 2: bad options.\n",
+        LEARNING_RATE, INIT_SEED, MAX_BATCH, DEFAULT_MIN_REPS, DEFAULT_MIN_REPS_NAIVE, DEFAULT_MIN_TIME,
+        TARGET_RATIO, TARGET_RATIO_BATCH, TARGET_SPEEDUP, TARGET_SPEEDUP_BATCH);
+}
+
+static void bad_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, PROG ": ");
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    usage(stderr);
+    exit(2);
+}
+
+/* A comma-separated list of batch sizes into out[]; returns the count. */
+static int parse_batches(const char *opt, const char *list, int *out)
+{
+    char buf[1024];
+    int n = 0;
+    if (strlen(list) >= sizeof buf)
+        bad_usage("%s: list too long", opt);
+    strcpy(buf, list);
+    char *p = buf;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        long v = bench_parse_int(p, 1, MAX_BATCH);
+        if (v < 0) {
+            fprintf(stderr, PROG ": %s: not a batch size in 1..%d: '%s'\n", opt, MAX_BATCH, p);
+            usage(stderr);
+            exit(2);
+        }
+        if (n == MAX_BATCHES)
+            bad_usage("%s: more than 32 batch sizes", opt);
+        out[n++] = (int)v;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return n;
+}
+
+static void parse_args(struct opts *o, int argc, char **argv)
+{
+    int reps = -1;
+    o->nbatches = parse_batches("--batches", DEFAULT_BATCHES, o->batches);
+    o->nnaive = parse_batches("--naive-batches", DEFAULT_NAIVE_BATCHES, o->naive);
+    o->min_time = DEFAULT_MIN_TIME;
+    o->prec_s = o->prec_d = 1;
+    o->json = 0;
+    o->dat = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = NULL;
+        char name[32];
+        if (strncmp(a, "--", 2) != 0)
+            bad_usage("unexpected argument '%s'", a);
+        const char *eq = strchr(a, '=');
+        size_t len = eq ? (size_t)(eq - a) : strlen(a);
+        if (len >= sizeof name)
+            bad_usage("unknown option '%s'", a);
+        memcpy(name, a, len);
+        name[len] = '\0';
+        if (!strcmp(name, "--help")) {
+            if (eq)
+                bad_usage("--help takes no value: '%s'", a);
+            usage(stdout);
+            exit(0);
+        }
+        if (!strcmp(name, "--json")) {
+            if (eq)
+                bad_usage("--json takes no value: '%s'", a);
+            o->json = 1;
+            continue;
+        }
+        if (strcmp(name, "--batches") && strcmp(name, "--naive-batches") && strcmp(name, "--repeats")
+            && strcmp(name, "--min-time") && strcmp(name, "--precision") && strcmp(name, "--dat"))
+            bad_usage("unknown option '%s'", a);
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
+        else
+            bad_usage("%s needs a value", name);
+
+        if (!strcmp(name, "--batches")) {
+            o->nbatches = parse_batches(name, val, o->batches);
+        } else if (!strcmp(name, "--naive-batches")) {
+            o->nnaive = strcmp(val, "none") ? parse_batches(name, val, o->naive) : 0;
+        } else if (!strcmp(name, "--repeats")) {
+            long v = bench_parse_int(val, 1, MAX_REPS);
+            if (v < 0)
+                bad_usage("--repeats: not an integer in 1..200000: '%s'", val);
+            reps = (int)v;
+        } else if (!strcmp(name, "--min-time")) {
+            double v;
+            if (bench_parse_double(val, 0, 3600, &v) != 0)
+                bad_usage("--min-time: not a number of seconds in [0, 3600]: '%s'", val);
+            o->min_time = v;
+        } else if (!strcmp(name, "--precision")) {
+            if (!strcmp(val, "s"))
+                o->prec_s = 1, o->prec_d = 0;
+            else if (!strcmp(val, "d"))
+                o->prec_s = 0, o->prec_d = 1;
+            else if (!strcmp(val, "both"))
+                o->prec_s = o->prec_d = 1;
+            else
+                bad_usage("--precision: expected s, d or both, not '%s'", val);
+        } else { /* --dat */
+            if (*val == '\0')
+                bad_usage("--dat: empty file name%s", "");
+            o->dat = val;
+        }
+    }
+    o->min_reps = reps > 0 ? reps : DEFAULT_MIN_REPS;
+    o->min_reps_naive = reps > 0 ? reps : DEFAULT_MIN_REPS_NAIVE;
+}
+
+static int naive_at(const struct opts *o, int n)
+{
+    for (int i = 0; i < o->nnaive; i++)
+        if (o->naive[i] == n)
+            return 1;
+    return 0;
+}
+
+/* ---- the GEMMs alone and the typed operations ------------------------------------- */
+
+/* Buffers of a step's shapes, row-major: X n x 784 (the benchmark's inputs), for
+ * layer l W[l] and dW[l] width[l+1] x width[l], its output A[l] and the gradient
+ * G[l] with respect to it, n x width[l+1]. G[2] is given; G[1] and G[0] are the
+ * dX of layers 3 and 2 (the library writes each dZ over its dY likewise). */
+struct gemm_ws {
+    int n;
+    const void *X;
+    void *W[NL], *dW[NL], *A[NL], *G[NL];
+};
+
+struct prec {
+    char letter;
+    const char *name;
+    bp_dtype dtype;
+    size_t elsize;
+    double tol;
+    void (*fill)(void *p, size_t count, double lo, double hi, uint64_t *rng);
+    double (*relerr)(const void *a, const void *ref, size_t count);
+    void (*gemms)(const struct gemm_ws *w);
+};
+
+/* One definition per precision P (s or d) and type T. The GEMMs are the calls
+ * the library's kernels make for this network, in its order: forward
+ * Y = X W^T per layer; backward from the last layer, dW = dZ^T X (beta = 0: one
+ * micro-batch overwrites the gradient) and dX = dZ W. At batch 1 the kernels
+ * call gemv, ger (which accumulates) and gemv(Trans) instead. */
+#define DEFINE_PREC(P, T)                                                                     \
+static void P##_fill(void *p, size_t count, double lo, double hi, uint64_t *rng)            \
+{                                                                                           \
+    T *a = p;                                                                               \
+    for (size_t i = 0; i < count; i++)                                                      \
+        a[i] = (T)(lo + (hi - lo) * bench_uniform(rng));                                    \
+}                                                                                           \
+                                                                                            \
+static double P##_relerr(const void *pa, const void *pref, size_t count)                    \
+{                                                                                           \
+    const T *a = pa, *r = pref;                                                             \
+    double num = 0, den = 0;                                                                \
+    for (size_t i = 0; i < count; i++) {                                                    \
+        double d = fabs((double)a[i] - (double)r[i]);                                       \
+        if (!(d <= num))                                                                    \
+            num = isnan(d) ? INFINITY : d;                                                  \
+        if (fabs((double)r[i]) > den)                                                       \
+            den = fabs((double)r[i]);                                                       \
+    }                                                                                       \
+    return den > 0 ? num / den : num;                                                       \
+}                                                                                           \
+                                                                                            \
+static void P##_gemms(const struct gemm_ws *w)                                              \
+{                                                                                           \
+    int n = w->n;                                                                           \
+    for (int l = 0; l < NL; l++) {                                                          \
+        int k = width[l], m = width[l + 1];                                                 \
+        const T *in = l ? (const T *)w->A[l - 1] : (const T *)w->X;                         \
+        if (n == 1)                                                                         \
+            cblas_##P##gemv(CblasRowMajor, CblasNoTrans, m, k, (T)1, w->W[l], k, in, 1,     \
+                (T)0, w->A[l], 1);                                                          \
+        else                                                                                \
+            cblas_##P##gemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, m, k, (T)1, in, k,  \
+                w->W[l], k, (T)0, w->A[l], m);                                              \
+    }                                                                                       \
+    for (int l = NL - 1; l >= 0; l--) {                                                     \
+        int k = width[l], m = width[l + 1];                                                 \
+        const T *in = l ? (const T *)w->A[l - 1] : (const T *)w->X;                         \
+        if (n == 1)                                                                         \
+            cblas_##P##ger(CblasRowMajor, m, k, (T)1, w->G[l], 1, in, 1, w->dW[l], k);      \
+        else                                                                                \
+            cblas_##P##gemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, k, n, (T)1,         \
+                w->G[l], m, in, k, (T)0, w->dW[l], k);                                      \
+        if (l == 0)                                                                         \
+            break;                                                                          \
+        if (n == 1)                                                                         \
+            cblas_##P##gemv(CblasRowMajor, CblasTrans, m, k, (T)1, w->W[l], k, w->G[l], 1,  \
+                (T)0, w->G[l - 1], 1);                                                      \
+        else                                                                                \
+            cblas_##P##gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, m, (T)1,       \
+                w->G[l], m, w->W[l], k, (T)0, w->G[l - 1], k);                              \
+    }                                                                                       \
+}
+
+DEFINE_PREC(s, float)
+DEFINE_PREC(d, double)
+
+#define PREC_TABLE(P, T, LETTER, NAME, DTYPE, TOL)                                          \
+    { LETTER, NAME, DTYPE, sizeof(T), TOL, P##_fill, P##_relerr, P##_gemms }
+
+static const struct prec precs[2] = {
+    PREC_TABLE(s, float, 's', "float", BP_F32, 1e-3),
+    PREC_TABLE(d, double, 'd', "double", BP_F64, 1e-9),
+};
+
+static void *xalloc(size_t bytes)
+{
+    return bench_xalloc(PROG, bytes);
+}
+
+/* He-uniform-sized weights, outputs written once (no page fault inside a timing),
+ * and a last-layer gradient of the size softmax - onehot over n gives. */
+static void gemm_ws_alloc(struct gemm_ws *w, const struct prec *p, int n, const void *X, uint64_t seed)
+{
+    w->n = n;
+    w->X = X;
+    for (int l = 0; l < NL; l++) {
+        size_t k = (size_t)width[l], m = (size_t)width[l + 1], nn = (size_t)n;
+        double a = sqrt(6.0 / (double)k);
+        w->W[l] = xalloc(m * k * p->elsize);
+        w->dW[l] = xalloc(m * k * p->elsize);
+        w->A[l] = xalloc(nn * m * p->elsize);
+        w->G[l] = xalloc(nn * m * p->elsize);
+        p->fill(w->W[l], m * k, -a, a, &seed);
+        memset(w->dW[l], 0, m * k * p->elsize);
+        memset(w->A[l], 0, nn * m * p->elsize);
+        memset(w->G[l], 0, nn * m * p->elsize);
+    }
+    p->fill(w->G[NL - 1], (size_t)n * (size_t)width[NL], -1.0 / n, 1.0 / n, &seed);
+}
+
+static void gemm_ws_free(struct gemm_ws *w)
+{
+    for (int l = 0; l < NL; l++) {
+        free(w->W[l]);
+        free(w->dW[l]);
+        free(w->A[l]);
+        free(w->G[l]);
+    }
+}
+
+/* ---- the network and its steps ------------------------------------------------------- */
+
+struct trainer {
+    bp_net *net;
+    bp_optim *opt;
+    const struct prec *p;
+    const char *backend;
+    int n;
+};
+
+static void check(bp_status st, const struct trainer *t, const char *what)
+{
+    if (st != BP_OK) {
+        fprintf(stderr, PROG ": %s (%s, %s backend, batch %d) failed: %s: %s\n", what, t->p->name,
+            t->backend, t->n, bp_strerror(st), bp_last_error());
+        exit(1);
+    }
+}
+
+/* A network planned for micro-batches of n, so each step is one micro-batch,
+ * initialised the same way for every backend, with its SGD optimizer. */
+static void trainer_create(struct trainer *t, const struct prec *p, int n, bp_backend backend)
+{
+    bp_layer_spec spec[NL];
+    for (int l = 0; l < NL; l++) {
+        spec[l].n_out = width[l + 1];
+        spec[l].act = layer_act[l];
+        spec[l].alpha = 0;
+    }
+    t->net = NULL;
+    t->opt = NULL;
+    t->p = p;
+    t->n = n;
+    t->backend = backend == BP_BACKEND_NAIVE ? "naive" : "BLAS";
+    check(bp_net_create(&t->net, p->dtype, N_IN, NL, spec, BP_LOSS_SOFTMAX_XENT, NULL), t, "bp_net_create");
+    check(bp_net_plan(t->net, n), t, "bp_net_plan");
+    check(bp_net_init(t->net, BP_INIT_HE_UNIFORM, INIT_SEED, 1), t, "bp_net_init");
+    check(bp_net_set_backend(t->net, backend), t, "bp_net_set_backend");
+    bp_optim_config cfg = bp_optim_defaults(BP_OPT_SGD, LEARNING_RATE);
+    check(bp_optim_create(&t->opt, t->net, &cfg), t, "bp_optim_create");
+}
+
+static void trainer_destroy(struct trainer *t)
+{
+    bp_optim_destroy(t->opt);
+    bp_net_destroy(t->net);
+}
+
+/* Synthetic data: inputs in [0, 1), labels in [0, 10), from a seeded generator. */
+struct data {
+    void *X;
+    int32_t *labels;
+};
+
+static void data_make(struct data *d, const struct prec *p, int n, uint64_t seed)
+{
+    d->X = xalloc((size_t)n * N_IN * p->elsize);
+    d->labels = xalloc((size_t)n * sizeof *d->labels);
+    p->fill(d->X, (size_t)n * N_IN, 0, 1, &seed);
+    for (int i = 0; i < n; i++)
+        d->labels[i] = (int32_t)(bench_uniform(&seed) * N_CLASSES);
+}
+
+/* The parts of one step, in seconds. */
+struct step_time {
+    double total, grad, update;
+};
+
+static void grad_only(const struct trainer *t, const struct data *d, double *loss)
+{
+    check(bp_net_loss_and_grad(t->net, t->n, d->X, N_IN, d->labels, 1, loss), t, "bp_net_loss_and_grad");
+}
+
+static struct step_time step(const struct trainer *t, const struct data *d, double *loss)
+{
+    struct step_time s;
+    double t0 = bench_now();
+    bp_status st = bp_net_loss_and_grad(t->net, t->n, d->X, N_IN, d->labels, 1, loss);
+    double t1 = bench_now();
+    check(st, t, "bp_net_loss_and_grad");
+    double t2 = bench_now();
+    st = bp_optim_step(t->opt, t->net);
+    double t3 = bench_now();
+    check(st, t, "bp_optim_step");
+    s.grad = t1 - t0;
+    s.update = t3 - t2;
+    s.total = s.grad + s.update;
+    return s;
+}
+
+static double time_gemms(const struct prec *p, const struct gemm_ws *w)
+{
+    double t0 = bench_now();
+    p->gemms(w);
+    return bench_now() - t0;
+}
+
+/* ---- one row: a batch size in one precision ----------------------------------------- */
+
+struct row {
+    int batch;
+    const struct prec *p;
+    int naive;            /* the naive backend was run */
+    int ok;               /* the check passed, so the timings are meaningful */
+    int reps, reps_naive;
+    double step, grad, update, gemms, naive_step;   /* median seconds */
+    double err;           /* first gradient, BLAS vs naive */
+    double loss_first, loss_last;
+};
+
+static double gflops(const struct row *r, double seconds)
+{
+    return step_flops(r->batch) / seconds * 1e-9;
+}
+
+static double ratio(const struct row *r)
+{
+    return r->step / r->gemms;
+}
+
+static double speedup(const struct row *r)
+{
+    return r->naive_step / r->step;
+}
+
+/* Checks the first gradient against the naive backend (that step is also the
+ * warm-up), then times the variants interleaved. */
+static void bench_one(const struct opts *o, const struct prec *p, int n, struct row *r)
+{
+    int naive = naive_at(o, n);
+    struct trainer tb, tn;
+    struct data d;
+    struct gemm_ws g;
+    double loss;
+
+    memset(r, 0, sizeof *r);
+    r->batch = n;
+    r->p = p;
+    r->naive = naive;
+    r->step = r->grad = r->update = r->gemms = r->naive_step = NAN;
+    r->err = NAN;
+    r->loss_last = NAN;
+
+    data_make(&d, p, n, 0xda7a0000u + (uint64_t)n);
+    gemm_ws_alloc(&g, p, n, d.X, 0x6e330000u + (uint64_t)n);
+    trainer_create(&tb, p, n, BP_BACKEND_BLAS);
+    if (naive)
+        trainer_create(&tn, p, n, BP_BACKEND_NAIVE);
+
+    /* Both networks start from the same parameters: their first gradients agree
+     * up to rounding (and the odd ReLU whose z rounds to the other side of 0). */
+    grad_only(&tb, &d, &r->loss_first);
+    r->ok = isfinite(r->loss_first);
+    if (naive) {
+        double loss_naive;
+        grad_only(&tn, &d, &loss_naive);
+        r->err = p->relerr(bp_net_grads(tb.net), bp_net_grads(tn.net), bp_net_n_params(tb.net));
+        r->ok = r->ok && r->err <= p->tol;
+        if (!r->ok)
+            fprintf(stderr, PROG ": WRONG RESULT at batch %d, %s: first loss %.9g (naive %.9g), "
+                "gradient normwise error %.3g vs naive (tolerance %.0e); not timed\n",
+                n, p->name, r->loss_first, loss_naive, r->err, p->tol);
+        check(bp_optim_step(tn.opt, tn.net), &tn, "bp_optim_step");
+    } else if (!r->ok) {
+        fprintf(stderr, PROG ": WRONG RESULT at batch %d, %s: first loss %g; not timed\n",
+            n, p->name, r->loss_first);
+    }
+    check(bp_optim_step(tb.opt, tb.net), &tb, "bp_optim_step");
+    if (!r->ok)
+        goto done;
+
+    /* Warm the GEMM buffers, then estimate the repeat counts from warm calls. */
+    time_gemms(p, &g);
+    double t_est = step(&tb, &d, &loss).total + time_gemms(p, &g);
+    r->reps = bench_reps_for(o->min_time, 0.5 * t_est, o->min_reps, MAX_REPS);
+    if (naive)
+        r->reps_naive = bench_reps_for(o->min_time, step(&tn, &d, &loss).total, o->min_reps_naive, MAX_REPS);
+
+    double *s_step = xalloc(sizeof(double) * (size_t)r->reps);
+    double *s_grad = xalloc(sizeof(double) * (size_t)r->reps);
+    double *s_update = xalloc(sizeof(double) * (size_t)r->reps);
+    double *s_gemms = xalloc(sizeof(double) * (size_t)r->reps);
+    double *s_naive = naive ? xalloc(sizeof(double) * (size_t)r->reps_naive) : NULL;
+
+    /* Each repeat times a BLAS step and the GEMMs alone, in alternating order so
+     * neither always follows the other; the naive steps are spread evenly among
+     * them (naive sample j before repeat j * reps / reps_naive). */
+    int jn = 0;
+    for (int i = 0; i < r->reps; i++) {
+        while (naive && jn < r->reps_naive && (long long)jn * r->reps / r->reps_naive <= i) {
+            s_naive[jn++] = step(&tn, &d, &loss).total;
+        }
+        if (i % 2)
+            s_gemms[i] = time_gemms(p, &g);
+        struct step_time st = step(&tb, &d, &loss);
+        s_step[i] = st.total;
+        s_grad[i] = st.grad;
+        s_update[i] = st.update;
+        if (i % 2 == 0)
+            s_gemms[i] = time_gemms(p, &g);
+    }
+    r->loss_last = loss;
+    r->step = bench_median(s_step, r->reps);
+    r->grad = bench_median(s_grad, r->reps);
+    r->update = bench_median(s_update, r->reps);
+    r->gemms = bench_median(s_gemms, r->reps);
+    if (naive)
+        r->naive_step = bench_median(s_naive, r->reps_naive);
+    free(s_step);
+    free(s_grad);
+    free(s_update);
+    free(s_gemms);
+    free(s_naive);
+
+done:
+    if (naive)
+        trainer_destroy(&tn);
+    trainer_destroy(&tb);
+    gemm_ws_free(&g);
+    free(d.X);
+    free(d.labels);
+}
+
+/* ---- output ---------------------------------------------------------------------- */
+
+static void print_header(const struct opts *o, const struct bench_meta *m)
+{
+    printf("# backprop %s training-step benchmark, %s, %s", bp_version(), m->date, m->blas);
+    if (m->threads > 0)
+        printf(", %d BLAS thread%s", m->threads, m->threads == 1 ? "" : "s");
+    else
+        printf(", BLAS threads unknown");
+    printf(", %ld CPUs\n", m->cpus);
+    printf("# MLP 784-512-512-10 (ReLU, ReLU, identity), softmax cross-entropy, SGD lr %g, "
+        "He-uniform seed %d; a step = loss_and_grad + optim_step, one micro-batch; median of >= %d "
+        "repeats (naive >= %d), ~%.2g s per variant\n",
+        LEARNING_RATE, INIT_SEED, o->min_reps, o->min_reps_naive, o->min_time);
+    printf("%-12s|%-18s|%-18s|%-18s|%-6s|%-20s|%-8s|%s\n", "",
+        "  training step", "   of which", "   GEMMs alone", "ratio", "   naive backend", " check", " repeats");
+    printf("%5s %-6s|%9s %8s|%9s %8s|%9s %8s|%6s|%10s %9s|%8s| %s\n",
+        "batch", "prec", "ms", "GFLOP/s", "grad ms", "sgd ms", "ms", "GFLOP/s", "/GEMMs",
+        "ms", "speed-up", "grad err", "BLAS/naive");
+    fflush(stdout);
+}
+
+static void print_row(const struct row *r)
+{
+    printf("%5d %-6s|", r->batch, r->p->name);
+    if (!r->ok) {
+        printf(" WRONG RESULT: first loss %g, gradient error %.2e vs naive; not timed\n", r->loss_first, r->err);
+        fflush(stdout);
+        return;
+    }
+    bench_print_ms(9, r->step * 1e3);
+    printf(" %8.2f|", gflops(r, r->step));
+    bench_print_ms(9, r->grad * 1e3);
+    bench_print_ms(9, r->update * 1e3);
+    printf("|");
+    bench_print_ms(9, r->gemms * 1e3);
+    printf(" %8.2f|%6.3f|", gflops(r, r->gemms), ratio(r));
+    if (r->naive) {
+        bench_print_ms(10, r->naive_step * 1e3);
+        printf(" %8.1fx|%8.1e| %d/%d\n", speedup(r), r->err, r->reps, r->reps_naive);
+    } else {
+        printf("%10s %9s|%8s| %d/-\n", "-", "-", "-", r->reps);
+    }
+    fflush(stdout);
+}
+
+/* The owner's targets, judged on the rows that measure them. */
+static void print_targets(const struct row *rows, int nrows)
+{
+    int any = 0;
+    printf("# target step / GEMMs alone <= %.2f at batch >= %d:", TARGET_RATIO, TARGET_RATIO_BATCH);
+    for (int i = 0; i < nrows; i++) {
+        const struct row *r = &rows[i];
+        if (r->ok && r->batch >= TARGET_RATIO_BATCH) {
+            printf("%s %d %s %.3f (%s)", any ? "," : "", r->batch, r->p->name, ratio(r),
+                ratio(r) <= TARGET_RATIO ? "met" : "MISSED");
+            any = 1;
+        }
+    }
+    printf("%s\n", any ? "" : " not measured");
+    any = 0;
+    printf("# target BLAS >= %gx faster than naive at batch %d:", TARGET_SPEEDUP, TARGET_SPEEDUP_BATCH);
+    for (int i = 0; i < nrows; i++) {
+        const struct row *r = &rows[i];
+        if (r->ok && r->naive && r->batch == TARGET_SPEEDUP_BATCH) {
+            printf("%s %s %.1fx (%s)", any ? "," : "", r->p->name, speedup(r),
+                speedup(r) >= TARGET_SPEEDUP ? "met" : "MISSED");
+            any = 1;
+        }
+    }
+    printf("%s\n", any ? "" : " not measured");
+}
+
+static void print_json(const struct opts *o, const struct bench_meta *m, const struct row *rows, int nrows)
+{
+    FILE *f = stdout;
+    fprintf(f, "{\n  \"benchmark\": \"bench-train\",\n  \"backprop_version\": ");
+    bench_json_str(f, bp_version());
+    fprintf(f, ",\n  \"date\": ");
+    bench_json_str(f, m->date);
+    fprintf(f, ",\n  \"blas\": ");
+    bench_json_str(f, m->blas);
+    if (m->threads > 0)
+        fprintf(f, ",\n  \"blas_threads\": %d", m->threads);
+    else
+        fprintf(f, ",\n  \"blas_threads\": null");
+    fprintf(f, ",\n  \"cpus_online\": %ld", m->cpus);
+    fprintf(f, ",\n  \"network\": [784, 512, 512, 10], \"activations\": [\"relu\", \"relu\", \"identity\"], "
+        "\"loss\": \"softmax_xent\", \"optimizer\": \"sgd\", \"lr\": %g, \"init\": \"he_uniform\", "
+        "\"init_seed\": %d, \"micro_batch_equals_batch\": true", LEARNING_RATE, INIT_SEED);
+    fprintf(f, ",\n  \"statistic\": \"median\", \"min_repeats\": %d, \"min_repeats_naive\": %d, "
+        "\"min_time_s\": %g", o->min_reps, o->min_reps_naive, o->min_time);
+    fprintf(f, ",\n  \"flops_per_sample\": %.0f", step_flops(1));
+    fprintf(f, ",\n  \"targets\": {\"ratio_max\": %g, \"ratio_min_batch\": %d, \"speedup_min\": %g, "
+        "\"speedup_batch\": %d}", TARGET_RATIO, TARGET_RATIO_BATCH, TARGET_SPEEDUP, TARGET_SPEEDUP_BATCH);
+    fprintf(f, ",\n  \"rows\": [");
+    for (int i = 0; i < nrows; i++) {
+        const struct row *r = &rows[i];
+        int t = r->ok, tn = r->ok && r->naive;
+        fprintf(f, "%s\n    {\"batch\": %d, \"precision\": \"%s\", \"ok\": %s, ", i ? "," : "",
+            r->batch, r->p->name, r->ok ? "true" : "false");
+        fprintf(f, "\"repeats\": %d, ", r->reps);
+        if (tn)
+            fprintf(f, "\"repeats_naive\": %d, ", r->reps_naive);
+        else
+            fprintf(f, "\"repeats_naive\": null, ");
+        bench_json_num(f, "step_ms", t ? r->step * 1e3 : NAN, 0);
+        bench_json_num(f, "step_gflops", t ? gflops(r, r->step) : NAN, 0);
+        bench_json_num(f, "loss_and_grad_ms", t ? r->grad * 1e3 : NAN, 0);
+        bench_json_num(f, "optim_step_ms", t ? r->update * 1e3 : NAN, 0);
+        bench_json_num(f, "gemms_ms", t ? r->gemms * 1e3 : NAN, 0);
+        bench_json_num(f, "gemms_gflops", t ? gflops(r, r->gemms) : NAN, 0);
+        bench_json_num(f, "ratio", t ? ratio(r) : NAN, 0);
+        bench_json_num(f, "ratio_loss_and_grad", t ? r->grad / r->gemms : NAN, 0);
+        bench_json_num(f, "naive_step_ms", tn ? r->naive_step * 1e3 : NAN, 0);
+        bench_json_num(f, "naive_gflops", tn ? gflops(r, r->naive_step) : NAN, 0);
+        bench_json_num(f, "speedup", tn ? speedup(r) : NAN, 0);
+        bench_json_num(f, "grad_err_naive", r->err, 0);
+        bench_json_num(f, "loss_first", r->loss_first, 0);
+        bench_json_num(f, "loss_last", r->loss_last, 0);
+        bench_json_num(f, "tolerance", r->p->tol, 1);
+        fprintf(f, "}");
+    }
+    fprintf(f, "\n  ]\n}\n");
+}
+
+static int write_dat(const char *path, const struct bench_meta *m, const struct row *rows, int nrows)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "# bench-train, backprop %s, %s, %s, %d BLAS threads; MLP 784-512-512-10; "
+        "times in ms (medians), NaN: not measured\n", bp_version(), m->date, m->blas, m->threads);
+    fprintf(f, "# 1:batch 2:prec 3:step_ms 4:step_gflops 5:loss_and_grad_ms 6:optim_step_ms "
+        "7:gemms_ms 8:gemms_gflops 9:ratio 10:naive_step_ms 11:speedup 12:grad_err_naive\n");
+    for (int i = 0; i < nrows; i++) {
+        const struct row *r = &rows[i];
+        int t = r->ok, tn = r->ok && r->naive;
+        double v[] = {
+            t ? r->step * 1e3 : NAN, t ? gflops(r, r->step) : NAN,
+            t ? r->grad * 1e3 : NAN, t ? r->update * 1e3 : NAN,
+            t ? r->gemms * 1e3 : NAN, t ? gflops(r, r->gemms) : NAN, t ? ratio(r) : NAN,
+            tn ? r->naive_step * 1e3 : NAN, tn ? speedup(r) : NAN, r->err,
+        };
+        fprintf(f, "%d %c", r->batch, r->p->letter);
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+            if (isfinite(v[k]))
+                fprintf(f, " %.6g", v[k]);
+            else
+                fprintf(f, " NaN");
+        }
+        fputc('\n', f);
+    }
+    if (fclose(f) != 0) {
+        fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o;
+    struct bench_meta m;
+    static struct row rows[2 * MAX_BATCHES];
+    int nrows = 0, status = 0;
+
+    parse_args(&o, argc, argv);
+    bench_get_meta(&m);
+    if (!o.json)
+        print_header(&o, &m);
+    for (int i = 0; i < o.nbatches; i++)
+        for (int k = 0; k < 2; k++) {
+            if (!(k == 0 ? o.prec_s : o.prec_d))
+                continue;
+            struct row *r = &rows[nrows++];
+            bench_one(&o, &precs[k], o.batches[i], r);
+            if (!r->ok)
+                status = 1;
+            if (!o.json)
+                print_row(r);
+        }
+    if (o.json)
+        print_json(&o, &m, rows, nrows);
+    else
+        print_targets(rows, nrows);
+    if (o.dat && write_dat(o.dat, &m, rows, nrows) != 0)
+        status = 1;
+    return status;
+}

@@ -1,0 +1,176 @@
+/* backprop/net.h: a network of dense layers with one planned memory arena, its batched
+ * forward / loss / backward pipeline, initialisation, evaluation and a gradient check. */
+#ifndef BACKPROP_NET_H
+#define BACKPROP_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "core.h"
+#include "kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The loss a network is trained with. The last layer of a network whose loss
+ * fuses softmax or sigmoid must have the identity activation: the loss takes
+ * logits. Targets: int32_t class labels for BP_LOSS_SOFTMAX_XENT; for the
+ * others, n x n_out values of the network's dtype (BCE: in [0, 1]). */
+typedef enum bp_loss {
+    BP_LOSS_SOFTMAX_XENT = 1,
+    BP_LOSS_SIGMOID_BCE = 2,
+    BP_LOSS_MSE = 3
+} bp_loss;
+
+/* Weight initialisations; biases start at zero. fan_in = n_in, fan_out = n_out.
+ *   GLOROT_UNIFORM  U(-a, a), a = sqrt(6 / (fan_in + fan_out))
+ *   GLOROT_NORMAL   N(0, 2 / (fan_in + fan_out))
+ *   HE_UNIFORM      U(-a, a), a = sqrt(6 / fan_in)
+ *   HE_NORMAL       N(0, 2 / fan_in)
+ *   ORTHOGONAL      the Q of a QR factorisation (LAPACKE ?geqrf + ?orgqr) of a
+ *                   standard normal matrix, signs fixed by R's diagonal, times
+ *                   `gain` (1 for linear/tanh-like layers, sqrt(2) for ReLU). */
+typedef enum bp_init {
+    BP_INIT_GLOROT_UNIFORM = 1,
+    BP_INIT_GLOROT_NORMAL = 2,
+    BP_INIT_HE_UNIFORM = 3,
+    BP_INIT_HE_NORMAL = 4,
+    BP_INIT_ORTHOGONAL = 5
+} bp_init;
+
+/* Which kernels a network runs on: the BLAS kernels or their naive twins. */
+typedef enum bp_backend {
+    BP_BACKEND_BLAS = 0,
+    BP_BACKEND_NAIVE = 1
+} bp_backend;
+
+/* Where a network gets its memory. alloc returns memory aligned to at least
+ * 16 bytes (malloc's guarantee) or NULL; free accepts what alloc returned.
+ * A network allocates only in bp_net_create, bp_net_plan and the training
+ * helpers' setup, never inside a step, so a counting allocator shows that. */
+typedef struct bp_allocator {
+    void *(*alloc)(void *ctx, size_t size);
+    void (*free)(void *ctx, void *ptr);
+    void *ctx;
+} bp_allocator;
+
+/* One dense layer: its width, activation, and the activation's alpha. */
+typedef struct bp_layer_spec {
+    bp_int n_out;
+    bp_act act;
+    double alpha;
+} bp_layer_spec;
+
+/* A view of one layer inside the network's flat buffers. W is n_out x n_in,
+ * row-major (PyTorch's Linear convention; Fortran sees it as Wt(n_in, n_out)),
+ * followed by b; dW and db sit at the same offsets in the gradient buffer. */
+typedef struct bp_layer_view {
+    bp_int n_in, n_out;
+    bp_act act;
+    double alpha;
+    size_t offset;   /* of W in the flat buffers, in elements; b follows at offset + n_out n_in */
+    void *W, *b;     /* into the parameter buffer */
+    void *dW, *db;   /* into the gradient buffer */
+} bp_layer_view;
+
+typedef struct bp_net bp_net;
+
+/* Limits checked before allocating, so a size that could never fit fails
+ * with BP_ERR_OVERFLOW instead of asking the system for it. */
+#define BP_NET_MAX_LAYERS 1024
+#define BP_NET_MAX_PARAMS ((size_t)1 << 33)   /* 8 Gi elements */
+
+/* Creates a network of dtype BP_F32 or BP_F64 taking n_in inputs, with the
+ * given layers (n_layers >= 1) and loss; allocates its parameter and gradient
+ * buffers (parameters zero until bp_net_init). alloc may be NULL for
+ * malloc/free; the struct is copied. On error *out is left untouched. */
+BP_API bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_layers,
+                               const bp_layer_spec *layers, bp_loss loss, const bp_allocator *alloc);
+
+/* Frees everything the network allocated; NULL is a no-op. */
+BP_API void bp_net_destroy(bp_net *net);
+
+/* Initialises every layer's weights by `scheme` from a generator seeded with
+ * `seed` (splitmix64 + xoshiro256**, Box-Muller normals; the same stream on
+ * every machine), biases to zero. `gain` scales BP_INIT_ORTHOGONAL and is
+ * ignored by the others (pass 1). The generator stays in the network and
+ * continues in later draws (e.g. bp_train's shuffling when it is given no seed). */
+BP_API bp_status bp_net_init(bp_net *net, bp_init scheme, uint64_t seed, double gain);
+
+/* Sizes and buffers. params and grads are n_params elements of the dtype,
+ * layer by layer, W then b, no padding. */
+BP_API bp_dtype bp_net_dtype(const bp_net *net);
+BP_API bp_int bp_net_n_layers(const bp_net *net);
+BP_API bp_int bp_net_n_in(const bp_net *net);
+BP_API bp_int bp_net_n_out(const bp_net *net);
+BP_API bp_loss bp_net_loss(const bp_net *net);
+BP_API size_t bp_net_n_params(const bp_net *net);
+BP_API void *bp_net_params(bp_net *net);
+BP_API void *bp_net_grads(bp_net *net);
+BP_API bp_status bp_net_layer(bp_net *net, bp_int i, bp_layer_view *view);
+
+/* Plans for micro-batches of up to max_micro_batch samples: allocates one arena
+ * holding every buffer at a fixed offset — each layer's output (kept for
+ * backward), pre-activations of GELU layers only, two gradient buffers used in
+ * turn (inference uses them too, in turn), and a gather buffer for the training
+ * helper — and builds the step list forward(i) ..., loss, backward(i),
+ * grads_ready(i) ... . Replanning frees the previous arena. Larger batches
+ * stream through in micro-batches. */
+BP_API bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch);
+
+/* Writes a description of the plan (steps, buffers, sizes, bytes) into buf
+ * like snprintf: at most len bytes, always terminated when len > 0, and the
+ * length it needs (excluding the terminator) in *needed if not NULL. */
+BP_API bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, size_t *needed);
+
+/* Chooses the kernels: BLAS (default) or the naive twins, for benchmarking a
+ * whole step both ways. */
+BP_API bp_status bp_net_set_backend(bp_net *net, bp_backend backend);
+
+/* With check on, inputs are scanned for NaN/Inf, and every layer's output and
+ * gradient after it is produced; the first non-finite value stops the call with
+ * BP_ERR_NONFINITE and bp_last_error() names the layer and pass. Off by default
+ * (it costs a pass over each buffer). */
+BP_API bp_status bp_net_set_check_finite(bp_net *net, int on);
+
+/* Predicts: Y (n x n_out, leading dimension ldy) = the network's outputs for X
+ * (n x n_in, ldx), before the loss (logits for the softmax / sigmoid losses).
+ * Needs a plan; any n >= 0 (streams in micro-batches). */
+BP_API bp_status bp_net_forward(bp_net *net, bp_int n, const void *X, bp_int ldx, void *Y, bp_int ldy);
+
+/* One training pass over a batch of n samples: forward, loss, backward. The
+ * gradient buffer receives the gradient of the batch's mean loss (overwritten,
+ * not accumulated), and *loss (may be NULL) the mean loss. targets: int32_t
+ * labels (softmax cross-entropy; ldt ignored) or n x n_out values with leading
+ * dimension ldt. A batch larger than the plan's micro-batch streams through in
+ * micro-batches that accumulate into the same gradient (the loss divisor is n),
+ * so the result equals the full-batch gradient up to rounding. n == 1 runs the
+ * gemv/ger kernels. No allocation. */
+BP_API bp_status bp_net_loss_and_grad(bp_net *net, bp_int n, const void *X, bp_int ldx,
+                                      const void *targets, bp_int ldt, double *loss);
+
+/* Evaluation, streaming in micro-batches (needs a plan). Classification counts a
+ * sample correct when the arg-max of its outputs equals its label (BCE with one
+ * output: output > 0 vs label 1). confusion (n_out x n_out, row = true label,
+ * column = predicted) may be NULL. For real targets, *rmse is the root mean
+ * squared error over all elements. */
+BP_API bp_status bp_net_accuracy(bp_net *net, bp_int n, const void *X, bp_int ldx,
+                                 const int32_t *labels, double *accuracy, int64_t *confusion);
+BP_API bp_status bp_net_rmse(bp_net *net, bp_int n, const void *X, bp_int ldx,
+                             const void *targets, bp_int ldt, double *rmse);
+
+/* Gradient check for users: compares the backprop gradient g of the batch's
+ * mean loss with central differences fd = (L(p + h) - L(p - h)) / 2h, for every
+ * parameter, with h = 1e-6 max(1, |p|) when h <= 0 is passed. F64 networks only
+ * (differences in float are too coarse: BP_ERR_UNSUPPORTED). *max_rel_err
+ * receives the normwise error max|g - fd| / max|fd| (denominator at least
+ * 1e-12), *worst (may be NULL) the index of the parameter with the largest
+ * |g - fd|. The parameters are restored bitwise; the gradient buffer holds g. */
+BP_API bp_status bp_net_gradcheck(bp_net *net, bp_int n, const void *X, bp_int ldx,
+                                  const void *targets, bp_int ldt, double h,
+                                  double *max_rel_err, size_t *worst);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,109 @@
+/* net_api.c: the public pass functions of a network: argument checks, then the typed executor. */
+#include <math.h>
+#include "net/net_exec.h"
+
+#define DISPATCH(net, call) ((net)->dtype == BP_F32 ? bp__s##call : bp__d##call)
+
+/* The checks every pass shares: a planned network and n samples of X. */
+static bp_status check_pass(const char *fn, const bp_net *net, bp_int n, const void *X, bp_int ldx)
+{
+    BP_REQUIRE(net != NULL, BP_ERR_ARG, "net is NULL");
+    BP_REQUIRE(net->arena != NULL, BP_ERR_ARG, "the network has no plan: call bp_net_plan first");
+    BP_CHECK_BATCH(n);
+    BP_REQUIRE(ldx >= net->n_in, BP_ERR_ARG, "ldx (%d) < the network's n_in (%d)", (int)ldx, (int)net->n_in);
+    BP_REQUIRE(n == 0 || X != NULL, BP_ERR_ARG, "X is NULL");
+    BP_REQUIRE(bp__block_fits(n, ldx, net->esize), BP_ERR_OVERFLOW,
+               "X: %d rows of leading dimension %d overflow the address space", (int)n, (int)ldx);
+    if (net->check_finite)
+        for (bp_int i = 0; i < n; i++)
+            BP_REQUIRE(bp__all_finite(net->dtype, (size_t)net->n_in,
+                                      (const char *)X + (size_t)i * (size_t)ldx * net->esize),
+                       BP_ERR_NONFINITE, "X row %d holds a NaN or Inf", (int)i);
+    return BP_OK;
+}
+
+/* Targets of the network's loss: labels in [0, n_out) (or {0, 1} for a one-output BCE
+ * net when `labels_for_bce`), or n x n_out values with ldt >= n_out. */
+bp_status bp__check_targets(const char *fn, const bp_net *net, bp_int n, const void *targets,
+                            bp_int ldt, int labels)
+{
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    BP_REQUIRE(n == 0 || targets != NULL, BP_ERR_ARG, "targets is NULL");
+    if (labels) {
+        const int32_t *c = targets, hi = n_out == 1 ? 2 : n_out;
+        for (bp_int i = 0; i < n; i++)
+            BP_REQUIRE(c[i] >= 0 && c[i] < hi, BP_ERR_ARG, "label %d (%d) is not in [0, %d)",
+                       (int)i, (int)c[i], (int)hi);
+        return BP_OK;
+    }
+    BP_REQUIRE(ldt >= n_out, BP_ERR_ARG, "ldt (%d) < the network's n_out (%d)", (int)ldt, (int)n_out);
+    BP_REQUIRE(bp__block_fits(n, ldt, net->esize), BP_ERR_OVERFLOW,
+               "targets: %d rows of leading dimension %d overflow the address space", (int)n, (int)ldt);
+    if (net->check_finite)
+        for (bp_int i = 0; i < n; i++)
+            BP_REQUIRE(bp__all_finite(net->dtype, (size_t)n_out,
+                                      (const char *)targets + (size_t)i * (size_t)ldt * net->esize),
+                       BP_ERR_NONFINITE, "targets row %d holds a NaN or Inf", (int)i);
+    return BP_OK;
+}
+
+#define TRY(call) do { bp_status st_ = (call); if (st_ != BP_OK) return st_; } while (0)
+
+bp_status bp_net_forward(bp_net *net, bp_int n, const void *X, bp_int ldx, void *Y, bp_int ldy)
+{
+    const char *fn = __func__;
+    TRY(check_pass(fn, net, n, X, ldx));
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    BP_REQUIRE(n == 0 || Y != NULL, BP_ERR_ARG, "Y is NULL");
+    BP_REQUIRE(ldy >= n_out, BP_ERR_ARG, "ldy (%d) < the network's n_out (%d)", (int)ldy, (int)n_out);
+    BP_REQUIRE(bp__block_fits(n, ldy, net->esize), BP_ERR_OVERFLOW,
+               "Y: %d rows of leading dimension %d overflow the address space", (int)n, (int)ldy);
+    return DISPATCH(net, net_forward)(net, fn, n, X, ldx, Y, ldy);
+}
+
+bp_status bp_net_loss_and_grad(bp_net *net, bp_int n, const void *X, bp_int ldx,
+                               const void *targets, bp_int ldt, double *loss)
+{
+    const char *fn = __func__;
+    TRY(check_pass(fn, net, n, X, ldx));
+    TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
+    return DISPATCH(net, net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_GRAD, loss, NULL);
+}
+
+bp_status bp_net_accuracy(bp_net *net, bp_int n, const void *X, bp_int ldx, const int32_t *labels,
+                          double *accuracy, int64_t *confusion)
+{
+    const char *fn = __func__;
+    TRY(check_pass(fn, net, n, X, ldx));
+    BP_CHECK_PTR(accuracy);
+    BP_REQUIRE(net->loss != BP_LOSS_MSE, BP_ERR_ARG, "the network's loss is MSE: use bp_net_rmse");
+    BP_REQUIRE(net->loss == BP_LOSS_SOFTMAX_XENT || net->layers[net->n_layers - 1].n_out == 1,
+               BP_ERR_UNSUPPORTED, "accuracy of a sigmoid BCE network needs one output");
+    TRY(bp__check_targets(fn, net, n, labels, 0, 1));
+    return DISPATCH(net, net_evaluate)(net, fn, n, X, ldx, labels, 0, accuracy, confusion);
+}
+
+bp_status bp_net_rmse(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *targets,
+                      bp_int ldt, double *rmse)
+{
+    const char *fn = __func__;
+    TRY(check_pass(fn, net, n, X, ldx));
+    BP_CHECK_PTR(rmse);
+    BP_REQUIRE(net->loss == BP_LOSS_MSE, BP_ERR_ARG, "the network's loss is not MSE: use bp_net_accuracy");
+    TRY(bp__check_targets(fn, net, n, targets, ldt, 0));
+    return DISPATCH(net, net_evaluate)(net, fn, n, X, ldx, targets, ldt, rmse, NULL);
+}
+
+bp_status bp_net_gradcheck(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *targets,
+                           bp_int ldt, double h, double *max_rel_err, size_t *worst)
+{
+    const char *fn = __func__;
+    TRY(check_pass(fn, net, n, X, ldx));
+    BP_CHECK_PTR(max_rel_err);
+    BP_REQUIRE(net->dtype == BP_F64, BP_ERR_UNSUPPORTED,
+               "central differences need a BP_F64 network (float is too coarse)");
+    BP_REQUIRE(n >= 1, BP_ERR_ARG, "n (%d) < 1", (int)n);
+    BP_REQUIRE(isfinite(h), BP_ERR_ARG, "h is not finite");
+    TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
+    return bp__dnet_gradcheck(net, fn, n, X, ldx, targets, ldt, h, max_rel_err, worst);
+}

@@ -1,0 +1,378 @@
+/* net_exec.tmpl.c: the executor of a planned network (it walks the step list), initialisation,
+ * evaluation and the gradient check, written once for T (see prec.h). */
+#include <string.h>
+#include <lapacke.h>
+#include "backprop/naive.h"
+#include "net/net_exec.h"
+
+/* The kernels a network runs on; the naive table has the same signatures. */
+typedef struct kernels {
+    bp_status (*dense_forward)(bp_layout, bp_int, bp_int, bp_int, const T *, bp_int, const T *,
+                               bp_int, const T *, bp_act, T, T *, bp_int, T *, bp_int);
+    bp_status (*dense_backward)(bp_layout, bp_int, bp_int, bp_int, const T *, bp_int, const T *,
+                                bp_int, bp_act, T, const T *, bp_int, const T *, bp_int, const T *,
+                                bp_int, T *, bp_int, T, T *, bp_int, T *, T *, bp_int);
+    bp_status (*softmax_xent)(bp_int, bp_int, const T *, bp_int, const int32_t *, T, double *, T *, bp_int);
+    bp_status (*sigmoid_bce)(bp_int, bp_int, const T *, bp_int, const T *, bp_int, T, double *, T *, bp_int);
+    bp_status (*mse)(bp_int, bp_int, const T *, bp_int, const T *, bp_int, T, double *, T *, bp_int);
+} kernels;
+
+static const kernels backends[2] = {
+    [BP_BACKEND_BLAS] = {PFX(dense_forward), PFX(dense_backward), PFX(softmax_xent), PFX(sigmoid_bce), PFX(mse)},
+    [BP_BACKEND_NAIVE] = {PFX(dense_forward_naive), PFX(dense_backward_naive), PFX(softmax_xent_naive),
+                          PFX(sigmoid_bce_naive), PFX(mse_naive)},
+};
+
+#define ARENA(net, off) ((T *)(void *)((char *)(net)->arena + (off)))
+#define PARAM(net, off) ((T *)(net)->params + (off))
+#define GRAD(net, off) ((T *)(net)->grads + (off))
+
+/* One micro-batch: rows samples X (ldx) and their targets. */
+typedef struct micro {
+    bp_int rows;
+    const T *X;
+    bp_int ldx;
+    const int32_t *labels;  /* softmax cross-entropy */
+    const T *tgt;           /* other losses */
+    bp_int ldt;
+    T divisor;              /* samples of the whole batch */
+    T beta;                 /* 0 for the first micro-batch, 1 after: gradients accumulate */
+} micro;
+
+static bp_status nonfinite(const char *fn, bp_int layer, const char *what)
+{
+    return bp__fail(BP_ERR_NONFINITE, fn, "layer %d: a NaN or Inf appeared in its %s", (int)layer, what);
+}
+
+/* The input of layer i: the micro-batch's X, or layer i-1's kept output. */
+static const T *layer_input(const bp_net *net, const micro *b, bp_int i, bp_int *ld)
+{
+    if (i == 0) {
+        *ld = b->ldx;
+        return b->X;
+    }
+    *ld = net->layers[i - 1].n_out;
+    return ARENA(net, net->layers[i - 1].y_off);
+}
+
+/* Walks the plan's step list for one micro-batch; adds its share of the loss to *loss. */
+static bp_status run_steps(bp_net *net, const char *fn, const micro *b, bp__mode mode, double *loss)
+{
+    const kernels *k = &backends[net->backend];
+    const bp_int L = net->n_layers, m = b->rows;
+    int cur = 0;  /* which of the two gradient buffers holds the current layer's dY */
+    for (bp_int s = 0; s < net->n_steps; s++) {
+        const bp_int i = net->steps[s].layer;
+        const bp__layer *l = &net->layers[i];
+        const T alpha = (T)l->alpha;
+        T *Y = ARENA(net, l->y_off), *Z = l->z_off == SIZE_MAX ? NULL : ARENA(net, l->z_off);
+        bp_int ldin;
+        const T *in = layer_input(net, b, i, &ldin);
+        bp_status st = BP_OK;
+        switch (net->steps[s].kind) {
+        case BP_STEP_FORWARD:
+            st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off),
+                                  l->n_in, PARAM(net, l->b_off), l->act, alpha, Z, l->n_out, Y, l->n_out);
+            if (st == BP_OK && net->check_finite &&
+                !bp__all_finite(net->dtype, (size_t)m * (size_t)l->n_out, Y))
+                return nonfinite(fn, i, "forward output");
+            break;
+        case BP_STEP_LOSS: {
+            double part = 0;
+            T *dZ = mode == BP_MODE_GRAD ? ARENA(net, net->g_off[0]) : NULL;
+            if (net->loss == BP_LOSS_SOFTMAX_XENT)
+                st = k->softmax_xent(m, l->n_out, Y, l->n_out, b->labels, b->divisor, &part, dZ, l->n_out);
+            else if (net->loss == BP_LOSS_SIGMOID_BCE)
+                st = k->sigmoid_bce(m, l->n_out, Y, l->n_out, b->tgt, b->ldt, b->divisor, &part, dZ, l->n_out);
+            else
+                st = k->mse(m, l->n_out, Y, l->n_out, b->tgt, b->ldt, b->divisor, &part, dZ, l->n_out);
+            *loss += part;
+            cur = 0;
+            if (st == BP_OK && mode == BP_MODE_LOSS_ONLY)
+                return BP_OK;
+            break;
+        }
+        case BP_STEP_BACKWARD: {
+            /* dZ overwrites dY in place; dX goes to the other buffer, which the next
+             * (lower) layer then reads as its dY. */
+            T *dY = ARENA(net, net->g_off[cur]);
+            T *dX = i > 0 ? ARENA(net, net->g_off[cur ^ 1]) : NULL;
+            st = k->dense_backward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off),
+                                   l->n_in, l->act, alpha, Z, l->n_out, Y, l->n_out, dY, l->n_out, dY,
+                                   l->n_out, b->beta, GRAD(net, l->w_off), l->n_in, GRAD(net, l->b_off),
+                                   dX, l->n_in);
+            if (st == BP_OK && net->check_finite &&
+                (!bp__all_finite(net->dtype, (size_t)l->n_out * ((size_t)l->n_in + 1), GRAD(net, l->w_off)) ||
+                 (dX && !bp__all_finite(net->dtype, (size_t)m * (size_t)l->n_in, dX))))
+                return nonfinite(fn, i, "gradient");
+            cur ^= 1;
+            break;
+        }
+        case BP_STEP_GRADS_READY:
+            /* Layer i's gradient is final for this micro-batch: where a data-parallel run
+             * starts its reduction while lower layers still back-propagate. */
+            break;
+        }
+        if (st != BP_OK)
+            return st;
+    }
+    (void)L;
+    return BP_OK;
+}
+
+/* Counts correct predictions of the micro-batch whose outputs are in the last layer's buffer. */
+static int64_t count_correct(const bp_net *net, const micro *b)
+{
+    const bp__layer *l = &net->layers[net->n_layers - 1];
+    const T *Y = ARENA(net, l->y_off);
+    int64_t c = 0;
+    for (bp_int r = 0; r < b->rows; r++) {
+        const T *y = Y + (size_t)r * (size_t)l->n_out;
+        if (net->loss == BP_LOSS_SOFTMAX_XENT) {
+            bp_int best = 0;
+            for (bp_int j = 1; j < l->n_out; j++)
+                if (y[j] > y[best])
+                    best = j;
+            c += best == b->labels[r];
+        } else {  /* BCE: each output against its target at 1/2 */
+            const T *t = b->tgt + (size_t)r * (size_t)b->ldt;
+            for (bp_int j = 0; j < l->n_out; j++)
+                c += (y[j] > 0) == (t[j] > (T)0.5);
+        }
+    }
+    return c;
+}
+
+bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv, bp_int ldx,
+                          const int32_t *idx, const void *targets, bp_int ldt, bp__mode mode,
+                          double *loss, int64_t *correct)
+{
+    const T *X = Xv;
+    const int labels = net->loss == BP_LOSS_SOFTMAX_XENT;
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    double sum = 0;
+    if (n == 0 && mode == BP_MODE_GRAD)
+        memset(net->grads, 0, net->n_params * net->esize);
+    for (bp_int start = 0; start < n; start += net->mb) {
+        micro b = {.rows = n - start < net->mb ? n - start : net->mb, .divisor = (T)n,
+                   .beta = start == 0 ? 0 : 1, .ldt = labels ? 0 : ldt};
+        if (idx) {  /* gather the rows into the arena */
+            T *xg = ARENA(net, net->xg_off);
+            for (bp_int r = 0; r < b.rows; r++)
+                memcpy(xg + (size_t)r * (size_t)net->n_in, X + (size_t)idx[start + r] * (size_t)ldx,
+                       (size_t)net->n_in * sizeof(T));
+            if (labels) {
+                int32_t *tg = (int32_t *)(void *)((char *)net->arena + net->tg_off);
+                for (bp_int r = 0; r < b.rows; r++)
+                    tg[r] = ((const int32_t *)targets)[idx[start + r]];
+                b.labels = tg;
+            } else {
+                T *tg = ARENA(net, net->tg_off);
+                for (bp_int r = 0; r < b.rows; r++)
+                    memcpy(tg + (size_t)r * (size_t)n_out,
+                           (const T *)targets + (size_t)idx[start + r] * (size_t)ldt,
+                           (size_t)n_out * sizeof(T));
+                b.tgt = tg;
+                b.ldt = n_out;
+            }
+            b.X = xg;
+            b.ldx = net->n_in;
+        } else {
+            b.X = X + (size_t)start * (size_t)ldx;
+            b.ldx = ldx;
+            if (labels)
+                b.labels = (const int32_t *)targets + start;
+            else
+                b.tgt = (const T *)targets + (size_t)start * (size_t)ldt;
+        }
+        bp_status st = run_steps(net, fn, &b, mode, &sum);
+        if (st != BP_OK)
+            return st;
+        if (correct && net->loss != BP_LOSS_MSE)
+            *correct += count_correct(net, &b);
+    }
+    if (loss)
+        *loss = sum;
+    return BP_OK;
+}
+
+/* Inference for one micro-batch: the two gradient buffers in turn, the last layer into out. */
+static bp_status forward_micro(bp_net *net, bp_int m, const T *X, bp_int ldx, T *out, bp_int ldo)
+{
+    const kernels *k = &backends[net->backend];
+    const T *in = X;
+    bp_int ldin = ldx;
+    for (bp_int i = 0; i < net->n_layers; i++) {
+        const bp__layer *l = &net->layers[i];
+        const int last = i == net->n_layers - 1;
+        T *Y = last ? out : ARENA(net, net->g_off[i % 2]);
+        const bp_int ldy = last ? ldo : l->n_out;
+        bp_status st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off),
+                                        l->n_in, PARAM(net, l->b_off), l->act, (T)l->alpha, NULL, 0, Y, ldy);
+        if (st != BP_OK)
+            return st;
+        in = Y;
+        ldin = ldy;
+    }
+    return BP_OK;
+}
+
+bp_status IPFX(net_forward)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx,
+                            void *Y, bp_int ldy)
+{
+    for (bp_int start = 0; start < n; start += net->mb) {
+        const bp_int m = n - start < net->mb ? n - start : net->mb;
+        T *out = (T *)Y + (size_t)start * (size_t)ldy;
+        bp_status st = forward_micro(net, m, (const T *)X + (size_t)start * (size_t)ldx, ldx, out, ldy);
+        if (st != BP_OK)
+            return st;
+        if (net->check_finite && !bp__all_finite(net->dtype, (size_t)(m - 1) * (size_t)ldy +
+                                                 (size_t)net->layers[net->n_layers - 1].n_out, out))
+            return nonfinite(fn, net->n_layers - 1, "forward output");
+    }
+    return BP_OK;
+}
+
+/* Accuracy (labels; confusion counts if asked) or RMSE (real targets). */
+bp_status IPFX(net_evaluate)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx,
+                             const void *targets, bp_int ldt, double *metric, int64_t *confusion)
+{
+    const bp__layer *last = &net->layers[net->n_layers - 1];
+    const bp_int n_out = last->n_out;
+    T *Y = ARENA(net, last->y_off);
+    const int classify = net->loss != BP_LOSS_MSE;
+    double acc = 0;
+    if (confusion)
+        memset(confusion, 0, (size_t)n_out * (size_t)n_out * sizeof *confusion);
+    for (bp_int start = 0; start < n; start += net->mb) {
+        const bp_int m = n - start < net->mb ? n - start : net->mb;
+        bp_status st = forward_micro(net, m, (const T *)X + (size_t)start * (size_t)ldx, ldx, Y, n_out);
+        if (st != BP_OK)
+            return st;
+        for (bp_int r = 0; r < m; r++) {
+            const T *y = Y + (size_t)r * (size_t)n_out;
+            if (!classify) {
+                const T *t = (const T *)targets + (size_t)(start + r) * (size_t)ldt;
+                for (bp_int j = 0; j < n_out; j++)
+                    acc += ((double)y[j] - t[j]) * ((double)y[j] - t[j]);
+                continue;
+            }
+            const int32_t c = ((const int32_t *)targets)[start + r];
+            bp_int pred = 0;
+            if (n_out == 1)
+                pred = y[0] > 0;
+            else
+                for (bp_int j = 1; j < n_out; j++)
+                    if (y[j] > y[pred])
+                        pred = j;
+            acc += pred == c;
+            if (confusion && n_out > 1)
+                confusion[(size_t)c * (size_t)n_out + (size_t)pred]++;
+        }
+    }
+    (void)fn;
+    *metric = n == 0 ? 0 : classify ? acc / n : sqrt(acc / ((double)n * n_out));
+    return BP_OK;
+}
+
+bp_status IPFX(net_gradcheck)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx,
+                              const void *targets, bp_int ldt, double h, double *max_rel_err,
+                              size_t *worst)
+{
+    bp_status st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_GRAD, NULL, NULL);
+    if (st != BP_OK)
+        return st;
+    T *p = net->params;
+    const T *g = net->grads;
+    double max_diff = 0, max_fd = 0;
+    size_t arg = 0;
+    for (size_t q = 0; q < net->n_params; q++) {
+        const T saved = p[q];
+        const T step = h > 0 ? (T)h : (T)(1e-6 * (fabs((double)saved) > 1 ? fabs((double)saved) : 1));
+        double lp, lm;
+        p[q] = saved + step;
+        st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, &lp, NULL);
+        p[q] = saved - step;
+        if (st == BP_OK)
+            st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, &lm, NULL);
+        p[q] = saved;
+        if (st != BP_OK)
+            return st;
+        const double fd = (lp - lm) / (2 * (double)step), diff = fabs(fd - (double)g[q]);
+        if (diff > max_diff) {
+            max_diff = diff;
+            arg = q;
+        }
+        if (fabs(fd) > max_fd)
+            max_fd = fabs(fd);
+    }
+    *max_rel_err = max_diff / (max_fd > 1e-12 ? max_fd : 1e-12);
+    if (worst)
+        *worst = arg;
+    return BP_OK;
+}
+
+/* Orthogonal weights: Q of the QR factorisation of an r x c standard normal matrix
+ * (r >= c, column-major), each column's sign fixed by R's diagonal so Q is uniformly
+ * distributed; W is Q (n_out >= n_in) or Q^T. */
+static bp_status init_orthogonal(bp_net *net, const bp__layer *l, T *W, double gain)
+{
+    const bp_int r = l->n_out > l->n_in ? l->n_out : l->n_in, c = l->n_out > l->n_in ? l->n_in : l->n_out;
+    T *A = bp__net_alloc(net, (size_t)r * (size_t)c * sizeof(T));
+    T *tau = bp__net_alloc(net, (size_t)c * sizeof(T));
+    T *sign = bp__net_alloc(net, (size_t)c * sizeof(T));
+    bp_status st = BP_OK;
+    if (!A || !tau || !sign) {
+        st = bp__fail(BP_ERR_NOMEM, "bp_net_init", "allocating a %d x %d matrix", (int)r, (int)c);
+        goto done;
+    }
+    for (size_t q = 0; q < (size_t)r * (size_t)c; q++)
+        A[q] = (T)bp__rng_normal(net->rng);
+    if (LA(geqrf)(LAPACK_COL_MAJOR, r, c, A, r, tau) != 0) {
+        st = bp__fail(BP_ERR_NONFINITE, "bp_net_init", "?geqrf failed on a %d x %d matrix", (int)r, (int)c);
+        goto done;
+    }
+    for (bp_int j = 0; j < c; j++)
+        sign[j] = A[(size_t)j * (size_t)r + (size_t)j] < 0 ? -1 : 1;
+    if (LA(orgqr)(LAPACK_COL_MAJOR, r, c, c, A, r, tau) != 0) {
+        st = bp__fail(BP_ERR_NONFINITE, "bp_net_init", "?orgqr failed on a %d x %d matrix", (int)r, (int)c);
+        goto done;
+    }
+    for (bp_int o = 0; o < l->n_out; o++)
+        for (bp_int i = 0; i < l->n_in; i++) {
+            /* Q(a, b) = A[a + b r]; W[o][i] = Q(o, i) or Q(i, o) */
+            const bp_int a = l->n_out >= l->n_in ? o : i, bcol = l->n_out >= l->n_in ? i : o;
+            W[(size_t)o * (size_t)l->n_in + (size_t)i] =
+                (T)gain * sign[bcol] * A[(size_t)bcol * (size_t)r + (size_t)a];
+        }
+done:
+    bp__net_free(net, A);
+    bp__net_free(net, tau);
+    bp__net_free(net, sign);
+    return st;
+}
+
+bp_status IPFX(net_init)(bp_net *net, bp_init scheme, double gain)
+{
+    for (bp_int i = 0; i < net->n_layers; i++) {
+        const bp__layer *l = &net->layers[i];
+        T *W = PARAM(net, l->w_off);
+        const size_t count = (size_t)l->n_out * (size_t)l->n_in;
+        const double fan_in = l->n_in, fan_out = l->n_out;
+        memset(PARAM(net, l->b_off), 0, (size_t)l->n_out * sizeof(T));
+        if (scheme == BP_INIT_ORTHOGONAL) {
+            bp_status st = init_orthogonal(net, l, W, gain);
+            if (st != BP_OK)
+                return st;
+            continue;
+        }
+        const int uniform = scheme == BP_INIT_GLOROT_UNIFORM || scheme == BP_INIT_HE_UNIFORM;
+        const double var = scheme == BP_INIT_GLOROT_UNIFORM || scheme == BP_INIT_GLOROT_NORMAL
+                               ? 2 / (fan_in + fan_out) : 2 / fan_in;
+        /* U(-a, a) has variance a^2 / 3: a = sqrt(3 var) gives sqrt(6 / ...) as documented. */
+        const double scale = uniform ? sqrt(3 * var) : sqrt(var);
+        for (size_t q = 0; q < count; q++)
+            W[q] = (T)(scale * (uniform ? 2 * bp__rng_uniform(net->rng) - 1 : bp__rng_normal(net->rng)));
+    }
+    return BP_OK;
+}

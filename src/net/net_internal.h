@@ -1,0 +1,72 @@
+/* net_internal.h: the network object's layout, shared by src/net, src/optim and the training helper. */
+#ifndef BP_NET_INTERNAL_H
+#define BP_NET_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "backprop/net.h"
+#include "core/internal.h"
+
+/* A layer inside the flat buffers and the arena. */
+typedef struct bp__layer {
+    bp_int n_in, n_out;
+    bp_act act;
+    double alpha;
+    size_t w_off, b_off;   /* elements, into params and grads */
+    size_t y_off;          /* bytes into the arena: this layer's output, mb x n_out */
+    size_t z_off;          /* bytes into the arena: pre-activation (GELU only), else SIZE_MAX */
+} bp__layer;
+
+typedef enum bp__step_kind {
+    BP_STEP_FORWARD,
+    BP_STEP_LOSS,
+    BP_STEP_BACKWARD,
+    BP_STEP_GRADS_READY
+} bp__step_kind;
+
+typedef struct bp__step {
+    bp__step_kind kind;
+    bp_int layer;
+} bp__step;
+
+struct bp_net {
+    bp_dtype dtype;
+    size_t esize;            /* sizeof(float) or sizeof(double) */
+    bp_int n_in, n_layers, max_width;
+    bp_loss loss;
+    bp__layer *layers;
+    size_t n_params;
+    void *params, *grads;
+    bp_allocator alloc;
+    bp_backend backend;
+    int check_finite;
+    uint64_t rng[4];         /* xoshiro256** state */
+
+    /* The plan (arena == NULL: not planned). */
+    bp_int mb;               /* max micro-batch */
+    void *arena_raw, *arena; /* arena is arena_raw aligned to 64 bytes */
+    size_t arena_bytes;
+    size_t g_off[2];         /* the two gradient / inference buffers, mb x max_width */
+    size_t xg_off, tg_off;   /* gather buffers of the training helper: mb x n_in, mb targets */
+    bp__step *steps;
+    bp_int n_steps;
+};
+
+/* Memory through the network's allocator. */
+void *bp__net_alloc(const bp_net *net, size_t bytes);
+void bp__net_free(const bp_net *net, void *p);
+
+/* The default allocator (malloc/free). */
+extern const bp_allocator bp__default_allocator;
+
+/* Nonzero when every element of the n values is finite. */
+int bp__all_finite(bp_dtype dtype, size_t n, const void *x);
+
+/* Random numbers (src/core/rng.c): xoshiro256** seeded through splitmix64. */
+void bp__rng_seed(uint64_t s[4], uint64_t seed);
+uint64_t bp__rng_next(uint64_t s[4]);
+double bp__rng_uniform(uint64_t s[4]);    /* [0, 1), 53 bits */
+double bp__rng_normal(uint64_t s[4]);     /* N(0, 1), Box-Muller */
+uint64_t bp__rng_below(uint64_t s[4], uint64_t n);  /* uniform in [0, n), unbiased */
+
+#endif

@@ -1,0 +1,209 @@
+/* optim.c: the optimizer object (config, state, step count), its learning-rate schedules and
+ * the dispatch of a step to the float or double kernel. */
+#include <limits.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include "backprop/optim.h"
+#include "net/net_internal.h"
+
+bp_status bp__optim_check_rule(const char *fn, const bp_optim_config *c);
+
+struct bp_optim {
+    bp_optim_config config;  /* a validated copy */
+    bp_dtype dtype;
+    size_t n_params;
+    bp_allocator alloc;      /* the network's, so the optimizer can be freed after it */
+    long steps;
+    void *m, *v;             /* n_params each, as the rule needs; in the same block as this struct */
+};
+
+/* The state follows the struct in one block, at an offset that keeps it cache-line aligned
+ * relative to the block (the allocator guarantees 16 bytes). */
+#define STATE_OFFSET ((sizeof(struct bp_optim) + 63) / 64 * 64)
+
+static const double PI = 3.14159265358979323846;
+
+bp_optim_config bp_optim_defaults(bp_optimizer kind, double lr)
+{
+    bp_optim_config c;
+    memset(&c, 0, sizeof c);
+    c.kind = kind;
+    c.lr = lr;
+    c.momentum = kind == BP_OPT_MOMENTUM || kind == BP_OPT_NESTEROV ? 0.9 : 0;
+    c.beta1 = 0.9;
+    c.beta2 = 0.999;
+    c.eps = 1e-8;
+    c.weight_decay = kind == BP_OPT_ADAMW ? 0.01 : 0;
+    c.schedule = BP_SCHED_CONSTANT;
+    /* Not used by the constant schedule, but valid, so that switching c.schedule alone
+     * gives a config bp_optim_create accepts (gamma is PyTorch's StepLR default). */
+    c.gamma = 0.1;
+    c.step_size = 1;
+    c.t_max = 1;
+    c.lr_min = 0;
+    return c;
+}
+
+/* The fields the update rule of c->kind reads; the others are ignored. */
+bp_status bp__optim_check_rule(const char *fn, const bp_optim_config *c)
+{
+    const int k = (int)c->kind;
+    BP_REQUIRE(k >= (int)BP_OPT_SGD && k <= (int)BP_OPT_ADAMW, BP_ERR_ARG,
+               "config->kind (%d) is not a bp_optimizer", k);
+    BP_REQUIRE(isfinite(c->weight_decay) && c->weight_decay >= 0, BP_ERR_ARG,
+               "config->weight_decay (%g) is not a finite value >= 0", c->weight_decay);
+    if (c->kind == BP_OPT_MOMENTUM || c->kind == BP_OPT_NESTEROV)
+        BP_REQUIRE(c->momentum >= 0 && c->momentum < 1, BP_ERR_ARG,
+                   "config->momentum (%g) is not in [0, 1)", c->momentum);
+    if (c->kind == BP_OPT_ADAM || c->kind == BP_OPT_ADAMW) {
+        BP_REQUIRE(c->beta1 >= 0 && c->beta1 < 1, BP_ERR_ARG,
+                   "config->beta1 (%g) is not in [0, 1)", c->beta1);
+        BP_REQUIRE(c->beta2 >= 0 && c->beta2 < 1, BP_ERR_ARG,
+                   "config->beta2 (%g) is not in [0, 1)", c->beta2);
+        BP_REQUIRE(isfinite(c->eps) && c->eps > 0, BP_ERR_ARG,
+                   "config->eps (%g) is not a finite value > 0", c->eps);
+    }
+    return BP_OK;
+}
+
+/* The whole config: the rule, the base rate, and the fields its schedule reads. */
+static bp_status check_config(const char *fn, const bp_optim_config *c)
+{
+    const bp_status st = bp__optim_check_rule(fn, c);
+    if (st != BP_OK)
+        return st;
+    BP_REQUIRE(isfinite(c->lr) && c->lr > 0, BP_ERR_ARG,
+               "config->lr (%g) is not a finite value > 0", c->lr);
+    switch (c->schedule) {
+    case BP_SCHED_CONSTANT:
+        return BP_OK;
+    case BP_SCHED_STEP:
+        BP_REQUIRE(c->gamma > 0 && c->gamma <= 1, BP_ERR_ARG,
+                   "config->gamma (%g) is not in (0, 1]", c->gamma);
+        BP_REQUIRE(c->step_size >= 1, BP_ERR_ARG, "config->step_size (%ld) < 1", c->step_size);
+        return BP_OK;
+    case BP_SCHED_COSINE:
+        BP_REQUIRE(c->t_max >= 1, BP_ERR_ARG, "config->t_max (%ld) < 1", c->t_max);
+        BP_REQUIRE(isfinite(c->lr_min) && c->lr_min >= 0, BP_ERR_ARG,
+                   "config->lr_min (%g) is not a finite value >= 0", c->lr_min);
+        return BP_OK;
+    }
+    return bp__fail(BP_ERR_ARG, fn, "config->schedule (%d) is not a bp_schedule", (int)c->schedule);
+}
+
+/* The scheduled rate of step t (0 for the first). Never negative: the cosine form lies
+ * between lr and lr_min, both >= 0, and rounding is monotonic. */
+static double scheduled_lr(const bp_optim_config *c, long t)
+{
+    switch (c->schedule) {
+    case BP_SCHED_CONSTANT:
+        break;
+    case BP_SCHED_STEP:
+        return c->lr * pow(c->gamma, (double)(t / c->step_size));
+    case BP_SCHED_COSINE: {
+        const long tc = t < c->t_max ? t : c->t_max;
+        return c->lr_min + (c->lr - c->lr_min) * (1 + cos(PI * (double)tc / (double)c->t_max)) / 2;
+    }
+    }
+    return c->lr;
+}
+
+static int state_buffers(bp_optimizer kind)
+{
+    switch (kind) {
+    case BP_OPT_SGD: return 0;
+    case BP_OPT_MOMENTUM:
+    case BP_OPT_NESTEROV: return 1;
+    case BP_OPT_ADAM:
+    case BP_OPT_ADAMW: return 2;
+    }
+    return 0;
+}
+
+bp_status bp_optim_create(bp_optim **out, bp_net *net, const bp_optim_config *config)
+{
+    static const char fn[] = "bp_optim_create";
+    BP_CHECK_PTR(out);
+    BP_CHECK_PTR(net);
+    BP_CHECK_PTR(config);
+    const bp_status st = check_config(fn, config);
+    if (st != BP_OK)
+        return st;
+    BP_REQUIRE(net->dtype == BP_F32 || net->dtype == BP_F64, BP_ERR_ARG,
+               "net's dtype (%d) is neither BP_F32 nor BP_F64", (int)net->dtype);
+
+    const size_t k = (size_t)state_buffers(config->kind), n = net->n_params, es = net->esize;
+    BP_REQUIRE(k == 0 || n <= (SIZE_MAX - STATE_OFFSET) / k / es, BP_ERR_OVERFLOW,
+               "state of %zu x %zu parameters of %zu bytes overflows", k, n, es);
+    const size_t buf = n * es, bytes = STATE_OFFSET + k * buf;
+
+    unsigned char *block = bp__net_alloc(net, bytes);
+    if (block == NULL)
+        return bp__fail(BP_ERR_NOMEM, fn, "allocating %zu bytes of optimizer state failed", bytes);
+    memset(block, 0, bytes);   /* zero state: all-zero bytes are 0.0 in IEEE float and double */
+    bp_optim *opt = (bp_optim *)block;
+    opt->config = *config;
+    opt->dtype = net->dtype;
+    opt->n_params = n;
+    opt->alloc = net->alloc;
+    opt->steps = 0;
+    opt->m = k >= 1 ? block + STATE_OFFSET : NULL;
+    opt->v = k >= 2 ? block + STATE_OFFSET + buf : NULL;
+    *out = opt;
+    return BP_OK;
+}
+
+void bp_optim_destroy(bp_optim *opt)
+{
+    if (opt == NULL)
+        return;
+    /* The network may already be gone: free through a stand-in holding its allocator. */
+    struct bp_net owner;
+    memset(&owner, 0, sizeof owner);
+    owner.alloc = opt->alloc;
+    bp__net_free(&owner, opt);
+}
+
+bp_status bp_optim_step(bp_optim *opt, bp_net *net)
+{
+    static const char fn[] = "bp_optim_step";
+    BP_CHECK_PTR(opt);
+    BP_CHECK_PTR(net);
+    BP_REQUIRE(net->dtype == opt->dtype, BP_ERR_ARG,
+               "net's dtype (%d) is not the optimizer's (%d)", (int)net->dtype, (int)opt->dtype);
+    BP_REQUIRE(net->n_params == opt->n_params, BP_ERR_ARG,
+               "net has %zu parameters, the optimizer was created for %zu", net->n_params,
+               opt->n_params);
+    BP_REQUIRE(opt->steps < LONG_MAX, BP_ERR_OVERFLOW, "the step count reached LONG_MAX");
+    if (net->check_finite && !bp__all_finite(net->dtype, net->n_params, net->grads))
+        return bp__fail(BP_ERR_NONFINITE, fn, "the gradient holds a NaN or Inf; nothing was updated");
+
+    const double lr = scheduled_lr(&opt->config, opt->steps);
+    const long t = opt->steps + 1;
+    const bp_status st =
+        opt->dtype == BP_F32
+            ? bp_soptim_update(&opt->config, net->n_params, net->params, net->grads, opt->m, opt->v, t, lr)
+            : bp_doptim_update(&opt->config, net->n_params, net->params, net->grads, opt->m, opt->v, t, lr);
+    if (st == BP_OK)
+        opt->steps = t;
+    return st;
+}
+
+double bp_optim_lr(const bp_optim *opt)
+{
+    if (opt == NULL) {
+        bp__fail(BP_ERR_ARG, "bp_optim_lr", "opt is NULL");
+        return NAN;
+    }
+    return scheduled_lr(&opt->config, opt->steps);
+}
+
+long bp_optim_steps(const bp_optim *opt)
+{
+    if (opt == NULL) {
+        bp__fail(BP_ERR_ARG, "bp_optim_steps", "opt is NULL");
+        return -1;
+    }
+    return opt->steps;
+}
