@@ -6,8 +6,7 @@
 #include <string.h>
 #include "backprop/optim.h"
 #include "net/net_internal.h"
-
-bp_status bp__optim_check_rule(const char *fn, const bp_optim_config *c);
+#include "optim/optim_internal.h"
 
 struct bp_optim {
     bp_optim_config config;  /* a validated copy */
@@ -158,11 +157,9 @@ void bp_optim_destroy(bp_optim *opt)
 {
     if (opt == NULL)
         return;
-    /* The network may already be gone: free through a stand-in holding its allocator. */
-    struct bp_net owner;
-    memset(&owner, 0, sizeof owner);
-    owner.alloc = opt->alloc;
-    bp__net_free(&owner, opt);
+    /* The network may already be gone: free through the allocator copied at creation. */
+    const bp_allocator a = opt->alloc;
+    a.free(a.ctx, opt);
 }
 
 bp_status bp_optim_step(bp_optim *opt, bp_net *net)

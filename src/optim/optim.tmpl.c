@@ -1,14 +1,11 @@
 /* optim.tmpl.c: the optimizer update kernel bp_?optim_update, written once for T (see prec.h). */
 #include <stdint.h>
 #include "core/internal.h"
-#include "backprop/optim.h"
+#include "optim/optim_internal.h"
 
 #define OPT_STR_(x) #x
 #define OPT_STR(x) OPT_STR_(x)
 
-/* Checks the fields of `c` that the update rule of c->kind reads (defined in optim.c, which
- * shares it with bp_optim_create). */
-bp_status bp__optim_check_rule(const char *fn, const bp_optim_config *c);
 
 /* The loops below read each of g, p, m, v once and write p, m, v once per element; the
  * hyperparameters arrive already rounded to T so the loops do no conversions. */
