@@ -92,9 +92,9 @@ BP_API void bp_net_destroy(bp_net *net);
 
 /* Initialises every layer's weights by `scheme` from a generator seeded with
  * `seed` (splitmix64 + xoshiro256**, Box-Muller normals; the same stream on
- * every machine), biases to zero. `gain` scales BP_INIT_ORTHOGONAL and is
- * ignored by the others (pass 1). The generator stays in the network and
- * continues in later draws (e.g. bp_train's shuffling when it is given no seed). */
+ * every machine), biases to zero. `gain` (finite, > 0 for every scheme) scales
+ * BP_INIT_ORTHOGONAL; the others do not use it (pass 1). Orthogonal init
+ * allocates its QR work space first, so on BP_ERR_NOMEM no weight changed. */
 BP_API bp_status bp_net_init(bp_net *net, bp_init scheme, uint64_t seed, double gain);
 
 /* Sizes and buffers. params and grads are n_params elements of the dtype,

@@ -65,8 +65,8 @@ BP_API bp_status bp_logreg_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_
  * max|g| < tol or after max_iter iterations; *iters (may be NULL) receives the
  * number done. Refuses models above BP_LOGREG_NEWTON_MAX_PARAMS with
  * BP_ERR_OVERFLOW, naming the Hessian's size. Works in double whatever the
- * network's dtype; the network needs a plan. Allocates its Hessian and
- * work space for the duration of the call. */
+ * network's dtype; needs no plan. Allocates its Hessian and work space for the
+ * duration of the call; on error the parameters are unchanged. */
 BP_API bp_status bp_logreg_newton(bp_net *net, bp_int n, const void *X, bp_int ldx,
                                   const int32_t *labels, double ridge, int max_iter, double tol,
                                   int *iters);

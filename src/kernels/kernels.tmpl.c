@@ -54,7 +54,7 @@ static void act_row(bp_act act, T alpha, bp_int m, const T *z, T *y)
         break;
     case BP_ACT_SIGMOID:    for (j = 0; j < m; j++) y[j] = sigmoid(z[j]); break;
     case BP_ACT_TANH:       for (j = 0; j < m; j++) y[j] = M(tanh)(z[j]); break;
-    case BP_ACT_RELU:       for (j = 0; j < m; j++) { const T v = z[j]; y[j] = v > 0 ? v : 0; } break;
+    case BP_ACT_RELU:       for (j = 0; j < m; j++) { const T v = z[j]; y[j] = v < 0 ? 0 : v; } break;  /* NaN stays NaN */
     case BP_ACT_LEAKY_RELU: for (j = 0; j < m; j++) { const T v = z[j], a = alpha * v; y[j] = v > 0 ? v : a; } break;
     case BP_ACT_ELU:        for (j = 0; j < m; j++) y[j] = z[j] > 0 ? z[j] : alpha * M(expm1)(z[j]); break;
     case BP_ACT_GELU:       for (j = 0; j < m; j++) y[j] = z[j] * normal_cdf(z[j]); break;

@@ -39,11 +39,19 @@ bp_status bp__check_targets(const char *fn, const bp_net *net, bp_int n, const v
     BP_REQUIRE(ldt >= n_out, BP_ERR_ARG, "ldt (%d) < the network's n_out (%d)", (int)ldt, (int)n_out);
     BP_REQUIRE(bp__block_fits(n, ldt, net->esize), BP_ERR_OVERFLOW,
                "targets: %d rows of leading dimension %d overflow the address space", (int)n, (int)ldt);
-    if (net->check_finite)
-        for (bp_int i = 0; i < n; i++)
-            BP_REQUIRE(bp__all_finite(net->dtype, (size_t)n_out,
-                                      (const char *)targets + (size_t)i * (size_t)ldt * net->esize),
-                       BP_ERR_NONFINITE, "targets row %d holds a NaN or Inf", (int)i);
+    /* BCE targets have a domain: check it here, for the whole batch, before any
+     * micro-batch runs (the kernel would only see one micro-batch at a time). */
+    const int bce = net->loss == BP_LOSS_SIGMOID_BCE;
+    if (!bce && !net->check_finite)
+        return BP_OK;
+    for (bp_int i = 0; i < n; i++)
+        for (bp_int j = 0; j < n_out; j++) {
+            const size_t q = (size_t)i * (size_t)ldt + (size_t)j;
+            const double t = net->dtype == BP_F32 ? ((const float *)targets)[q] : ((const double *)targets)[q];
+            BP_REQUIRE(isfinite(t), BP_ERR_NONFINITE, "targets row %d (column %d) holds a NaN or Inf", (int)i, (int)j);
+            BP_REQUIRE(!bce || (t >= 0 && t <= 1), BP_ERR_ARG,
+                       "targets row %d (column %d) is %g, outside [0, 1] (sigmoid BCE)", (int)i, (int)j, t);
+        }
     return BP_OK;
 }
 

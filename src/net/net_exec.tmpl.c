@@ -196,8 +196,10 @@ bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv,
     return BP_OK;
 }
 
-/* Inference for one micro-batch: the two gradient buffers in turn, the last layer into out. */
-static bp_status forward_micro(bp_net *net, bp_int m, const T *X, bp_int ldx, T *out, bp_int ldo)
+/* Inference for one micro-batch: the two gradient buffers in turn, the last layer into out.
+ * With the finite check on, each layer's output is scanned as it is produced. */
+static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X, bp_int ldx,
+                               T *out, bp_int ldo)
 {
     const kernels *k = &backends[net->backend];
     const T *in = X;
@@ -211,6 +213,10 @@ static bp_status forward_micro(bp_net *net, bp_int m, const T *X, bp_int ldx, T 
                                         l->n_in, PARAM(net, l->b_off), l->act, (T)l->alpha, NULL, 0, Y, ldy);
         if (st != BP_OK)
             return st;
+        if (net->check_finite)
+            for (bp_int r = 0; r < m; r++)
+                if (!bp__all_finite(net->dtype, (size_t)l->n_out, Y + (size_t)r * (size_t)ldy))
+                    return nonfinite(fn, i, "forward output");
         in = Y;
         ldin = ldy;
     }
@@ -223,12 +229,9 @@ bp_status IPFX(net_forward)(bp_net *net, const char *fn, bp_int n, const void *X
     for (bp_int start = 0; start < n; start += net->mb) {
         const bp_int m = n - start < net->mb ? n - start : net->mb;
         T *out = (T *)Y + (size_t)start * (size_t)ldy;
-        bp_status st = forward_micro(net, m, (const T *)X + (size_t)start * (size_t)ldx, ldx, out, ldy);
+        bp_status st = forward_micro(net, fn, m, (const T *)X + (size_t)start * (size_t)ldx, ldx, out, ldy);
         if (st != BP_OK)
             return st;
-        if (net->check_finite && !bp__all_finite(net->dtype, (size_t)(m - 1) * (size_t)ldy +
-                                                 (size_t)net->layers[net->n_layers - 1].n_out, out))
-            return nonfinite(fn, net->n_layers - 1, "forward output");
     }
     return BP_OK;
 }
@@ -246,7 +249,7 @@ bp_status IPFX(net_evaluate)(bp_net *net, const char *fn, bp_int n, const void *
         memset(confusion, 0, (size_t)n_out * (size_t)n_out * sizeof *confusion);
     for (bp_int start = 0; start < n; start += net->mb) {
         const bp_int m = n - start < net->mb ? n - start : net->mb;
-        bp_status st = forward_micro(net, m, (const T *)X + (size_t)start * (size_t)ldx, ldx, Y, n_out);
+        bp_status st = forward_micro(net, fn, m, (const T *)X + (size_t)start * (size_t)ldx, ldx, Y, n_out);
         if (st != BP_OK)
             return st;
         for (bp_int r = 0; r < m; r++) {
@@ -270,7 +273,6 @@ bp_status IPFX(net_evaluate)(bp_net *net, const char *fn, bp_int n, const void *
                 confusion[(size_t)c * (size_t)n_out + (size_t)pred]++;
         }
     }
-    (void)fn;
     *metric = n == 0 ? 0 : classify ? acc / n : sqrt(acc / ((double)n * n_out));
     return BP_OK;
 }
@@ -314,56 +316,64 @@ bp_status IPFX(net_gradcheck)(bp_net *net, const char *fn, bp_int n, const void 
 
 /* Orthogonal weights: Q of the QR factorisation of an r x c standard normal matrix
  * (r >= c, column-major), each column's sign fixed by R's diagonal so Q is uniformly
- * distributed; W is Q (n_out >= n_in) or Q^T. */
-static bp_status init_orthogonal(bp_net *net, const bp__layer *l, T *W, double gain)
+ * distributed; W is Q (n_out >= n_in) or Q^T. A and tau are work space for r c and c. */
+static bp_status init_orthogonal(bp_net *net, const bp__layer *l, T *W, double gain, T *A, T *tau)
 {
     const bp_int r = l->n_out > l->n_in ? l->n_out : l->n_in, c = l->n_out > l->n_in ? l->n_in : l->n_out;
-    T *A = bp__net_alloc(net, (size_t)r * (size_t)c * sizeof(T));
-    T *tau = bp__net_alloc(net, (size_t)c * sizeof(T));
-    T *sign = bp__net_alloc(net, (size_t)c * sizeof(T));
-    bp_status st = BP_OK;
-    if (!A || !tau || !sign) {
-        st = bp__fail(BP_ERR_NOMEM, "bp_net_init", "allocating a %d x %d matrix", (int)r, (int)c);
-        goto done;
-    }
     for (size_t q = 0; q < (size_t)r * (size_t)c; q++)
         A[q] = (T)bp__rng_normal(net->rng);
-    if (LA(geqrf)(LAPACK_COL_MAJOR, r, c, A, r, tau) != 0) {
-        st = bp__fail(BP_ERR_NONFINITE, "bp_net_init", "?geqrf failed on a %d x %d matrix", (int)r, (int)c);
-        goto done;
-    }
+    if (LA(geqrf)(LAPACK_COL_MAJOR, r, c, A, r, tau) != 0)
+        return bp__fail(BP_ERR_NONFINITE, "bp_net_init", "?geqrf failed on a %d x %d matrix", (int)r, (int)c);
+    /* The signs of R's diagonal wait in W (at least c elements, written last), then in tau,
+     * which orgqr no longer needs. */
+    T *sign = W;
     for (bp_int j = 0; j < c; j++)
         sign[j] = A[(size_t)j * (size_t)r + (size_t)j] < 0 ? -1 : 1;
-    if (LA(orgqr)(LAPACK_COL_MAJOR, r, c, c, A, r, tau) != 0) {
-        st = bp__fail(BP_ERR_NONFINITE, "bp_net_init", "?orgqr failed on a %d x %d matrix", (int)r, (int)c);
-        goto done;
-    }
+    if (LA(orgqr)(LAPACK_COL_MAJOR, r, c, c, A, r, tau) != 0)
+        return bp__fail(BP_ERR_NONFINITE, "bp_net_init", "?orgqr failed on a %d x %d matrix", (int)r, (int)c);
+    for (bp_int j = 0; j < c; j++)
+        tau[j] = sign[j];
     for (bp_int o = 0; o < l->n_out; o++)
         for (bp_int i = 0; i < l->n_in; i++) {
             /* Q(a, b) = A[a + b r]; W[o][i] = Q(o, i) or Q(i, o) */
             const bp_int a = l->n_out >= l->n_in ? o : i, bcol = l->n_out >= l->n_in ? i : o;
             W[(size_t)o * (size_t)l->n_in + (size_t)i] =
-                (T)gain * sign[bcol] * A[(size_t)bcol * (size_t)r + (size_t)a];
+                (T)gain * tau[bcol] * A[(size_t)bcol * (size_t)r + (size_t)a];
         }
-done:
-    bp__net_free(net, A);
-    bp__net_free(net, tau);
-    bp__net_free(net, sign);
-    return st;
+    return BP_OK;
 }
 
 bp_status IPFX(net_init)(bp_net *net, bp_init scheme, double gain)
 {
-    for (bp_int i = 0; i < net->n_layers; i++) {
+    /* Orthogonal init needs work space: allocate it for the largest layer before
+     * touching any weight, so running out of memory leaves the network as it was. */
+    T *A = NULL, *tau = NULL;
+    if (scheme == BP_INIT_ORTHOGONAL) {
+        size_t most = 1, widest = 1;
+        for (bp_int i = 0; i < net->n_layers; i++) {
+            const size_t rc = (size_t)net->layers[i].n_out * (size_t)net->layers[i].n_in;
+            const size_t c = (size_t)(net->layers[i].n_out < net->layers[i].n_in ? net->layers[i].n_out
+                                                                                   : net->layers[i].n_in);
+            most = rc > most ? rc : most;
+            widest = c > widest ? c : widest;
+        }
+        A = bp__net_alloc(net, most * sizeof(T));
+        tau = bp__net_alloc(net, widest * sizeof(T));
+        if (!A || !tau) {
+            bp__net_free(net, A);
+            bp__net_free(net, tau);
+            return bp__fail(BP_ERR_NOMEM, "bp_net_init", "allocating %zu elements of QR work space", most);
+        }
+    }
+    bp_status st = BP_OK;
+    for (bp_int i = 0; i < net->n_layers && st == BP_OK; i++) {
         const bp__layer *l = &net->layers[i];
         T *W = PARAM(net, l->w_off);
         const size_t count = (size_t)l->n_out * (size_t)l->n_in;
         const double fan_in = l->n_in, fan_out = l->n_out;
         memset(PARAM(net, l->b_off), 0, (size_t)l->n_out * sizeof(T));
         if (scheme == BP_INIT_ORTHOGONAL) {
-            bp_status st = init_orthogonal(net, l, W, gain);
-            if (st != BP_OK)
-                return st;
+            st = init_orthogonal(net, l, W, gain, A, tau);
             continue;
         }
         const int uniform = scheme == BP_INIT_GLOROT_UNIFORM || scheme == BP_INIT_HE_UNIFORM;
@@ -374,5 +384,7 @@ bp_status IPFX(net_init)(bp_net *net, bp_init scheme, double gain)
         for (size_t q = 0; q < count; q++)
             W[q] = (T)(scale * (uniform ? 2 * bp__rng_uniform(net->rng) - 1 : bp__rng_normal(net->rng)));
     }
-    return BP_OK;
+    bp__net_free(net, A);
+    bp__net_free(net, tau);
+    return st;
 }

@@ -12,7 +12,7 @@ static T naive_f(bp_act act, T alpha, T z)
     switch (act) {
     case BP_ACT_SIGMOID: return 1 / (1 + M(exp)(-z));
     case BP_ACT_TANH: return M(tanh)(z);
-    case BP_ACT_RELU: return z > 0 ? z : 0;
+    case BP_ACT_RELU: return z < 0 ? 0 : z;  /* NaN in, NaN out */
     case BP_ACT_LEAKY_RELU: return z > 0 ? z : alpha * z;
     case BP_ACT_ELU: return z > 0 ? z : alpha * (M(exp)(z) - 1);
     case BP_ACT_GELU: return z * (T)0.5 * (1 + M(erf)(z / M(sqrt)(2)));
