@@ -8,5 +8,6 @@
 #include "backprop/net.h"
 #include "backprop/optim.h"
 #include "backprop/train.h"
+#include "backprop/io.h"
 
 #endif

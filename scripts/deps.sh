@@ -2,7 +2,7 @@
 # that are missing, as root or through sudo; elsewhere says what is needed.
 
 # Packages every build needs; the scripts add their own.
-BP_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev libopenblas-dev liblapacke-dev"
+BP_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev libopenblas-dev liblapacke-dev zlib1g-dev"
 
 bp_install_deps() {
     local missing=() p

@@ -1,0 +1,34 @@
+#!/usr/bin/env python3
+"""Totals a meson test log (meson-logs/testlog.json) as 'N passed, N failed'.
+
+A Check suite counts its checks ("NN%: Checks: C, Failures: F, Errors: E"); a
+program that prints its own "N passed, N failed" line (the Fortran tests) counts
+those; any other test counts as one. A test whose process failed although its
+counts show no failure (a sanitizer report at exit, a crash, a time-out) adds one
+failure, so nothing failing can be hidden by its own summary."""
+import json
+import re
+import sys
+
+check_re = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
+plain_re = re.compile(r"^(?:\S+: )?(\d+) passed, (\d+) failed", re.M)
+passed = failed = 0
+with open(sys.argv[1]) as log:
+    for line in log:
+        t = json.loads(line)
+        out = t.get("stdout") or ""
+        p = f = 0
+        counted = False
+        for m in check_re.finditer(out):
+            c, fl, er = map(int, m.groups())
+            p, f, counted = p + c - fl - er, f + fl + er, True
+        if not counted:
+            for m in plain_re.finditer(out):
+                p, f, counted = p + int(m.group(1)), f + int(m.group(2)), True
+        if not counted:
+            p, f = (1, 0) if t["result"] == "OK" else (0, 1)
+        elif t["result"] != "OK" and f == 0:
+            f = 1
+        passed += p
+        failed += f
+print(f"{passed} passed, {failed} failed")
