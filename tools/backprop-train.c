@@ -103,6 +103,7 @@ static void usage(FILE *f)
         f);
 }
 
+/* Usage errors: exit status 2. */
 static int fail(const char *fmt, ...)
 {
     va_list ap;
@@ -112,6 +113,18 @@ static int fail(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     return 2;
+}
+
+/* Errors found after the options were read (data, models, files): exit status 1. */
+static int run_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("backprop-train: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
 }
 
 static int bp_fail(const char *what, bp_status st)
@@ -293,10 +306,10 @@ static int load_data(const options *o, const char *spec, bp_int n_targets, bp_da
         (void)n_targets;
     } else {
         if (!comma)
-            return fail("'%s' is neither IMAGES,LABELS (IDX) nor a .csv file", spec);
+            return run_fail("'%s' is neither IMAGES,LABELS (IDX) nor a .csv file", spec);
         char *images = strdup(spec);
         if (!images)
-            return fail("out of memory");
+            return run_fail("out of memory");
         images[comma - spec] = 0;
         st = bp_idx_read(images, images + (comma - spec) + 1, o->dtype,
                          o->raw_pixels ? BP_SCALE_NONE : BP_SCALE_UNIT, NULL, d);
@@ -329,7 +342,7 @@ static int synthetic(const options *o, bp_int n, uint64_t seed, bp_dataset *d)
     d->X = malloc((size_t)n * F * es);
     d->labels = malloc((size_t)n * sizeof *d->labels);
     if (!d->X || !d->labels)
-        return fail("out of memory");
+        return run_fail("out of memory");
     s = seed * 2654435761u + 1;
     for (bp_int i = 0; i < n; i++) {
         s ^= s << 13; s ^= s >> 7; s ^= s << 17;
@@ -469,7 +482,7 @@ static int plot(const options *o, const char *data)
     const int fd = mkstemp(script);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f)
-        return fail("--plot: cannot write a gnuplot script: %s", strerror(errno));
+        return run_fail("--plot: cannot write a gnuplot script: %s", strerror(errno));
     const int classify = o->loss != BP_LOSS_MSE;
     fprintf(f,
             "set terminal pngcairo size 900,420 noenhanced\n"
@@ -489,7 +502,7 @@ static int plot(const options *o, const char *data)
     const int rc = system(cmd);
     unlink(script);
     if (rc != 0)
-        return fail("--plot: gnuplot failed (status %d)", rc);
+        return run_fail("--plot: gnuplot failed (status %d)", rc);
     if (!o->quiet)
         printf("learning curves: %s\n", o->plot);
     return 0;
@@ -536,7 +549,7 @@ int main(int argc, char **argv)
     }
     if (o.test || o.synthetic) {
         if (test.n_features != train.n_features) {
-            rc = fail("the test set has %d features, the training set %d", (int)test.n_features,
+            rc = run_fail("the test set has %d features, the training set %d", (int)test.n_features,
                       (int)train.n_features);
             goto done;
         }
@@ -546,14 +559,14 @@ int main(int argc, char **argv)
         if (st != BP_OK) { rc = bp_fail("standardizing", st); goto done; }
     }
     if (!train.labels || (test.X && !test.labels)) {
-        rc = fail("the data has no labels: this program trains classifiers (CSV: see --csv-label)");
+        rc = run_fail("the data has no labels: this program trains classifiers (CSV: see --csv-label)");
         goto done;
     }
     bp_status st;
     if (o.load) {
         if ((st = bp_model_load(&net, o.load, NULL)) != BP_OK) { rc = bp_fail("--load", st); goto done; }
         if (bp_net_dtype(net) != o.dtype) {
-            rc = fail("--load: the model is %s; pass %s", bp_net_dtype(net) == BP_F32 ? "float" : "double",
+            rc = run_fail("--load: the model is %s; pass %s", bp_net_dtype(net) == BP_F32 ? "float" : "double",
                       bp_net_dtype(net) == BP_F32 ? "--float" : "--double");
             goto done;
         }
@@ -571,7 +584,7 @@ int main(int argc, char **argv)
                                        o.act_alpha != 0 ? o.act_alpha
                                        : o.act == BP_ACT_LEAKY_RELU ? 0.01 : o.act == BP_ACT_ELU ? 1 : 0};
         if (o.widths[0] != train.n_features) {
-            rc = fail("--layers starts with %d inputs but the data has %d features", (int)o.widths[0],
+            rc = run_fail("--layers starts with %d inputs but the data has %d features", (int)o.widths[0],
                       (int)train.n_features);
             goto done;
         }
@@ -581,12 +594,12 @@ int main(int argc, char **argv)
         }
     }
     if (bp_net_n_in(net) != train.n_features) {
-        rc = fail("the model takes %d inputs but the data has %d features", (int)bp_net_n_in(net),
+        rc = run_fail("the model takes %d inputs but the data has %d features", (int)bp_net_n_in(net),
                   (int)train.n_features);
         goto done;
     }
     if (train.n_classes > bp_net_n_out(net)) {
-        rc = fail("the data has %d classes but the model only %d outputs", (int)train.n_classes,
+        rc = run_fail("the data has %d classes but the model only %d outputs", (int)train.n_classes,
                   (int)bp_net_n_out(net));
         goto done;
     }
@@ -614,7 +627,7 @@ int main(int argc, char **argv)
             log = fopen(name, "w");
         }
         if (!log) {
-            rc = fail("cannot write %s: %s", name ? name : tmpname, strerror(errno));
+            rc = run_fail("cannot write %s: %s", name ? name : tmpname, strerror(errno));
             goto done;
         }
         fprintf(log, "epoch,loss,train,test,seconds,samples_per_s\n");
@@ -623,7 +636,7 @@ int main(int argc, char **argv)
     r_outputs = test.X ? malloc((size_t)test.n * (size_t)bp_net_n_out(net) *
                                 (o.dtype == BP_F32 ? sizeof(float) : sizeof(double))) : NULL;
     if (test.X && !r_outputs) {
-        rc = fail("out of memory");
+        rc = run_fail("out of memory");
         goto done;
     }
     run r = {.o = &o, .net = net, .test = test.X ? &test : NULL, .outputs = r_outputs, .log = log,
@@ -665,7 +678,7 @@ int main(int argc, char **argv)
         bp_int ldt = 0;
         if (o.loss != BP_LOSS_SOFTMAX_XENT) {  /* BCE and MSE learn one-hot targets */
             ldt = bp_net_n_out(net);
-            if (!(onehot = one_hot(&train, ldt))) { rc = fail("out of memory"); goto done; }
+            if (!(onehot = one_hot(&train, ldt))) { rc = run_fail("out of memory"); goto done; }
             targets = onehot;
         }
         if ((st = bp_train(net, opt, train.n, train.X, train.n_features, targets, ldt, &tc)) != BP_OK) {

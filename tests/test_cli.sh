@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# test_cli.sh: backprop-train end to end: argument errors, training on CSV and generated
+# data, --save/--load, --log, a corrupt model. Usage: test_cli.sh PATH/TO/backprop-train
+set -u
+bin=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+pass=0 fail=0
+
+# expect NAME CODE PATTERN -- ARGS...: exit code CODE and output (stdout+stderr) matching PATTERN.
+expect() {
+    local name=$1 code=$2 pattern=$3
+    shift 4
+    local out rc
+    out=$("$bin" "$@" 2>&1)
+    rc=$?
+    if [ "$rc" -eq "$code" ] && printf '%s\n' "$out" | grep -Eq -- "$pattern"; then
+        pass=$((pass + 1))
+    else
+        fail=$((fail + 1))
+        printf 'FAIL %s: exit %d (want %d), output:\n%s\n' "$name" "$rc" "$code" "$out"
+    fi
+}
+
+# Two well-separated classes in 2-D, label in column 0, with a header line.
+awk 'BEGIN { srand(3); print "label,x,y";
+             for (i = 0; i < 400; i++) { c = i % 2; printf "%d,%.4f,%.4f\n", c, (c ? 1 : -1) + rand() - 0.5, rand() - 0.5 } }' \
+    > "$dir/two.csv"
+
+expect help 0 '--layers' -- --help
+expect unknown-option 2 "unknown option '--bogus'" -- --bogus
+expect missing-value 2 '--epochs needs a value' -- --synthetic --epochs
+expect bad-number 2 "--epochs: 'ten' is not a whole number" -- --synthetic --epochs ten
+expect bad-layers 2 '--layers' -- --synthetic --layers 784-x-10
+expect one-width 2 'at least inputs and outputs' -- --synthetic --layers 784
+expect bad-act 2 "unknown activation 'swish'" -- --synthetic --act swish
+expect bad-optim 2 "unknown optimizer 'lbfgs'" -- --synthetic --optim lbfgs
+expect no-data 2 'no training data' --
+expect newton-alone 2 '--newton fits a logistic regression' -- --synthetic --newton
+expect micro-too-big 2 'larger than --batch' -- --synthetic --batch 8 --micro-batch 16
+expect missing-file 1 'cannot open' -- --train "$dir/none.csv"
+expect idx-missing 1 'cannot open' -- --train "$dir/a.idx,$dir/b.idx"
+expect width-mismatch 1 '--layers starts with 784 inputs but the data has 2 features' -- --train "$dir/two.csv"
+expect bad-lr 1 'lr' -- --synthetic --epochs 1 --lr -1
+
+# Training: CSV, end lines, a log with one row per epoch.
+expect csv-train 0 'test accuracy: (0\.9[0-9]*|1\.0000)' -- --train "$dir/two.csv" --test "$dir/two.csv" \
+    --layers 2-8-2 --epochs 5 --batch 16 --lr 0.01 --log "$dir/log.csv"
+rows=$(wc -l < "$dir/log.csv" 2>/dev/null || echo 0)
+if [ "$rows" -eq 6 ] && head -1 "$dir/log.csv" | grep -q '^epoch,loss,train,test'; then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL log: $rows lines"; fi
+out=$("$bin" --train "$dir/two.csv" --test "$dir/two.csv" --layers 2-4-2 --epochs 2 --quiet 2>&1)
+if [ "$(printf '%s\n' "$out" | tail -2 | sed -n '1s/^test accuracy: [0-9.]*$/ok/p;2s/^train time: [0-9.]* s$/ok/p' | wc -l)" -eq 2 ]; then
+    pass=$((pass + 1)); else fail=$((fail + 1)); printf 'FAIL end lines:\n%s\n' "$out"; fi
+expect logreg-newton 0 'newton: [0-9]+ iterations' -- --train "$dir/two.csv" --test "$dir/two.csv" --logreg --newton
+expect naive-double 0 'test accuracy' -- --train "$dir/two.csv" --test "$dir/two.csv" --layers 2-4-2 --epochs 2 \
+    --double --backend naive --optim sgd --schedule step
+
+# Models: save, load and go on training, a dtype mismatch, a corrupt file.
+expect save 0 'model saved' -- --synthetic --layers 784-16-10 --epochs 1 --save "$dir/m.bpm"
+expect load 0 'test accuracy' -- --synthetic --epochs 1 --load "$dir/m.bpm"
+expect load-dtype 1 'the model is float; pass --float' -- --synthetic --epochs 1 --double --load "$dir/m.bpm"
+cp "$dir/m.bpm" "$dir/bad.bpm"
+printf '\377' | dd of="$dir/bad.bpm" bs=1 seek=100 conv=notrunc status=none
+expect load-corrupt 1 'CRC' -- --synthetic --epochs 1 --load "$dir/bad.bpm"
+head -c 50 "$dir/m.bpm" > "$dir/short.bpm"
+expect load-truncated 1 'bad file or data format' -- --synthetic --epochs 1 --load "$dir/short.bpm"
+
+echo "cli: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]
