@@ -87,7 +87,7 @@ static void usage(FILE *f)
 "  --lr-min X           cosine schedule's final rate\n"
 "  --batch N            mini-batch size (default 64)\n"
 "  --micro-batch N      planned micro-batch (default: the batch size)\n"
-"  --epochs N           epochs (default 15)\n"
+"  --epochs N           epochs (default 30)\n"
 "  --seed S             initialisation and shuffling seed (default 1)\n"
 "  --threads N          BLAS threads (OpenBLAS's setting is process-wide)\n"
 "  --backend blas|naive kernels to run on (default blas)\n"
@@ -511,7 +511,7 @@ static int plot(const options *o, const char *data)
 int main(int argc, char **argv)
 {
     options o = {.csv_header = -1, .act = BP_ACT_RELU, .loss = BP_LOSS_SOFTMAX_XENT,
-                 .batch = 64, .epochs = 15, .seed = 1, .dtype = BP_F32, .ridge = 1e-4,
+                 .batch = 64, .epochs = 30, .seed = 1, .dtype = BP_F32, .ridge = 1e-4,
                  .gamma = 0.1, .lr_min = -1, .n_widths = 4, .widths = {784, 512, 256, 10}};
     o.opt = bp_optim_defaults(BP_OPT_ADAM, 1e-3);
     const int prc = parse_args(argc, argv, &o);

@@ -64,7 +64,11 @@ BP_API bp_status bp_optim_create(bp_optim **out, bp_net *net, const bp_optim_con
 BP_API void bp_optim_destroy(bp_optim *opt);
 
 /* One update of the network's parameters from its gradient buffer, in one pass
- * over the flat buffers. With the network's finite check on, a non-finite
+ * over the flat buffers. The stateful rules (momentum, Nesterov, Adam, AdamW)
+ * run their loop in flush-to-zero mode (x86: FTZ and DAZ), restoring the
+ * calling thread's mode before returning: state that decays towards zero would
+ * otherwise spend thousands of steps as subnormal floats, each operation on
+ * which is many times slower; a subnormal value cannot move a parameter. With the network's finite check on, a non-finite
  * gradient is refused (BP_ERR_NONFINITE) before any parameter changes. */
 BP_API bp_status bp_optim_step(bp_optim *opt, bp_net *net);
 

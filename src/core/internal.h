@@ -53,4 +53,23 @@ static inline int bp__block_fits(bp_int rows, bp_int ld, size_t size)
         BP_CHECK_FITS(p, rows, ld);                        \
     } while (0)
 
+/* Flush-to-zero for a loop over optimizer state, restoring the calling thread's mode
+ * afterwards. State for parameters whose gradient is zero decays geometrically
+ * (Adam's v by 0.999 a step) and spends thousands of steps as subnormal floats, each
+ * operation on which costs a microcode assist: a Fashion-MNIST epoch slowed from
+ * 1.8 s to 2.5 s and kept slowing. Values below FLT_MIN do not move a parameter. */
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+static inline unsigned bp__ftz_begin(void)
+{
+    const unsigned csr = _mm_getcsr();
+    _mm_setcsr(csr | 0x8040u);  /* FTZ (bit 15) and DAZ (bit 6) */
+    return csr;
+}
+static inline void bp__ftz_end(unsigned csr) { _mm_setcsr(csr); }
+#else
+static inline unsigned bp__ftz_begin(void) { return 0; }
+static inline void bp__ftz_end(unsigned csr) { (void)csr; }
+#endif
+
 #endif

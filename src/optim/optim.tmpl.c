@@ -93,6 +93,7 @@ bp_status PFX(optim_update)(const bp_optim_config *config, size_t n, T *p, const
         return BP_OK;
 
     const double wd = config->weight_decay;
+    const unsigned fp_mode = bp__ftz_begin();  /* see internal.h: subnormal state is slow */
     switch (kind) {
     case BP_OPT_SGD:
         sgd_pass(n, p, g, (T)lr, (T)wd);
@@ -116,5 +117,6 @@ bp_status PFX(optim_update)(const bp_optim_config *config, size_t n, T *p, const
         break;
     }
     }
+    bp__ftz_end(fp_mode);
     return BP_OK;
 }

@@ -1,0 +1,458 @@
+  ! typed.tmpl.f90: the real(@WP@) helpers and the specifics of the generic network, training,
+  ! optimizer and data-set wrappers (Meson configures this template once per precision).
+
+  ! A matrix argument as the library takes it: its first element and a leading
+  ! dimension, read off the array's strides, so that a section A(1:m, j0:j1)
+  ! of a larger A(ld, n) is passed in place, never copied. v views the
+  ! elements from A(1, 1) to A(m, n), all inside A's storage (zero-size for an
+  ! empty A).
+  logical function mat_@P@(fn, name, A, v, ld, stat) result(ok)
+    character(len=*), intent(in) :: fn, name
+    real(@WP@), intent(in), target :: A(:, :)
+    real(@WP@), pointer, contiguous, intent(out) :: v(:)
+    integer(c_int), intent(out) :: ld
+    integer(c_int), intent(out), optional :: stat
+    type(c_ptr) :: base
+    integer(c_intptr_t) :: es, s1, s2
+    integer(c_size_t) :: count
+    ok = .true.
+    ld = int(max(size(A, 1), 1), c_int)
+    v => empty_@P@(1:0)
+    if (size(A) == 0) return
+    base = c_loc(A(1, 1))
+    es = int(c_sizeof(A(1, 1)), c_intptr_t)
+    s1 = es
+    s2 = es * size(A, 1)
+    if (size(A, 1) > 1) s1 = addr(c_loc(A(2, 1))) - addr(base)
+    if (size(A, 2) > 1) s2 = addr(c_loc(A(1, 2))) - addr(base)
+    ok = leading_dim(fn, name, size(A, 1), es, s1, s2, ld, stat)
+    if (.not. ok) return
+    count = int(ld, c_size_t) * int(size(A, 2) - 1, c_size_t) + int(size(A, 1), c_size_t)
+    call c_f_pointer(base, v, [count])
+  end function
+
+  ! A vector argument: contiguous, passed in place.
+  logical function vec_@P@(fn, name, a, v, stat) result(ok)
+    character(len=*), intent(in) :: fn, name
+    real(@WP@), intent(in), target :: a(:)
+    real(@WP@), pointer, contiguous, intent(out) :: v(:)
+    integer(c_int), intent(out), optional :: stat
+    ok = .true.
+    v => empty_@P@(1:0)
+    if (size(a) == 0) return
+    if (size(a) > 1) then
+      ok = addr(c_loc(a(2))) - addr(c_loc(a(1))) == c_sizeof(a(1))
+      if (.not. ok) then
+        call raise(BP_ERR_ARG, fn // ': ' // name // ' is not contiguous', stat)
+        return
+      end if
+    end if
+    call c_f_pointer(c_loc(a(1)), v, [size(a)])
+  end function
+
+  ! The C pointer of a view: NULL for an empty one (the library accepts NULL
+  ! for a batch of 0 samples).
+  type(c_ptr) function ptr_@P@(v)
+    real(@WP@), pointer, contiguous, intent(in) :: v(:)
+    ptr_@P@ = c_null_ptr
+    if (size(v) > 0) ptr_@P@ = c_loc(v(1))
+  end function
+
+  ! X(n_in, n) for a network: its view, leading dimension and pointer.
+  logical function net_input_@P@(fn, net, X, px, ldx, stat) result(ok)
+    character(len=*), intent(in) :: fn
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    type(c_ptr), intent(out) :: px
+    integer(c_int), intent(out) :: ldx
+    integer(c_int), intent(out), optional :: stat
+    real(@WP@), pointer, contiguous :: v(:)
+    px = c_null_ptr
+    ldx = 1
+    ok = dtype_is(fn, net, BP_@DT@, stat)
+    if (ok .and. c_associated(net%ptr)) ok = size_is(fn, 'X, 1', size(X, 1), int(bp_net_n_in_c(net%ptr)), stat)
+    if (ok) ok = mat_@P@(fn, 'X', X, v, ldx, stat)
+    if (ok) px = ptr_@P@(v)
+  end function
+
+  ! Targets T(n_out, n) for a network.
+  logical function net_targets_@P@(fn, net, n, T, pt, ldt, stat) result(ok)
+    character(len=*), intent(in) :: fn
+    type(bp_net), intent(in) :: net
+    integer, intent(in) :: n
+    real(@WP@), intent(in), target :: T(:, :)
+    type(c_ptr), intent(out) :: pt
+    integer(c_int), intent(out) :: ldt
+    integer(c_int), intent(out), optional :: stat
+    real(@WP@), pointer, contiguous :: v(:)
+    pt = c_null_ptr
+    ldt = 1
+    ok = .true.
+    if (c_associated(net%ptr)) ok = shape_is(fn, 'T', shape(T), [int(bp_net_n_out_c(net%ptr)), n], stat)
+    if (ok) ok = mat_@P@(fn, 'T', T, v, ldt, stat)
+    if (ok) pt = ptr_@P@(v)
+  end function
+
+  ! Labels(n) for a network: 0-based class indices.
+  logical function net_labels_@P@(fn, n, labels, pl, stat) result(ok)
+    character(len=*), intent(in) :: fn
+    integer, intent(in) :: n
+    integer(c_int32_t), intent(in), target :: labels(:)
+    type(c_ptr), intent(out) :: pl
+    integer(c_int), intent(out), optional :: stat
+    integer(c_int32_t), pointer, contiguous :: v(:)
+    pl = c_null_ptr
+    ok = size_is(fn, 'labels', size(labels), n, stat)
+    if (ok) ok = vec_i32(fn, 'labels', labels, v, stat)
+    if (ok .and. size(v) > 0) pl = c_loc(v(1))
+  end function
+
+  ! The flat parameter (or gradient) buffer, in place: n_params values, layer
+  ! by layer, each W (as Wt(n_in, n_out)) then b.
+  subroutine bp_@P@net_params_f(net, params, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), pointer, intent(out) :: params(:)
+    integer(c_int), intent(out), optional :: stat
+    params => null()
+    if (.not. c_associated(net%ptr)) then
+      call raise(BP_ERR_ARG, 'bp_net_params: net is NULL', stat)
+      return
+    end if
+    if (.not. dtype_is('bp_net_params', net, BP_@DT@, stat)) return
+    call c_f_pointer(bp_net_params_c(net%ptr), params, [bp_net_n_params_c(net%ptr)])
+    if (present(stat)) stat = BP_OK
+  end subroutine
+
+  subroutine bp_@P@net_grads_f(net, grads, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), pointer, intent(out) :: grads(:)
+    integer(c_int), intent(out), optional :: stat
+    grads => null()
+    if (.not. c_associated(net%ptr)) then
+      call raise(BP_ERR_ARG, 'bp_net_grads: net is NULL', stat)
+      return
+    end if
+    if (.not. dtype_is('bp_net_grads', net, BP_@DT@, stat)) return
+    call c_f_pointer(bp_net_grads_c(net%ptr), grads, [bp_net_n_params_c(net%ptr)])
+    if (present(stat)) stat = BP_OK
+  end subroutine
+
+  ! Layer i (0-based) of the parameters (grads = .false.) or the gradients.
+  subroutine layer_arrays_@P@(fn, net, i, grads, Wt, b, stat)
+    character(len=*), intent(in) :: fn
+    type(bp_net), intent(in) :: net
+    integer(c_int), intent(in) :: i
+    logical, intent(in) :: grads
+    real(@WP@), pointer, intent(out) :: Wt(:, :)
+    real(@WP@), pointer, intent(out), optional :: b(:)
+    integer(c_int), intent(out), optional :: stat
+    type(bp_layer_view) :: view
+    integer(c_int) :: st
+    Wt => null()
+    if (present(b)) b => null()
+    if (.not. dtype_is(fn, net, BP_@DT@, stat)) return
+    st = bp_net_layer_c(net%ptr, i, view)
+    if (st == BP_OK) then
+      if (grads) then
+        call c_f_pointer(view%dW, Wt, [view%n_in, view%n_out])
+        if (present(b)) call c_f_pointer(view%db, b, [view%n_out])
+      else
+        call c_f_pointer(view%W, Wt, [view%n_in, view%n_out])
+        if (present(b)) call c_f_pointer(view%b, b, [view%n_out])
+      end if
+    end if
+    call finish(st, stat)
+  end subroutine
+
+  ! Layer i's (0-based) weights and biases, in place. The network stores W
+  ! row-major (n_out x n_in), so Fortran sees it transposed: Wt(n_in, n_out),
+  ! Wt(j, o) the weight from input j to output o. Pass it to the kernels with
+  ! layout = BP_ROW_MAJOR.
+  subroutine bp_@P@net_weights_f(net, i, Wt, b, stat)
+    type(bp_net), intent(in) :: net
+    integer(c_int), intent(in) :: i
+    real(@WP@), pointer, intent(out) :: Wt(:, :)
+    real(@WP@), pointer, intent(out), optional :: b(:)
+    integer(c_int), intent(out), optional :: stat
+    call layer_arrays_@P@('bp_net_weights', net, i, .false., Wt, b, stat)
+  end subroutine
+
+  ! The same for layer i's gradients dWt(n_in, n_out) and db(n_out).
+  subroutine bp_@P@net_weight_grads_f(net, i, dWt, db, stat)
+    type(bp_net), intent(in) :: net
+    integer(c_int), intent(in) :: i
+    real(@WP@), pointer, intent(out) :: dWt(:, :)
+    real(@WP@), pointer, intent(out), optional :: db(:)
+    integer(c_int), intent(out), optional :: stat
+    call layer_arrays_@P@('bp_net_weight_grads', net, i, .true., dWt, db, stat)
+  end subroutine
+
+  ! Y(n_out, n) = the network's outputs for X(n_in, n) (logits for the
+  ! softmax and sigmoid losses). Needs a plan.
+  subroutine bp_@P@net_forward_f(net, X, Y, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    real(@WP@), intent(inout), target :: Y(:, :)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_forward'
+    type(c_ptr) :: px, py
+    integer(c_int) :: ldx, ldy
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. net_targets_@P@(fn, net, size(X, 2), Y, py, ldy, stat)) return
+    call finish(bp_net_forward_c(net%ptr, int(size(X, 2), c_int), px, ldx, py, ldy), stat)
+  end subroutine
+
+  ! Forward, loss and backward over the batch X(n_in, n) with 0-based labels(n):
+  ! the gradient buffer receives the gradient of the mean loss, loss the mean loss.
+  subroutine bp_@P@net_loss_and_grad_labels_f(net, X, labels, loss, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int32_t), intent(in), target :: labels(:)
+    real(c_double), intent(inout), target, optional :: loss
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_loss_and_grad'
+    type(c_ptr) :: px, pt, pl
+    integer(c_int) :: ldx
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. net_labels_@P@(fn, size(X, 2), labels, pt, stat)) return
+    pl = c_null_ptr
+    if (present(loss)) pl = c_loc(loss)
+    call finish(bp_net_loss_and_grad_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, 0_c_int, pl), stat)
+  end subroutine
+
+  ! The same with real targets T(n_out, n) (sigmoid BCE, MSE).
+  subroutine bp_@P@net_loss_and_grad_targets_f(net, X, T, loss, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :), T(:, :)
+    real(c_double), intent(inout), target, optional :: loss
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_loss_and_grad'
+    type(c_ptr) :: px, pt, pl
+    integer(c_int) :: ldx, ldt
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. net_targets_@P@(fn, net, size(X, 2), T, pt, ldt, stat)) return
+    pl = c_null_ptr
+    if (present(loss)) pl = c_loc(loss)
+    call finish(bp_net_loss_and_grad_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, pl), stat)
+  end subroutine
+
+  ! Classification accuracy over X(n_in, n) against labels(n). confusion
+  ! (n_out, n_out), if present, receives the counts: C's row-major
+  ! confusion[true][predicted] seen from Fortran, i.e. confusion(p + 1, t + 1)
+  ! counts the samples of class t predicted as p.
+  subroutine bp_@P@net_accuracy_f(net, X, labels, accuracy, confusion, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int32_t), intent(in), target :: labels(:)
+    real(c_double), intent(inout) :: accuracy
+    integer(c_int64_t), intent(inout), target, optional :: confusion(:, :)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_accuracy'
+    integer(c_int32_t), pointer, contiguous :: lv(:)
+    type(c_ptr) :: px, pc
+    integer(c_int) :: ldx, k
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. size_is(fn, 'labels', size(labels), size(X, 2), stat)) return
+    if (.not. vec_i32(fn, 'labels', labels, lv, stat)) return
+    pc = c_null_ptr
+    if (present(confusion)) then
+      k = bp_net_n_out_c(net%ptr)
+      if (.not. shape_is(fn, 'confusion', shape(confusion), [int(k), int(k)], stat)) return
+      if (size(confusion) > 0) then
+        pc = c_loc(confusion(1, 1))
+        if (size(confusion) > 1) then
+          if (addr(c_loc(confusion(size(confusion, 1), size(confusion, 2)))) - addr(pc) /= &
+              (size(confusion) - 1) * c_sizeof(confusion(1, 1))) then
+            call raise(BP_ERR_ARG, fn // ': confusion is not contiguous', stat)
+            return
+          end if
+        end if
+      end if
+    end if
+    call finish(bp_net_accuracy_c(net%ptr, int(size(X, 2), c_int), px, ldx, lv, accuracy, pc), stat)
+  end subroutine
+
+  ! Root mean squared error over all elements of the outputs against T(n_out, n).
+  subroutine bp_@P@net_rmse_f(net, X, T, rmse, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :), T(:, :)
+    real(c_double), intent(inout) :: rmse
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_rmse'
+    type(c_ptr) :: px, pt
+    integer(c_int) :: ldx, ldt
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. net_targets_@P@(fn, net, size(X, 2), T, pt, ldt, stat)) return
+    call finish(bp_net_rmse_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, rmse), stat)
+  end subroutine
+
+  ! Central-difference gradient check (BP_F64 networks; BP_F32 gives
+  ! BP_ERR_UNSUPPORTED). h <= 0 or absent: 1e-6 max(1, |p|). worst receives
+  ! the 0-based index of the worst parameter.
+  subroutine bp_@P@net_gradcheck_labels_f(net, X, labels, max_rel_err, h, worst, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int32_t), intent(in), target :: labels(:)
+    real(c_double), intent(inout) :: max_rel_err
+    real(c_double), intent(in), optional :: h
+    integer(c_size_t), intent(inout), target, optional :: worst
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_gradcheck'
+    type(c_ptr) :: px, pt, pw
+    integer(c_int) :: ldx
+    real(c_double) :: hh
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. net_labels_@P@(fn, size(X, 2), labels, pt, stat)) return
+    hh = 0
+    if (present(h)) hh = h
+    pw = c_null_ptr
+    if (present(worst)) pw = c_loc(worst)
+    call finish(bp_net_gradcheck_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, 0_c_int, hh, &
+        max_rel_err, pw), stat)
+  end subroutine
+
+  subroutine bp_@P@net_gradcheck_targets_f(net, X, T, max_rel_err, h, worst, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :), T(:, :)
+    real(c_double), intent(inout) :: max_rel_err
+    real(c_double), intent(in), optional :: h
+    integer(c_size_t), intent(inout), target, optional :: worst
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_gradcheck'
+    type(c_ptr) :: px, pt, pw
+    integer(c_int) :: ldx, ldt
+    real(c_double) :: hh
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. net_targets_@P@(fn, net, size(X, 2), T, pt, ldt, stat)) return
+    hh = 0
+    if (present(h)) hh = h
+    pw = c_null_ptr
+    if (present(worst)) pw = c_loc(worst)
+    call finish(bp_net_gradcheck_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, hh, &
+        max_rel_err, pw), stat)
+  end subroutine
+
+  ! Trains net (planned) with opt on X(n_in, n) and 0-based labels(n) for
+  ! `epochs` epochs of mini-batches of batch_size, shuffled (unless
+  ! shuffle = .false.) by a fresh permutation per epoch from seed (default 0).
+  ! on_epoch(report) is called after each epoch (return .true. to stop),
+  ! on_batch(epoch, batch, n_batches, loss) after each batch.
+  subroutine bp_@P@train_labels_f(net, opt, X, labels, epochs, batch_size, seed, shuffle, on_epoch, on_batch, &
+      stat)
+    type(bp_net), intent(in) :: net
+    type(bp_optim), intent(in) :: opt
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int32_t), intent(in), target :: labels(:)
+    integer, intent(in) :: epochs, batch_size
+    integer, intent(in), optional :: seed
+    logical, intent(in), optional :: shuffle
+    procedure(bp_epoch_callback), optional :: on_epoch
+    procedure(bp_batch_callback), optional :: on_batch
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_train'
+    type(train_callbacks), target :: cb
+    type(bp_train_config) :: config
+    type(c_ptr) :: px, pt
+    integer(c_int) :: ldx
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. net_labels_@P@(fn, size(X, 2), labels, pt, stat)) return
+    call train_config(epochs, batch_size, seed, shuffle, on_epoch, on_batch, cb, config)
+    call finish(bp_train_c(net%ptr, opt%ptr, int(size(X, 2), c_int), px, ldx, pt, 0_c_int, config), stat)
+  end subroutine
+
+  ! The same with real targets T(n_out, n).
+  subroutine bp_@P@train_targets_f(net, opt, X, T, epochs, batch_size, seed, shuffle, on_epoch, on_batch, stat)
+    type(bp_net), intent(in) :: net
+    type(bp_optim), intent(in) :: opt
+    real(@WP@), intent(in), target :: X(:, :), T(:, :)
+    integer, intent(in) :: epochs, batch_size
+    integer, intent(in), optional :: seed
+    logical, intent(in), optional :: shuffle
+    procedure(bp_epoch_callback), optional :: on_epoch
+    procedure(bp_batch_callback), optional :: on_batch
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_train'
+    type(train_callbacks), target :: cb
+    type(bp_train_config) :: config
+    type(c_ptr) :: px, pt
+    integer(c_int) :: ldx, ldt
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. net_targets_@P@(fn, net, size(X, 2), T, pt, ldt, stat)) return
+    call train_config(epochs, batch_size, seed, shuffle, on_epoch, on_batch, cb, config)
+    call finish(bp_train_c(net%ptr, opt%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, config), stat)
+  end subroutine
+
+  ! Newton / IRLS fit of a logistic-regression network (bp_logreg_create) on
+  ! X(n_in, n) and 0-based labels(n); iters receives the iterations done.
+  subroutine bp_@P@logreg_newton_f(net, X, labels, ridge, max_iter, tol, iters, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int32_t), intent(in), target :: labels(:)
+    real(c_double), intent(in) :: ridge, tol
+    integer(c_int), intent(in) :: max_iter
+    integer(c_int), intent(inout), target, optional :: iters
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_logreg_newton'
+    integer(c_int32_t), pointer, contiguous :: lv(:)
+    type(c_ptr) :: px, pi
+    integer(c_int) :: ldx
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. size_is(fn, 'labels', size(labels), size(X, 2), stat)) return
+    if (.not. vec_i32(fn, 'labels', labels, lv, stat)) return
+    pi = c_null_ptr
+    if (present(iters)) pi = c_loc(iters)
+    call finish(bp_logreg_newton_c(net%ptr, int(size(X, 2), c_int), px, ldx, lv, ridge, max_iter, tol, pi), &
+        stat)
+  end subroutine
+
+  ! The stateless optimizer update over p(:), g(:) and the state m, v the
+  ! rule needs; t >= 1 the step number, lr the rate.
+  subroutine bp_@P@optim_update_f(config, p, g, t, lr, m, v, stat)
+    type(bp_optim_config), intent(in) :: config
+    real(@WP@), intent(inout), target :: p(:)
+    real(@WP@), intent(in), target :: g(:)
+    integer, intent(in) :: t
+    real(c_double), intent(in) :: lr
+    real(@WP@), intent(inout), target, optional :: m(:), v(:)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_optim_update'
+    real(@WP@), pointer, contiguous :: pv(:), gv(:), w(:)
+    type(c_ptr) :: pm, pvv
+    if (.not. size_is(fn, 'g', size(g), size(p), stat)) return
+    if (.not. vec_@P@(fn, 'p', p, pv, stat)) return
+    if (.not. vec_@P@(fn, 'g', g, gv, stat)) return
+    pm = c_null_ptr
+    if (present(m)) then
+      if (.not. size_is(fn, 'm', size(m), size(p), stat)) return
+      if (.not. vec_@P@(fn, 'm', m, w, stat)) return
+      pm = ptr_@P@(w)
+    end if
+    pvv = c_null_ptr
+    if (present(v)) then
+      if (.not. size_is(fn, 'v', size(v), size(p), stat)) return
+      if (.not. vec_@P@(fn, 'v', v, w, stat)) return
+      pvv = ptr_@P@(w)
+    end if
+    call finish(bp_@P@optim_update(config, int(size(p), c_size_t), pv, gv, pm, pvv, int(t, c_long), lr), stat)
+  end subroutine
+
+  ! The features of a data set read as BP_@DT@, in place: X(n_features, n),
+  ! one column per sample.
+  subroutine bp_@P@dataset_features_f(data, X, stat)
+    type(bp_dataset), intent(in) :: data
+    real(@WP@), pointer, intent(out) :: X(:, :)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_dataset_features'
+    X => null()
+    if (.not. c_associated(data%X)) then
+      call raise(BP_ERR_ARG, fn // ': the data set is empty', stat)
+      return
+    end if
+    if (data%dtype /= BP_@DT@) then
+      call raise(BP_ERR_ARG, fn // ': the pointer is real(@WP@) but the data set''s dtype is ' // &
+          str(int(data%dtype)), stat)
+      return
+    end if
+    call c_f_pointer(data%X, X, [data%n_features, data%n])
+    if (present(stat)) stat = BP_OK
+  end subroutine
