@@ -376,6 +376,7 @@ typedef struct run {
     FILE *log;
     int tty;
     double epoch_start, last_draw, train_seconds;
+    double loss_sum;        /* of this epoch's batches so far: the bar's running loss */
     double last_test;
 } run;
 
@@ -425,8 +426,11 @@ static void on_batch(long epoch, long batch, long n_batches, double loss, void *
     if (!r->tty || r->o->quiet)
         return;
     const double t = now();
-    if (batch == 1)
+    if (batch == 1) {
         r->epoch_start = t;
+        r->loss_sum = 0;
+    }
+    r->loss_sum += loss;
     if (batch != n_batches && t - r->last_draw < 0.1)
         return;
     r->last_draw = t;
@@ -438,7 +442,7 @@ static void on_batch(long epoch, long batch, long n_batches, double loss, void *
         bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
     bar[30] = 0;
     printf("\repoch %ld/%ld [%s] %ld/%ld  loss %.4f  %.0f samples/s  ETA %.0f s ", epoch,
-           r->o->epochs, bar, batch, n_batches, loss, rate, eta);
+           r->o->epochs, bar, batch, n_batches, r->loss_sum / (double)batch, rate, eta);
     fflush(stdout);
 }
 
