@@ -11,7 +11,7 @@ import re
 import sys
 
 check_re = re.compile(r"Checks: (\d+), Failures: (\d+), Errors: (\d+)")
-plain_re = re.compile(r"^(?:\S+: )?(\d+) passed, (\d+) failed", re.M)
+plain_re = re.compile(r"^(?:[^:\n]*: )?(\d+) passed, (\d+) failed", re.M)
 passed = failed = 0
 with open(sys.argv[1]) as log:
     for line in log:

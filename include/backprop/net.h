@@ -127,6 +127,24 @@ BP_API bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, 
  * whole step both ways. */
 BP_API bp_status bp_net_set_backend(bp_net *net, bp_backend backend);
 
+/* Worker threads for training passes. With n_threads > 1 (0: one per online
+ * processor), bp_net_loss_and_grad (and bp_train) split every micro-batch into
+ * n_threads shares of ceil(micro_batch / n_threads) rows; each worker runs
+ * forward, loss and backward on its share with its own arena and its own
+ * gradient buffer, calling BLAS on one thread, and the gradients are then summed
+ * in worker order, each worker adding up one slice of the buffer — deterministic
+ * for a given thread count (but not bitwise equal across thread counts). The
+ * plan is rebuilt for the new count (one arena and one gradient buffer per
+ * worker). Inference (bp_net_forward, evaluation) stays on the calling thread.
+ * OpenBLAS's thread count is process-wide: while a network runs with more than
+ * one thread it is set to 1 (other BLAS users in the process see that), and
+ * restored when the network goes back to 1 thread or is destroyed. The threads
+ * are created here, once; a pass allocates nothing. Default: 1 (the caller's
+ * thread, BLAS threads untouched). */
+#define BP_NET_MAX_THREADS 64
+BP_API bp_status bp_net_set_threads(bp_net *net, int n_threads);
+BP_API int bp_net_threads(const bp_net *net);
+
 /* With check on, inputs are scanned for NaN/Inf, and every layer's output and
  * gradient after it is produced; the first non-finite value stops the call with
  * BP_ERR_NONFINITE and bp_last_error() names the layer and pass. Off by default

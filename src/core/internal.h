@@ -15,6 +15,9 @@
 /* Records "func: message" as the calling thread's last error and returns st. */
 bp_status bp__fail(bp_status st, const char *func, const char *fmt, ...) BP_PRINTF(3, 4);
 
+/* Records `message` verbatim (a message raised in another thread) and returns st. */
+bp_status bp__fail_copy(bp_status st, const char *message);
+
 /* The checks below return from the calling function with the error, so a
  * validation function reads as a list of requirements. They expect `fn`, the
  * public function's name, in scope. */

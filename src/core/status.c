@@ -42,3 +42,9 @@ bp_status bp__fail(bp_status st, const char *func, const char *fmt, ...)
     va_end(ap);
     return st;
 }
+
+bp_status bp__fail_copy(bp_status st, const char *message)
+{
+    snprintf(last_error, sizeof last_error, "%s", message);
+    return st;
+}

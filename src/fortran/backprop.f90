@@ -2,12 +2,14 @@
 !
 ! Two levels, both public:
 !
-! * bind(C) interfaces to every C function. The kernels keep their C names
-!   (bp_sdense_forward, bp_ddense_forward, ... and the _naive twins); the
-!   functions that get a wrapper under their C name are bound as <name>_c
-!   (bp_net_create_c, ...). Arrays are explicit-shape or assumed-size with an
-!   explicit leading dimension, as in LAPACK; arguments the C library accepts
-!   as NULL, and void * data, are type(c_ptr) values.
+! * bind(C) interfaces to every C function. A function keeps its C name
+!   unless a wrapper takes that name; it is then bound as <name>_c. So the
+!   kernels keep theirs (bp_sdense_forward, bp_ddense_forward, ... and the
+!   _naive twins), as do bp_soptim_update, bp_doptim_update, bp_optim_defaults
+!   and bp_act_needs_z, while bp_net_create is bp_net_create_c, etc. Arrays
+!   are explicit-shape, or assumed-size with an explicit leading dimension as
+!   in LAPACK; arguments the C library accepts as NULL, and void * data, are
+!   type(c_ptr) values.
 !
 ! * Wrappers, for Fortran arrays: kernels under generic names without the
 !   precision letter (bp_dense_forward for real(c_float) and real(c_double)),
@@ -35,8 +37,14 @@
 ! "backprop: <bp_strerror>: <message>" to error_unit, as Fortran's own I/O
 ! does without iostat=. Outputs are untouched on error.
 !
+! Never pass one array as both an input and an output of a call. Where a C
+! kernel may work in place, the wrapper's output is optional instead, and
+! when it is absent the result overwrites the input.
+!
 ! Indices the C library defines keep its values: class labels are 0-based
-! (in [0, n_classes)), and so are layer numbers.
+! (in [0, n_classes)), and so are layer numbers. The numeric getters
+! (bp_net_n_in, ...) are pure; the functions returning strings are not
+! (c_f_pointer is not pure in Fortran 2008).
 module backprop
   use, intrinsic :: iso_c_binding, only: c_int, c_int32_t, c_int64_t, c_long, c_size_t, c_intptr_t, &
       c_float, c_double, c_char, c_null_char, c_ptr, c_null_ptr, c_funptr, c_null_funptr, &
@@ -64,7 +72,7 @@ module backprop
   integer(c_int), parameter, public :: BP_INIT_GLOROT_UNIFORM = 1, BP_INIT_GLOROT_NORMAL = 2, &
       BP_INIT_HE_UNIFORM = 3, BP_INIT_HE_NORMAL = 4, BP_INIT_ORTHOGONAL = 5
   integer(c_int), parameter, public :: BP_BACKEND_BLAS = 0, BP_BACKEND_NAIVE = 1
-  integer(c_int), parameter, public :: BP_NET_MAX_LAYERS = 1024
+  integer(c_int), parameter, public :: BP_NET_MAX_LAYERS = 1024, BP_NET_MAX_THREADS = 64
   integer(c_int64_t), parameter, public :: BP_NET_MAX_PARAMS = 2_c_int64_t**33
   ! bp_optimizer, bp_schedule (backprop/optim.h)
   integer(c_int), parameter, public :: BP_OPT_SGD = 1, BP_OPT_MOMENTUM = 2, BP_OPT_NESTEROV = 3, &
@@ -178,8 +186,8 @@ module backprop
   public :: bp_net_create_c, bp_net_destroy_c, bp_net_init_c, bp_net_dtype_c, bp_net_n_layers_c, &
       bp_net_n_in_c, bp_net_n_out_c, bp_net_loss_c, bp_net_n_params_c, bp_net_params_c, bp_net_grads_c, &
       bp_net_layer_c, bp_net_plan_c, bp_net_describe_plan_c, bp_net_set_backend_c, &
-      bp_net_set_check_finite_c, bp_net_forward_c, bp_net_loss_and_grad_c, bp_net_accuracy_c, &
-      bp_net_rmse_c, bp_net_gradcheck_c
+      bp_net_set_threads_c, bp_net_threads_c, bp_net_set_check_finite_c, bp_net_forward_c, &
+      bp_net_loss_and_grad_c, bp_net_accuracy_c, bp_net_rmse_c, bp_net_gradcheck_c
   public :: bp_optim_defaults, bp_optim_create_c, bp_optim_destroy_c, bp_optim_step_c, bp_optim_lr_c, &
       bp_optim_steps_c, bp_soptim_update, bp_doptim_update
   public :: bp_train_c, bp_logreg_create_c, bp_logreg_newton_c
@@ -202,7 +210,7 @@ module backprop
       import :: c_ptr
       type(c_ptr) :: s
     end function
-    function bp_act_needs_z(act) bind(C, name='bp_act_needs_z') result(r)
+    pure function bp_act_needs_z(act) bind(C, name='bp_act_needs_z') result(r)
       import :: c_int
       integer(c_int), value :: act
       integer(c_int) :: r
@@ -230,32 +238,32 @@ module backprop
       real(c_double), value :: gain
       integer(c_int) :: status
     end function
-    function bp_net_dtype_c(net) bind(C, name='bp_net_dtype') result(r)
+    pure function bp_net_dtype_c(net) bind(C, name='bp_net_dtype') result(r)
       import :: c_int, c_ptr
       type(c_ptr), value :: net
       integer(c_int) :: r
     end function
-    function bp_net_n_layers_c(net) bind(C, name='bp_net_n_layers') result(r)
+    pure function bp_net_n_layers_c(net) bind(C, name='bp_net_n_layers') result(r)
       import :: c_int, c_ptr
       type(c_ptr), value :: net
       integer(c_int) :: r
     end function
-    function bp_net_n_in_c(net) bind(C, name='bp_net_n_in') result(r)
+    pure function bp_net_n_in_c(net) bind(C, name='bp_net_n_in') result(r)
       import :: c_int, c_ptr
       type(c_ptr), value :: net
       integer(c_int) :: r
     end function
-    function bp_net_n_out_c(net) bind(C, name='bp_net_n_out') result(r)
+    pure function bp_net_n_out_c(net) bind(C, name='bp_net_n_out') result(r)
       import :: c_int, c_ptr
       type(c_ptr), value :: net
       integer(c_int) :: r
     end function
-    function bp_net_loss_c(net) bind(C, name='bp_net_loss') result(r)
+    pure function bp_net_loss_c(net) bind(C, name='bp_net_loss') result(r)
       import :: c_int, c_ptr
       type(c_ptr), value :: net
       integer(c_int) :: r
     end function
-    function bp_net_n_params_c(net) bind(C, name='bp_net_n_params') result(r)
+    pure function bp_net_n_params_c(net) bind(C, name='bp_net_n_params') result(r)
       import :: c_size_t, c_ptr
       type(c_ptr), value :: net
       integer(c_size_t) :: r
@@ -295,6 +303,17 @@ module backprop
       type(c_ptr), value :: net
       integer(c_int), value :: backend
       integer(c_int) :: status
+    end function
+    function bp_net_set_threads_c(net, n_threads) bind(C, name='bp_net_set_threads') result(status)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net
+      integer(c_int), value :: n_threads
+      integer(c_int) :: status
+    end function
+    pure function bp_net_threads_c(net) bind(C, name='bp_net_threads') result(r)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net
+      integer(c_int) :: r
     end function
     function bp_net_set_check_finite_c(net, on) bind(C, name='bp_net_set_check_finite') result(status)
       import :: c_int, c_ptr
@@ -365,12 +384,12 @@ module backprop
       type(c_ptr), value :: opt, net
       integer(c_int) :: status
     end function
-    function bp_optim_lr_c(opt) bind(C, name='bp_optim_lr') result(r)
+    pure function bp_optim_lr_c(opt) bind(C, name='bp_optim_lr') result(r)
       import :: c_double, c_ptr
       type(c_ptr), value :: opt
       real(c_double) :: r
     end function
-    function bp_optim_steps_c(opt) bind(C, name='bp_optim_steps') result(r)
+    pure function bp_optim_steps_c(opt) bind(C, name='bp_optim_steps') result(r)
       import :: c_long, c_ptr
       type(c_ptr), value :: opt
       integer(c_long) :: r
@@ -543,8 +562,8 @@ module backprop
   public :: bp_net_create, bp_net_destroy, bp_net_init, bp_net_dtype, bp_net_n_layers, bp_net_n_in, &
       bp_net_n_out, bp_net_loss, bp_net_n_params, bp_net_params, bp_net_grads, bp_net_layer, &
       bp_net_weights, bp_net_weight_grads, bp_net_plan, bp_net_describe_plan, bp_net_set_backend, &
-      bp_net_set_check_finite, bp_net_forward, bp_net_loss_and_grad, bp_net_accuracy, bp_net_rmse, &
-      bp_net_gradcheck
+      bp_net_set_threads, bp_net_threads, bp_net_set_check_finite, bp_net_forward, bp_net_loss_and_grad, &
+      bp_net_accuracy, bp_net_rmse, bp_net_gradcheck
   public :: bp_optim_create, bp_optim_destroy, bp_optim_step, bp_optim_lr, bp_optim_steps, bp_optim_update
   public :: bp_train, bp_logreg_create, bp_logreg_newton
   public :: bp_idx_read, bp_csv_read, bp_dataset_free, bp_dataset_standardize, bp_dataset_features, &
@@ -599,7 +618,9 @@ module backprop
   ! The last error a wrapper raised by its own checks (shapes, kinds, strides),
   ! and the library's message at that moment: bp_last_error returns f_msg
   ! while the library's message is unchanged, i.e. until the C library
-  ! reports a newer error. Per thread under OpenMP.
+  ! reports a newer error (through a bind(C) call; the wrappers clear f_valid
+  ! themselves). A newer C error with exactly the old text goes unnoticed.
+  ! Per thread under OpenMP, as the C library's message is per thread.
   character(len=1024) :: f_msg = ''
   character(len=1024) :: f_snapshot = ''
   logical :: f_valid = .false.
@@ -718,7 +739,8 @@ contains
     ok = .false.
     if (s1 /= es) then
       call raise(BP_ERR_ARG, fn // ': ' // name // ' has a stride other than 1 in its first dimension' // &
-          ' (the library reads each sample as contiguous memory)', stat)
+          ' (each sample must be contiguous; it is not copied. An expression such as transpose(A) may' // &
+          ' arrive as a strided view: assign it to an array first)', stat)
     else if (s2 < es * m .or. mod(s2, es) /= 0 .or. s2 / es > huge(ld)) then
       call raise(BP_ERR_ARG, fn // ': the columns of ' // name // ' are not laid out as in an array ' // &
           name // '(ld, n) with ld >= size(' // name // ', 1)', stat)
@@ -882,28 +904,28 @@ contains
     call net_init_i64(net, scheme, int(seed, c_int64_t), gain, stat)
   end subroutine
 
-  ! Queries; a null handle gives 0.
-  integer(c_int) function bp_net_dtype(net)
+  ! Queries; a null handle gives 0. Pure, like the getters they call.
+  pure integer(c_int) function bp_net_dtype(net)
     type(bp_net), intent(in) :: net
     bp_net_dtype = bp_net_dtype_c(net%ptr)
   end function
-  integer(c_int) function bp_net_n_layers(net)
+  pure integer(c_int) function bp_net_n_layers(net)
     type(bp_net), intent(in) :: net
     bp_net_n_layers = bp_net_n_layers_c(net%ptr)
   end function
-  integer(c_int) function bp_net_n_in(net)
+  pure integer(c_int) function bp_net_n_in(net)
     type(bp_net), intent(in) :: net
     bp_net_n_in = bp_net_n_in_c(net%ptr)
   end function
-  integer(c_int) function bp_net_n_out(net)
+  pure integer(c_int) function bp_net_n_out(net)
     type(bp_net), intent(in) :: net
     bp_net_n_out = bp_net_n_out_c(net%ptr)
   end function
-  integer(c_int) function bp_net_loss(net)
+  pure integer(c_int) function bp_net_loss(net)
     type(bp_net), intent(in) :: net
     bp_net_loss = bp_net_loss_c(net%ptr)
   end function
-  integer(c_size_t) function bp_net_n_params(net)
+  pure integer(c_size_t) function bp_net_n_params(net)
     type(bp_net), intent(in) :: net
     bp_net_n_params = bp_net_n_params_c(net%ptr)
   end function
@@ -957,6 +979,20 @@ contains
     call finish(bp_net_set_backend_c(net%ptr, backend), stat)
   end subroutine
 
+  ! Worker threads for training passes (0: one per processor; see backprop/net.h,
+  ! including what it does to OpenBLAS's process-wide thread count).
+  subroutine bp_net_set_threads(net, n_threads, stat)
+    type(bp_net), intent(in) :: net
+    integer(c_int), intent(in) :: n_threads
+    integer(c_int), intent(out), optional :: stat
+    call finish(bp_net_set_threads_c(net%ptr, n_threads), stat)
+  end subroutine
+
+  pure integer(c_int) function bp_net_threads(net)
+    type(bp_net), intent(in) :: net
+    bp_net_threads = bp_net_threads_c(net%ptr)
+  end function
+
   subroutine bp_net_set_check_finite(net, on, stat)
     type(bp_net), intent(in) :: net
     logical, intent(in) :: on
@@ -994,12 +1030,12 @@ contains
     call finish(bp_optim_step_c(opt%ptr, net%ptr), stat)
   end subroutine
 
-  real(c_double) function bp_optim_lr(opt)
+  pure real(c_double) function bp_optim_lr(opt)
     type(bp_optim), intent(in) :: opt
     bp_optim_lr = bp_optim_lr_c(opt%ptr)
   end function
 
-  integer(c_long) function bp_optim_steps(opt)
+  pure integer(c_long) function bp_optim_steps(opt)
     type(bp_optim), intent(in) :: opt
     bp_optim_steps = bp_optim_steps_c(opt%ptr)
   end function

@@ -75,9 +75,9 @@
     if (ok) px = ptr_@P@(v)
   end function
 
-  ! Targets T(n_out, n) for a network.
-  logical function net_targets_@P@(fn, net, n, T, pt, ldt, stat) result(ok)
-    character(len=*), intent(in) :: fn
+  ! Targets (or outputs) T(n_out, n) for a network.
+  logical function net_targets_@P@(fn, name, net, n, T, pt, ldt, stat) result(ok)
+    character(len=*), intent(in) :: fn, name
     type(bp_net), intent(in) :: net
     integer, intent(in) :: n
     real(@WP@), intent(in), target :: T(:, :)
@@ -88,8 +88,8 @@
     pt = c_null_ptr
     ldt = 1
     ok = .true.
-    if (c_associated(net%ptr)) ok = shape_is(fn, 'T', shape(T), [int(bp_net_n_out_c(net%ptr)), n], stat)
-    if (ok) ok = mat_@P@(fn, 'T', T, v, ldt, stat)
+    if (c_associated(net%ptr)) ok = shape_is(fn, name, shape(T), [int(bp_net_n_out_c(net%ptr)), n], stat)
+    if (ok) ok = mat_@P@(fn, name, T, v, ldt, stat)
     if (ok) pt = ptr_@P@(v)
   end function
 
@@ -198,7 +198,7 @@
     type(c_ptr) :: px, py
     integer(c_int) :: ldx, ldy
     if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_targets_@P@(fn, net, size(X, 2), Y, py, ldy, stat)) return
+    if (.not. net_targets_@P@(fn, 'Y', net, size(X, 2), Y, py, ldy, stat)) return
     call finish(bp_net_forward_c(net%ptr, int(size(X, 2), c_int), px, ldx, py, ldy), stat)
   end subroutine
 
@@ -230,7 +230,7 @@
     type(c_ptr) :: px, pt, pl
     integer(c_int) :: ldx, ldt
     if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_targets_@P@(fn, net, size(X, 2), T, pt, ldt, stat)) return
+    if (.not. net_targets_@P@(fn, 'T', net, size(X, 2), T, pt, ldt, stat)) return
     pl = c_null_ptr
     if (present(loss)) pl = c_loc(loss)
     call finish(bp_net_loss_and_grad_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, pl), stat)
@@ -255,7 +255,7 @@
     if (.not. size_is(fn, 'labels', size(labels), size(X, 2), stat)) return
     if (.not. vec_i32(fn, 'labels', labels, lv, stat)) return
     pc = c_null_ptr
-    if (present(confusion)) then
+    if (present(confusion) .and. c_associated(net%ptr)) then
       k = bp_net_n_out_c(net%ptr)
       if (.not. shape_is(fn, 'confusion', shape(confusion), [int(k), int(k)], stat)) return
       if (size(confusion) > 0) then
@@ -282,7 +282,7 @@
     type(c_ptr) :: px, pt
     integer(c_int) :: ldx, ldt
     if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_targets_@P@(fn, net, size(X, 2), T, pt, ldt, stat)) return
+    if (.not. net_targets_@P@(fn, 'T', net, size(X, 2), T, pt, ldt, stat)) return
     call finish(bp_net_rmse_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, rmse), stat)
   end subroutine
 
@@ -323,7 +323,7 @@
     integer(c_int) :: ldx, ldt
     real(c_double) :: hh
     if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_targets_@P@(fn, net, size(X, 2), T, pt, ldt, stat)) return
+    if (.not. net_targets_@P@(fn, 'T', net, size(X, 2), T, pt, ldt, stat)) return
     hh = 0
     if (present(h)) hh = h
     pw = c_null_ptr
@@ -377,7 +377,7 @@
     type(c_ptr) :: px, pt
     integer(c_int) :: ldx, ldt
     if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_targets_@P@(fn, net, size(X, 2), T, pt, ldt, stat)) return
+    if (.not. net_targets_@P@(fn, 'T', net, size(X, 2), T, pt, ldt, stat)) return
     call train_config(epochs, batch_size, seed, shuffle, on_epoch, on_batch, cb, config)
     call finish(bp_train_c(net%ptr, opt%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, config), stat)
   end subroutine

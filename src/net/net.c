@@ -1,9 +1,11 @@
 /* net.c: creating, initialising, planning and describing a network: everything that does not depend on the dtype. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <math.h>
+#include <unistd.h>
 #include "net/net_internal.h"
 #include "net/net_exec.h"
 
@@ -115,6 +117,7 @@ bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_laye
     net->n_layers = n_layers;
     net->loss = loss;
     net->n_params = n_params;
+    net->n_threads = 1;
     net->layers = bp__net_alloc(net, (size_t)n_layers * sizeof *net->layers);
     net->params = bp__net_alloc(net, n_params * net->esize);
     net->grads = bp__net_alloc(net, n_params * net->esize);
@@ -145,21 +148,50 @@ bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_laye
     return BP_OK;
 }
 
+/* Frees a plan's arenas, the extra workers' gradients, the workers and the steps. */
+static void free_plan_parts(bp_net *net, bp__worker *workers, int n_workers, bp__step *steps)
+{
+    for (int w = 0; workers && w < n_workers; w++) {
+        bp__net_free(net, workers[w].arena_raw);
+        if (w > 0)
+            bp__net_free(net, workers[w].grads);
+    }
+    bp__net_free(net, workers);
+    bp__net_free(net, steps);
+}
+
 static void free_plan(bp_net *net)
 {
-    bp__net_free(net, net->arena_raw);
-    bp__net_free(net, net->steps);
+    free_plan_parts(net, net->workers, net->n_workers, net->steps);
+    net->workers = NULL;
+    net->n_workers = 0;
     net->arena_raw = net->arena = NULL;
     net->steps = NULL;
     net->n_steps = 0;
-    net->mb = 0;
+    net->mb = net->shard = 0;
     net->arena_bytes = 0;
+}
+
+#ifdef BP_HAVE_OPENBLAS_THREADS
+#include <cblas.h>
+#endif
+
+/* Gives OpenBLAS back the thread count a threaded mode replaced. */
+static void restore_blas_threads(bp_net *net)
+{
+#ifdef BP_HAVE_OPENBLAS_THREADS
+    if (net->blas_threads_saved > 0)
+        openblas_set_num_threads(net->blas_threads_saved);
+#endif
+    net->blas_threads_saved = 0;
 }
 
 void bp_net_destroy(bp_net *net)
 {
     if (!net)
         return;
+    bp__pool_destroy(net, net->pool);
+    restore_blas_threads(net);
     free_plan(net);
     bp__net_free(net, net->layers);
     bp__net_free(net, net->params);
@@ -234,7 +266,10 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     const char *fn = __func__;
     CHECK_NET(net);
     BP_REQUIRE(max_micro_batch >= 1, BP_ERR_ARG, "max_micro_batch (%d) < 1", (int)max_micro_batch);
-    const size_t mb = (size_t)max_micro_batch, es = net->esize;
+    const int T = net->n_threads;
+    /* Each worker takes at most `shard` rows of a micro-batch; its arena is laid out for that. */
+    const bp_int shard = (bp_int)(((int64_t)max_micro_batch + T - 1) / T);
+    const size_t mb = (size_t)shard, es = net->esize;
     /* Offsets of every buffer, each aligned to 64 bytes; SIZE_MAX marks an overflow. */
     size_t off = 0, y_off[BP_NET_MAX_LAYERS], z_off[BP_NET_MAX_LAYERS];
     for (bp_int i = 0; i < net->n_layers; i++) {
@@ -258,17 +293,28 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     const size_t t_row = net->loss == BP_LOSS_SOFTMAX_XENT ? sizeof(int32_t)
                                                            : (size_t)net->layers[net->n_layers - 1].n_out * es;
     off = align64(mul_add(mb, t_row, off));
-    BP_REQUIRE(off < SIZE_MAX / 2, BP_ERR_OVERFLOW,
+    BP_REQUIRE(off < SIZE_MAX / 2 / (size_t)T, BP_ERR_OVERFLOW,
                "the arena for micro-batches of %d overflows the address space", (int)max_micro_batch);
 
     /* Steps: forward 0..L-1, loss, then backward i and grads_ready i from the last layer down. */
     const bp_int n_steps = 3 * net->n_layers + 1;
     bp__step *steps = bp__net_alloc(net, (size_t)n_steps * sizeof *steps);
-    void *raw = bp__net_alloc(net, off + 64);
-    if (!steps || !raw) {
-        bp__net_free(net, steps);
-        bp__net_free(net, raw);
-        return bp__fail(BP_ERR_NOMEM, fn, "allocating a %zu-byte arena", off + 64);
+    bp__worker *workers = bp__net_alloc(net, (size_t)T * sizeof *workers);
+    int ok = steps && workers;
+    if (workers)
+        memset(workers, 0, (size_t)T * sizeof *workers);
+    for (int w = 0; ok && w < T; w++) {
+        workers[w].arena_raw = bp__net_alloc(net, off + 64);
+        workers[w].grads = w == 0 ? net->grads : bp__net_alloc(net, net->n_params * es);
+        ok = workers[w].arena_raw && workers[w].grads;
+    }
+    if (!ok) {
+        free_plan_parts(net, workers, T, steps);
+        return bp__fail(BP_ERR_NOMEM, fn, "allocating %d arena(s) of %zu bytes", T, off + 64);
+    }
+    for (int w = 0; w < T; w++) {
+        char *raw = workers[w].arena_raw;
+        workers[w].arena = raw + ((64 - (uintptr_t)raw % 64) % 64);
     }
     bp_int s = 0;
     for (bp_int i = 0; i < net->n_layers; i++)
@@ -281,10 +327,13 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     free_plan(net);
     net->steps = steps;
     net->n_steps = n_steps;
-    net->arena_raw = raw;
-    net->arena = (char *)raw + ((64 - (uintptr_t)raw % 64) % 64);
+    net->workers = workers;
+    net->n_workers = T;
+    net->arena_raw = workers[0].arena_raw;
+    net->arena = workers[0].arena;
     net->arena_bytes = off;
     net->mb = max_micro_batch;
+    net->shard = shard;
     for (bp_int i = 0; i < net->n_layers; i++) {
         net->layers[i].y_off = y_off[i];
         net->layers[i].z_off = z_off[i];
@@ -294,6 +343,54 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     net->xg_off = xg_off;
     net->tg_off = tg_off;
     return BP_OK;
+}
+
+bp_status bp_net_set_threads(bp_net *net, int n_threads)
+{
+    const char *fn = __func__;
+    CHECK_NET(net);
+    BP_REQUIRE(n_threads >= 0 && n_threads <= BP_NET_MAX_THREADS, BP_ERR_ARG,
+               "n_threads (%d) is not in [0, %d]", n_threads, BP_NET_MAX_THREADS);
+    if (n_threads == 0) {
+        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n_threads = cpus < 1 ? 1 : cpus > BP_NET_MAX_THREADS ? BP_NET_MAX_THREADS : (int)cpus;
+    }
+    if (n_threads == net->n_threads)
+        return BP_OK;
+    struct bp__pool *pool = NULL;
+    if (n_threads > 1) {
+        bp_status st = bp__pool_create(net, n_threads, &pool);
+        if (st != BP_OK)
+            return st;
+    }
+    const int old_threads = net->n_threads;
+    const bp_int mb = net->mb;
+    net->n_threads = n_threads;
+    if (mb > 0) {  /* the arenas depend on the thread count: plan again */
+        bp_status st = bp_net_plan(net, mb);
+        if (st != BP_OK) {
+            net->n_threads = old_threads;
+            bp__pool_destroy(net, pool);
+            return st;
+        }
+    }
+    bp__pool_destroy(net, net->pool);
+    net->pool = pool;
+#ifdef BP_HAVE_OPENBLAS_THREADS
+    /* Each worker calls BLAS on its own share: one BLAS thread each (process-wide). */
+    if (n_threads > 1 && net->blas_threads_saved == 0) {
+        net->blas_threads_saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+#endif
+    if (n_threads == 1)
+        restore_blas_threads(net);
+    return BP_OK;
+}
+
+int bp_net_threads(const bp_net *net)
+{
+    return net ? net->n_threads : 0;
 }
 
 /* snprintf into a running buffer, counting what would have been written. */
@@ -341,7 +438,10 @@ bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, size_t 
     } else {
         out(&o, "plan: micro-batch %d, arena %zu bytes, backend %s\n", (int)net->mb, net->arena_bytes,
             net->backend == BP_BACKEND_BLAS ? "blas" : "naive");
-        const size_t mb = (size_t)net->mb;
+        if (net->n_threads > 1)
+            out(&o, "threads: %d workers, each with its own arena (for %d rows) and gradient buffer; "
+                    "gradients summed in worker order\n", net->n_threads, (int)net->shard);
+        const size_t mb = (size_t)net->shard;
         for (bp_int i = 0; i < net->n_layers; i++) {
             const bp__layer *l = &net->layers[i];
             out(&o, "  buffer Y%d  at %10zu: %d x %d (%zu bytes)\n", (int)i, l->y_off, (int)mb,

@@ -1,5 +1,6 @@
 /* net_exec.tmpl.c: the executor of a planned network (it walks the step list), initialisation,
  * evaluation and the gradient check, written once for T (see prec.h). */
+#include <stdio.h>
 #include <string.h>
 #include <lapacke.h>
 #include "backprop/naive.h"
@@ -23,9 +24,10 @@ static const kernels backends[2] = {
                           PFX(sigmoid_bce_naive), PFX(mse_naive)},
 };
 
-#define ARENA(net, off) ((T *)(void *)((char *)(net)->arena + (off)))
+/* Buffers of a worker's arena and gradient (worker 0: the network's own), and parameters. */
+#define ARENA(wk, off) ((T *)(void *)((char *)(wk)->arena + (off)))
+#define GRAD(wk, off) ((T *)(wk)->grads + (off))
 #define PARAM(net, off) ((T *)(net)->params + (off))
-#define GRAD(net, off) ((T *)(net)->grads + (off))
 
 /* One micro-batch: rows samples X (ldx) and their targets. */
 typedef struct micro {
@@ -45,18 +47,20 @@ static bp_status nonfinite(const char *fn, bp_int layer, const char *what)
 }
 
 /* The input of layer i: the micro-batch's X, or layer i-1's kept output. */
-static const T *layer_input(const bp_net *net, const micro *b, bp_int i, bp_int *ld)
+static const T *layer_input(const bp_net *net, const bp__worker *wk, const micro *b, bp_int i, bp_int *ld)
 {
     if (i == 0) {
         *ld = b->ldx;
         return b->X;
     }
     *ld = net->layers[i - 1].n_out;
-    return ARENA(net, net->layers[i - 1].y_off);
+    return ARENA(wk, net->layers[i - 1].y_off);
 }
 
-/* Walks the plan's step list for one micro-batch; adds its share of the loss to *loss. */
-static bp_status run_steps(bp_net *net, const char *fn, const micro *b, bp__mode mode, double *loss)
+/* Walks the plan's step list for one micro-batch (or a worker's share of one) in the
+ * worker's arena and gradient buffer; adds its share of the loss to *loss. */
+static bp_status run_steps(bp_net *net, const bp__worker *wk, const char *fn, const micro *b,
+                           bp__mode mode, double *loss)
 {
     const kernels *k = &backends[net->backend];
     const bp_int L = net->n_layers, m = b->rows;
@@ -65,9 +69,9 @@ static bp_status run_steps(bp_net *net, const char *fn, const micro *b, bp__mode
         const bp_int i = net->steps[s].layer;
         const bp__layer *l = &net->layers[i];
         const T alpha = (T)l->alpha;
-        T *Y = ARENA(net, l->y_off), *Z = l->z_off == SIZE_MAX ? NULL : ARENA(net, l->z_off);
+        T *Y = ARENA(wk, l->y_off), *Z = l->z_off == SIZE_MAX ? NULL : ARENA(wk, l->z_off);
         bp_int ldin;
-        const T *in = layer_input(net, b, i, &ldin);
+        const T *in = layer_input(net, wk, b, i, &ldin);
         bp_status st = BP_OK;
         switch (net->steps[s].kind) {
         case BP_STEP_FORWARD:
@@ -79,7 +83,7 @@ static bp_status run_steps(bp_net *net, const char *fn, const micro *b, bp__mode
             break;
         case BP_STEP_LOSS: {
             double part = 0;
-            T *dZ = mode == BP_MODE_GRAD ? ARENA(net, net->g_off[0]) : NULL;
+            T *dZ = mode == BP_MODE_GRAD ? ARENA(wk, net->g_off[0]) : NULL;
             if (net->loss == BP_LOSS_SOFTMAX_XENT)
                 st = k->softmax_xent(m, l->n_out, Y, l->n_out, b->labels, b->divisor, &part, dZ, l->n_out);
             else if (net->loss == BP_LOSS_SIGMOID_BCE)
@@ -95,14 +99,14 @@ static bp_status run_steps(bp_net *net, const char *fn, const micro *b, bp__mode
         case BP_STEP_BACKWARD: {
             /* dZ overwrites dY in place; dX goes to the other buffer, which the next
              * (lower) layer then reads as its dY. */
-            T *dY = ARENA(net, net->g_off[cur]);
-            T *dX = i > 0 ? ARENA(net, net->g_off[cur ^ 1]) : NULL;
+            T *dY = ARENA(wk, net->g_off[cur]);
+            T *dX = i > 0 ? ARENA(wk, net->g_off[cur ^ 1]) : NULL;
             st = k->dense_backward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off),
                                    l->n_in, l->act, alpha, Z, l->n_out, Y, l->n_out, dY, l->n_out, dY,
-                                   l->n_out, b->beta, GRAD(net, l->w_off), l->n_in, GRAD(net, l->b_off),
+                                   l->n_out, b->beta, GRAD(wk, l->w_off), l->n_in, GRAD(wk, l->b_off),
                                    dX, l->n_in);
             if (st == BP_OK && net->check_finite &&
-                (!bp__all_finite(net->dtype, (size_t)l->n_out * ((size_t)l->n_in + 1), GRAD(net, l->w_off)) ||
+                (!bp__all_finite(net->dtype, (size_t)l->n_out * ((size_t)l->n_in + 1), GRAD(wk, l->w_off)) ||
                  (dX && !bp__all_finite(net->dtype, (size_t)m * (size_t)l->n_in, dX))))
                 return nonfinite(fn, i, "gradient");
             cur ^= 1;
@@ -121,10 +125,10 @@ static bp_status run_steps(bp_net *net, const char *fn, const micro *b, bp__mode
 }
 
 /* Counts correct predictions of the micro-batch whose outputs are in the last layer's buffer. */
-static int64_t count_correct(const bp_net *net, const micro *b)
+static int64_t count_correct(const bp_net *net, const bp__worker *wk, const micro *b)
 {
     const bp__layer *l = &net->layers[net->n_layers - 1];
-    const T *Y = ARENA(net, l->y_off);
+    const T *Y = ARENA(wk, l->y_off);
     int64_t c = 0;
     for (bp_int r = 0; r < b->rows; r++) {
         const T *y = Y + (size_t)r * (size_t)l->n_out;
@@ -143,34 +147,54 @@ static int64_t count_correct(const bp_net *net, const micro *b)
     return c;
 }
 
-bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv, bp_int ldx,
-                          const int32_t *idx, const void *targets, bp_int ldt, bp__mode mode,
-                          double *loss, int64_t *correct)
+/* A training pass over a batch, as a job for the network's workers. */
+typedef struct batch_job {
+    bp_net *net;
+    const char *fn;
+    bp_int n;
+    const T *X;
+    bp_int ldx;
+    const int32_t *idx;
+    const void *targets;
+    bp_int ldt;
+    bp__mode mode;
+    int count;
+} batch_job;
+
+/* Worker w's share of every micro-batch: rows [start + w shard, ...) of each. A worker
+ * whose share is empty still runs the steps (with no rows), which zeroes its gradient
+ * on the first micro-batch as beta = 0 asks. */
+static void batch_share(const batch_job *j, int w)
 {
-    const T *X = Xv;
+    bp_net *net = j->net;
+    bp__worker *wk = &net->workers[w];
     const int labels = net->loss == BP_LOSS_SOFTMAX_XENT;
     const bp_int n_out = net->layers[net->n_layers - 1].n_out;
-    double sum = 0;
-    if (n == 0 && mode == BP_MODE_GRAD)
-        memset(net->grads, 0, net->n_params * net->esize);
-    for (bp_int start = 0; start < n; start += net->mb) {
-        micro b = {.rows = n - start < net->mb ? n - start : net->mb, .divisor = (T)n,
-                   .beta = start == 0 ? 0 : 1, .ldt = labels ? 0 : ldt};
-        if (idx) {  /* gather the rows into the arena */
-            T *xg = ARENA(net, net->xg_off);
+    wk->loss = 0;
+    wk->correct = 0;
+    wk->st = BP_OK;
+    for (bp_int start = 0; start < j->n; start += net->mb) {
+        const bp_int rows = j->n - start < net->mb ? j->n - start : net->mb;
+        const bp_int lo = (bp_int)w * net->shard < rows ? (bp_int)w * net->shard : rows;
+        const bp_int hi = lo + net->shard < rows ? lo + net->shard : rows;
+        const bp_int first = start + lo;  /* the share's first sample in the batch */
+        micro b = {.rows = hi - lo, .divisor = (T)j->n, .beta = start == 0 ? 0 : 1,
+                   .ldt = labels ? 0 : j->ldt};
+        if (j->idx) {  /* gather the share's rows into the worker's arena */
+            T *xg = ARENA(wk, net->xg_off);
             for (bp_int r = 0; r < b.rows; r++)
-                memcpy(xg + (size_t)r * (size_t)net->n_in, X + (size_t)idx[start + r] * (size_t)ldx,
+                memcpy(xg + (size_t)r * (size_t)net->n_in, j->X + (size_t)j->idx[first + r] * (size_t)j->ldx,
                        (size_t)net->n_in * sizeof(T));
             if (labels) {
-                int32_t *tg = (int32_t *)(void *)((char *)net->arena + net->tg_off);
+                int32_t *tg = (int32_t *)(void *)((char *)wk->arena + net->tg_off);
                 for (bp_int r = 0; r < b.rows; r++)
-                    tg[r] = ((const int32_t *)targets)[idx[start + r]];
+                    tg[r] = ((const int32_t *)j->targets)[j->idx[first + r]];
                 b.labels = tg;
             } else {
-                T *tg = ARENA(net, net->tg_off);
+                T *tg = ARENA(wk, net->tg_off);
                 for (bp_int r = 0; r < b.rows; r++)
                     memcpy(tg + (size_t)r * (size_t)n_out,
-                           (const T *)targets + (size_t)idx[start + r] * (size_t)ldt,
+                           (const T *)j->targets + (size_t)j->idx[first + r] * (size_t)j->ldt,
                            (size_t)n_out * sizeof(T));
                 b.tgt = tg;
                 b.ldt = n_out;
@@ -178,18 +202,71 @@ bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv,
             b.X = xg;
             b.ldx = net->n_in;
         } else {
-            b.X = X + (size_t)start * (size_t)ldx;
-            b.ldx = ldx;
+            b.X = j->X + (size_t)first * (size_t)j->ldx;
+            b.ldx = j->ldx;
             if (labels)
-                b.labels = (const int32_t *)targets + start;
+                b.labels = (const int32_t *)j->targets + first;
             else
-                b.tgt = (const T *)targets + (size_t)start * (size_t)ldt;
+                b.tgt = (const T *)j->targets + (size_t)first * (size_t)j->ldt;
         }
-        bp_status st = run_steps(net, fn, &b, mode, &sum);
-        if (st != BP_OK)
-            return st;
-        if (correct && net->loss != BP_LOSS_MSE)
-            *correct += count_correct(net, &b);
+        wk->st = run_steps(net, wk, j->fn, &b, j->mode, &wk->loss);
+        if (wk->st != BP_OK) {
+            if (w > 0)  /* the message is thread-local: keep it for the caller */
+                snprintf(wk->err, sizeof wk->err, "%s", bp_last_error());
+            return;
+        }
+        if (j->count && net->loss != BP_LOSS_MSE)
+            wk->correct += count_correct(net, wk, &b);
+    }
+}
+
+/* The pool's job: every worker does its share; then, if all succeeded, worker w adds
+ * slice w of the other workers' gradients into worker 0's, in worker order. */
+static void batch_job_run(void *ctx, int w)
+{
+    const batch_job *j = ctx;
+    bp_net *net = j->net;
+    batch_share(j, w);
+    if (j->mode != BP_MODE_GRAD)
+        return;
+    bp__pool_sync(net->pool);
+    for (int k = 0; k < net->n_threads; k++)
+        if (net->workers[k].st != BP_OK)
+            return;
+    const size_t P = net->n_params, T_ = (size_t)net->n_threads;
+    const size_t lo = P * (size_t)w / T_, hi = P * ((size_t)w + 1) / T_;
+    T *g = net->workers[0].grads;
+    for (int k = 1; k < net->n_threads; k++) {
+        const T *gk = net->workers[k].grads;
+        for (size_t q = lo; q < hi; q++)
+            g[q] += gk[q];
+    }
+}
+
+bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv, bp_int ldx,
+                          const int32_t *idx, const void *targets, bp_int ldt, bp__mode mode,
+                          double *loss, int64_t *correct)
+{
+    batch_job j = {net, fn, n, Xv, ldx, idx, targets, ldt, mode, correct != NULL};
+    if (n == 0 && mode == BP_MODE_GRAD)
+        memset(net->grads, 0, net->n_params * net->esize);
+    if (n == 0) {
+        if (loss)
+            *loss = 0;
+        return BP_OK;
+    }
+    if (net->n_threads > 1)
+        bp__pool_run(net->pool, batch_job_run, &j);
+    else
+        batch_share(&j, 0);
+    double sum = 0;
+    for (int w = 0; w < net->n_threads; w++) {  /* worker order: deterministic */
+        const bp__worker *wk = &net->workers[w];
+        if (wk->st != BP_OK)
+            return w > 0 ? bp__fail_copy(wk->st, wk->err) : wk->st;
+        sum += wk->loss;
+        if (correct)
+            *correct += wk->correct;
     }
     if (loss)
         *loss = sum;
@@ -207,7 +284,7 @@ static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X
     for (bp_int i = 0; i < net->n_layers; i++) {
         const bp__layer *l = &net->layers[i];
         const int last = i == net->n_layers - 1;
-        T *Y = last ? out : ARENA(net, net->g_off[i % 2]);
+        T *Y = last ? out : ARENA(&net->workers[0], net->g_off[i % 2]);
         const bp_int ldy = last ? ldo : l->n_out;
         bp_status st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off),
                                         l->n_in, PARAM(net, l->b_off), l->act, (T)l->alpha, NULL, 0, Y, ldy);
@@ -226,8 +303,9 @@ static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X
 bp_status IPFX(net_forward)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx,
                             void *Y, bp_int ldy)
 {
-    for (bp_int start = 0; start < n; start += net->mb) {
-        const bp_int m = n - start < net->mb ? n - start : net->mb;
+    /* Inference runs on the calling thread, in chunks that fit worker 0's arena. */
+    for (bp_int start = 0; start < n; start += net->shard) {
+        const bp_int m = n - start < net->shard ? n - start : net->shard;
         T *out = (T *)Y + (size_t)start * (size_t)ldy;
         bp_status st = forward_micro(net, fn, m, (const T *)X + (size_t)start * (size_t)ldx, ldx, out, ldy);
         if (st != BP_OK)
@@ -242,13 +320,13 @@ bp_status IPFX(net_evaluate)(bp_net *net, const char *fn, bp_int n, const void *
 {
     const bp__layer *last = &net->layers[net->n_layers - 1];
     const bp_int n_out = last->n_out;
-    T *Y = ARENA(net, last->y_off);
+    T *Y = ARENA(&net->workers[0], last->y_off);
     const int classify = net->loss != BP_LOSS_MSE;
     double acc = 0;
     if (confusion)
         memset(confusion, 0, (size_t)n_out * (size_t)n_out * sizeof *confusion);
-    for (bp_int start = 0; start < n; start += net->mb) {
-        const bp_int m = n - start < net->mb ? n - start : net->mb;
+    for (bp_int start = 0; start < n; start += net->shard) {
+        const bp_int m = n - start < net->shard ? n - start : net->shard;
         bp_status st = forward_micro(net, fn, m, (const T *)X + (size_t)start * (size_t)ldx, ldx, Y, n_out);
         if (st != BP_OK)
             return st;
@@ -291,7 +369,7 @@ bp_status IPFX(net_gradcheck)(bp_net *net, const char *fn, bp_int n, const void 
     for (size_t q = 0; q < net->n_params; q++) {
         const T saved = p[q];
         const T step = h > 0 ? (T)h : (T)(1e-6 * (fabs((double)saved) > 1 ? fabs((double)saved) : 1));
-        double lp, lm;
+        double lp = 0, lm = 0;
         p[q] = saved + step;
         st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, &lp, NULL);
         p[q] = saved - step;

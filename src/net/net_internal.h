@@ -29,6 +29,27 @@ typedef struct bp__step {
     bp_int layer;
 } bp__step;
 
+/* One worker of a pass: its own arena (the plan's offsets, for `shard` rows) and
+ * gradient buffer; worker 0's are the network's own. */
+typedef struct bp__worker {
+    void *arena_raw, *arena;   /* arena is arena_raw aligned to 64 bytes */
+    void *grads;
+    double loss;               /* of the current pass */
+    int64_t correct;
+    bp_status st;
+    char err[512];             /* its bp_last_error(), which is thread-local */
+} bp__worker;
+
+/* The team of threads behind bp_net_set_threads (pool.c). A job runs fn(ctx, w)
+ * for every worker w, w = 0 on the calling thread; bp__pool_sync is a barrier
+ * of all workers inside a job. */
+typedef void (*bp__job_fn)(void *ctx, int worker);
+struct bp__pool;
+bp_status bp__pool_create(bp_net *net, int n_workers, struct bp__pool **out);
+void bp__pool_destroy(bp_net *net, struct bp__pool *pool);
+void bp__pool_run(struct bp__pool *pool, bp__job_fn fn, void *ctx);
+void bp__pool_sync(struct bp__pool *pool);
+
 struct bp_net {
     bp_dtype dtype;
     size_t esize;            /* sizeof(float) or sizeof(double) */
@@ -42,8 +63,16 @@ struct bp_net {
     int check_finite;
     uint64_t rng[4];         /* xoshiro256** state */
 
+    /* Threads (bp_net_set_threads). */
+    int n_threads;           /* workers of a training pass; 1: the caller's thread alone */
+    struct bp__pool *pool;   /* the other n_threads - 1, or NULL */
+    int blas_threads_saved;  /* OpenBLAS's thread count before a threaded mode set 1; 0: untouched */
+
     /* The plan (arena == NULL: not planned). */
     bp_int mb;               /* max micro-batch */
+    bp_int shard;            /* rows of a micro-batch per worker: ceil(mb / n_threads) */
+    bp__worker *workers;     /* n_workers; workers[0] holds arena and grads */
+    int n_workers;           /* the thread count the plan was made for */
     void *arena_raw, *arena; /* arena is arena_raw aligned to 64 bytes */
     size_t arena_bytes;
     size_t g_off[2];         /* the two gradient / inference buffers, mb x max_width */

@@ -1,0 +1,135 @@
+/* pool.c: a network's worker threads: a fixed team that runs one job per pass. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+#include <string.h>
+#include "net/net_internal.h"
+
+typedef struct thread_arg {
+    struct bp__pool *pool;
+    int worker;
+} thread_arg;
+
+struct bp__pool {
+    int n;                    /* workers, the caller's thread included as worker 0 */
+    pthread_t *threads;       /* n - 1 threads ... */
+    thread_arg *args;         /* ... and what each is told */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;      /* a new job, or quit */
+    pthread_cond_t idle;      /* every thread finished the job */
+    pthread_cond_t phase_cv;  /* bp__pool_sync */
+    unsigned job;             /* incremented per job */
+    int finished;             /* threads done with the current job */
+    int arrived;              /* workers at the sync point */
+    unsigned phase;
+    int quit;
+    bp__job_fn fn;
+    void *ctx;
+};
+
+static void *thread_main(void *arg)
+{
+    struct bp__pool *p = ((thread_arg *)arg)->pool;
+    const int w = ((thread_arg *)arg)->worker;
+    unsigned seen = 0;
+    pthread_mutex_lock(&p->lock);
+    for (;;) {
+        while (p->job == seen && !p->quit)
+            pthread_cond_wait(&p->wake, &p->lock);
+        if (p->quit)
+            break;
+        seen = p->job;
+        pthread_mutex_unlock(&p->lock);
+        p->fn(p->ctx, w);
+        pthread_mutex_lock(&p->lock);
+        if (++p->finished == p->n - 1)
+            pthread_cond_signal(&p->idle);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+/* Stops and joins the first `started` threads, then frees the pool. */
+static void stop(bp_net *net, struct bp__pool *p, int started)
+{
+    pthread_mutex_lock(&p->lock);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    for (int i = 0; i < started; i++)
+        pthread_join(p->threads[i], NULL);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->idle);
+    pthread_cond_destroy(&p->phase_cv);
+    pthread_mutex_destroy(&p->lock);
+    bp__net_free(net, p->threads);
+    bp__net_free(net, p->args);
+    bp__net_free(net, p);
+}
+
+bp_status bp__pool_create(bp_net *net, int n, struct bp__pool **out)
+{
+    const char *fn = "bp_net_set_threads";
+    struct bp__pool *p = bp__net_alloc(net, sizeof *p);
+    pthread_t *threads = bp__net_alloc(net, (size_t)(n - 1) * sizeof *threads);
+    thread_arg *args = bp__net_alloc(net, (size_t)(n - 1) * sizeof *args);
+    if (!p || !threads || !args) {
+        bp__net_free(net, p);
+        bp__net_free(net, threads);
+        bp__net_free(net, args);
+        return bp__fail(BP_ERR_NOMEM, fn, "allocating a pool of %d threads", n);
+    }
+    memset(p, 0, sizeof *p);
+    p->n = n;
+    p->threads = threads;
+    p->args = args;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->idle, NULL);
+    pthread_cond_init(&p->phase_cv, NULL);
+    for (int i = 0; i < n - 1; i++) {
+        args[i] = (thread_arg){p, i + 1};
+        if (pthread_create(&threads[i], NULL, thread_main, &args[i]) != 0) {
+            stop(net, p, i);
+            return bp__fail(BP_ERR_NOMEM, fn, "starting worker thread %d of %d", i + 1, n - 1);
+        }
+    }
+    *out = p;
+    return BP_OK;
+}
+
+void bp__pool_destroy(bp_net *net, struct bp__pool *p)
+{
+    if (p)
+        stop(net, p, p->n - 1);
+}
+
+void bp__pool_run(struct bp__pool *p, bp__job_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&p->lock);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->finished = 0;
+    p->job++;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    fn(ctx, 0);
+    pthread_mutex_lock(&p->lock);
+    while (p->finished < p->n - 1)
+        pthread_cond_wait(&p->idle, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void bp__pool_sync(struct bp__pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    const unsigned phase = p->phase;
+    if (++p->arrived == p->n) {
+        p->arrived = 0;
+        p->phase++;
+        pthread_cond_broadcast(&p->phase_cv);
+    } else {
+        while (p->phase == phase)
+            pthread_cond_wait(&p->phase_cv, &p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+}

@@ -1,0 +1,205 @@
+/* test_threads.c: a network's worker threads (bp_net_set_threads): same gradients as one thread,
+ * deterministic for a thread count, no allocation in a step, errors from workers, BLAS threads restored. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cblas.h>
+#include "nettest_util.h"
+
+enum { NIN = 13, N = 57 };
+
+static const bp_layer_spec layers[] = {
+    {17, BP_ACT_TANH, 0}, {11, BP_ACT_GELU, 0}, {5, BP_ACT_IDENTITY, 0}};
+
+typedef struct data {
+    double Xd[N * NIN];
+    float Xs[N * NIN];
+    int32_t y[N];
+} data;
+
+static void make_data(data *d)
+{
+    tu_rng r = tu_rng_make(11);
+    for (int i = 0; i < N * NIN; i++) {
+        d->Xd[i] = tu_unif(&r, -1, 1);
+        d->Xs[i] = (float)d->Xd[i];
+    }
+    for (int i = 0; i < N; i++)
+        d->y[i] = tu_int(&r, 0, 4);
+}
+
+static bp_net *make_net(bp_dtype dtype, bp_int mb, int threads, const bp_allocator *a)
+{
+    bp_net *net = NULL;
+    ck_assert_int_eq(bp_net_create(&net, dtype, NIN, 3, layers, BP_LOSS_SOFTMAX_XENT, a), BP_OK);
+    ck_assert_int_eq(bp_net_init(net, BP_INIT_GLOROT_UNIFORM, 5, 1), BP_OK);
+    ck_assert_int_eq(bp_net_plan(net, mb), BP_OK);
+    ck_assert_int_eq(bp_net_set_threads(net, threads), BP_OK);
+    ck_assert_int_eq(bp_net_threads(net), threads);
+    return net;
+}
+
+static double max_abs(const double *a, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs(a[i]));
+    return m;
+}
+
+/* Double: the gradient with 2, 3 and 4 workers equals one thread's within 1e-14 normwise
+ * (sums in another order), for micro-batches that split evenly or not, and n below mb. */
+START_TEST(test_same_gradient)
+{
+    static data d;
+    make_data(&d);
+    static const bp_int mbs[] = {8, 57, 100, 5};
+    for (size_t k = 0; k < sizeof mbs / sizeof *mbs; k++) {
+        bp_net *one = make_net(BP_F64, mbs[k], 1, NULL);
+        double l1, lt;
+        ck_assert_int_eq(bp_net_loss_and_grad(one, N, d.Xd, NIN, d.y, 0, &l1), BP_OK);
+        const size_t P = bp_net_n_params(one);
+        const double *g1 = bp_net_grads(one);
+        for (int t = 2; t <= 4; t++) {
+            bp_net *many = make_net(BP_F64, mbs[k], t, NULL);
+            ck_assert_int_eq(bp_net_loss_and_grad(many, N, d.Xd, NIN, d.y, 0, &lt), BP_OK);
+            const double *gt = bp_net_grads(many);
+            double diff = 0;
+            for (size_t q = 0; q < P; q++)
+                diff = fmax(diff, fabs(gt[q] - g1[q]));
+            ck_assert_msg(diff <= 1e-14 * max_abs(g1, P), "mb %d, %d threads: gradient differs by %g",
+                          (int)mbs[k], t, diff);
+            ck_assert_msg(fabs(lt - l1) <= 1e-14 * fabs(l1), "loss %.17g vs %.17g", lt, l1);
+            bp_net_destroy(many);
+        }
+        bp_net_destroy(one);
+    }
+}
+END_TEST
+
+/* Same thread count, same seed: bitwise the same parameters after training with shuffling. */
+START_TEST(test_deterministic)
+{
+    static data d;
+    make_data(&d);
+    float params[2][2000];
+    size_t P = 0;
+    for (int run = 0; run < 2; run++) {
+        bp_net *net = make_net(BP_F32, 16, 2, NULL);
+        bp_optim *opt = NULL;
+        bp_optim_config c = bp_optim_defaults(BP_OPT_ADAM, 0.01);
+        ck_assert_int_eq(bp_optim_create(&opt, net, &c), BP_OK);
+        bp_train_config tc = {.epochs = 3, .batch_size = 20, .seed = 9, .shuffle = 1};
+        ck_assert_int_eq(bp_train(net, opt, N, d.Xs, NIN, d.y, 0, &tc), BP_OK);
+        P = bp_net_n_params(net);
+        ck_assert_uint_le(P, 2000);
+        memcpy(params[run], bp_net_params(net), P * sizeof(float));
+        bp_optim_destroy(opt);
+        bp_net_destroy(net);
+    }
+    ck_assert(memcmp(params[0], params[1], P * sizeof(float)) == 0);
+}
+END_TEST
+
+/* Threads and arenas are allocated by set_threads and plan; a step allocates nothing. */
+START_TEST(test_no_allocation_in_step)
+{
+    static data d;
+    make_data(&d);
+    nt_counter cnt = nt_counter_make();
+    const bp_allocator a = nt_allocator(&cnt);
+    bp_net *net = make_net(BP_F32, 16, 2, &a);
+    bp_optim *opt = NULL;
+    bp_optim_config c = bp_optim_defaults(BP_OPT_MOMENTUM, 0.01);
+    ck_assert_int_eq(bp_optim_create(&opt, net, &c), BP_OK);
+    const long before = cnt.allocs;
+    double loss;
+    for (int s = 0; s < 5; s++) {
+        ck_assert_int_eq(bp_net_loss_and_grad(net, N, d.Xs, NIN, d.y, 0, &loss), BP_OK);
+        ck_assert_int_eq(bp_optim_step(opt, net), BP_OK);
+    }
+    ck_assert_int_eq(bp_net_loss_and_grad(net, 1, d.Xs, NIN, d.y, 0, &loss), BP_OK);
+    ck_assert_int_eq(cnt.allocs, before);
+    bp_optim_destroy(opt);
+    bp_net_destroy(net);
+    ck_assert_int_eq(cnt.allocs, cnt.frees);
+}
+END_TEST
+
+/* A NaN met by worker 1 (the second share of the batch) is reported to the caller, with
+ * the layer named, although the message was raised in another thread. */
+START_TEST(test_worker_error)
+{
+    static data d;
+    make_data(&d);
+    /* A ReLU first layer, so an infinite pre-activation stays infinite. */
+    static const bp_layer_spec relu_layers[] = {{7, BP_ACT_RELU, 0}, {5, BP_ACT_IDENTITY, 0}};
+    bp_net *net = NULL;
+    ck_assert_int_eq(bp_net_create(&net, BP_F64, NIN, 2, relu_layers, BP_LOSS_SOFTMAX_XENT, NULL), BP_OK);
+    ck_assert_int_eq(bp_net_plan(net, 20), BP_OK);
+    ck_assert_int_eq(bp_net_set_threads(net, 2), BP_OK);
+    ck_assert_int_eq(bp_net_set_check_finite(net, 1), BP_OK);
+    /* Row 15 is in worker 1's share of the first micro-batch (rows 10..19): there
+     * z = 1e300 x 1e300 overflows to +Inf in layer 0, and stays finite everywhere else. */
+    d.Xd[15 * NIN + 3] = 1e300;
+    bp_layer_view v;
+    ck_assert_int_eq(bp_net_layer(net, 0, &v), BP_OK);
+    ((double *)v.W)[3] = 1e300;
+    nt_reset_error();
+    double loss;
+    ck_assert_int_eq(bp_net_loss_and_grad(net, N, d.Xd, NIN, d.y, 0, &loss), BP_ERR_NONFINITE);
+    ck_assert_msg(strstr(bp_last_error(), "bp_net_loss_and_grad: layer 0") != NULL, "message: %s",
+                  bp_last_error());
+    bp_net_destroy(net);
+}
+END_TEST
+
+/* A threaded network sets OpenBLAS to one thread and gives the count back when it returns
+ * to one thread or is destroyed; bad counts are refused. */
+START_TEST(test_blas_threads)
+{
+#ifdef OPENBLAS_VERSION
+    openblas_set_num_threads(2);
+    bp_net *net = make_net(BP_F32, 8, 2, NULL);
+    ck_assert_int_eq(openblas_get_num_threads(), 1);
+    ck_assert_int_eq(bp_net_set_threads(net, 1), BP_OK);
+    ck_assert_int_eq(openblas_get_num_threads(), 2);
+    ck_assert_int_eq(bp_net_set_threads(net, 3), BP_OK);
+    ck_assert_int_eq(openblas_get_num_threads(), 1);
+    bp_net_destroy(net);
+    ck_assert_int_eq(openblas_get_num_threads(), 2);
+#endif
+    bp_net *n2 = make_net(BP_F32, 8, 1, NULL);
+    nt_reset_error();
+    ck_assert_int_eq(bp_net_set_threads(n2, -1), BP_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(bp_last_error(), "bp_net_set_threads: n_threads (-1)"));
+    ck_assert_int_eq(bp_net_set_threads(n2, BP_NET_MAX_THREADS + 1), BP_ERR_ARG);
+    ck_assert_int_eq(bp_net_set_threads(NULL, 2), BP_ERR_ARG);
+    ck_assert_int_eq(bp_net_threads(n2), 1);
+    ck_assert_int_eq(bp_net_set_threads(n2, 0), BP_OK);  /* one per processor */
+    ck_assert_int_ge(bp_net_threads(n2), 1);
+    char buf[4096];
+    ck_assert_int_eq(bp_net_describe_plan(n2, buf, sizeof buf, NULL), BP_OK);
+    if (bp_net_threads(n2) > 1)
+        ck_assert_ptr_nonnull(strstr(buf, "threads:"));
+    bp_net_destroy(n2);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("threads");
+    TCase *tc = tcase_create("threads");
+    tcase_add_test(tc, test_same_gradient);
+    tcase_add_test(tc, test_deterministic);
+    tcase_add_test(tc, test_no_allocation_in_step);
+    tcase_add_test(tc, test_worker_error);
+    tcase_add_test(tc, test_blas_threads);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    const int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
