@@ -63,6 +63,9 @@ struct opts {
     const char *dat;
 };
 
+/* Worker threads of the timed (BLAS) network, --net-threads; 1: the library's default. */
+static int net_threads = 1;
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -84,6 +87,9 @@ static void usage(FILE *f)
         "  --min-time SEC        wanted seconds of samples per variant and row (default %.1f;\n"
         "                        0: only the minimum repeats)\n"
         "  --precision P         s (float), d (double) or both (default both)\n"
+        "  --net-threads N       run the timed network on N worker threads (bp_net_set_threads;\n"
+        "                        0: one per CPU); OpenBLAS is then set to one thread, so the\n"
+        "                        GEMMs alone are timed on one BLAS thread (default 1)\n"
         "  --json                print one JSON object instead of the table\n"
         "  --dat FILE            also write a whitespace-separated data file for gnuplot\n"
         "                        (bench/plot-train.sh FILE OUT.png draws it)\n"
@@ -175,7 +181,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
             continue;
         }
         if (strcmp(name, "--batches") && strcmp(name, "--naive-batches") && strcmp(name, "--repeats")
-            && strcmp(name, "--min-time") && strcmp(name, "--precision") && strcmp(name, "--dat"))
+            && strcmp(name, "--min-time") && strcmp(name, "--precision") && strcmp(name, "--dat")
+            && strcmp(name, "--net-threads"))
             bad_usage("unknown option '%s'", a);
         if (eq)
             val = eq + 1;
@@ -207,6 +214,11 @@ static void parse_args(struct opts *o, int argc, char **argv)
                 o->prec_s = o->prec_d = 1;
             else
                 bad_usage("--precision: expected s, d or both, not '%s'", val);
+        } else if (!strcmp(name, "--net-threads")) {
+            long v = bench_parse_int(val, 0, BP_NET_MAX_THREADS);
+            if (v < 0)
+                bad_usage("--net-threads: not an integer in 0..64: '%s'", val);
+            net_threads = (int)v;
         } else { /* --dat */
             if (*val == '\0')
                 bad_usage("--dat: empty file name%s", "");
@@ -392,6 +404,8 @@ static void trainer_create(struct trainer *t, const struct prec *p, int n, bp_ba
     check(bp_net_plan(t->net, n), t, "bp_net_plan");
     check(bp_net_init(t->net, BP_INIT_HE_UNIFORM, INIT_SEED, 1), t, "bp_net_init");
     check(bp_net_set_backend(t->net, backend), t, "bp_net_set_backend");
+    if (backend == BP_BACKEND_BLAS && net_threads != 1)
+        check(bp_net_set_threads(t->net, net_threads), t, "bp_net_set_threads");
     bp_optim_config cfg = bp_optim_defaults(BP_OPT_SGD, LEARNING_RATE);
     check(bp_optim_create(&t->opt, t->net, &cfg), t, "bp_optim_create");
 }
@@ -587,6 +601,9 @@ static void print_header(const struct opts *o, const struct bench_meta *m)
     else
         printf(", BLAS threads unknown");
     printf(", %ld CPUs\n", m->cpus);
+    if (net_threads != 1)
+        printf("# network on %d worker threads (bp_net_set_threads; 0 = one per CPU): OpenBLAS runs on one "
+               "thread while it exists, so the GEMMs alone are timed on one BLAS thread\n", net_threads);
     printf("# MLP 784-512-512-10 (ReLU, ReLU, identity), softmax cross-entropy, SGD lr %g, "
         "He-uniform seed %d; a step = loss_and_grad + optim_step, one micro-batch; median of >= %d "
         "repeats (naive >= %d), ~%.2g s per variant\n",
@@ -664,6 +681,7 @@ static void print_json(const struct opts *o, const struct bench_meta *m, const s
     else
         fprintf(f, ",\n  \"blas_threads\": null");
     fprintf(f, ",\n  \"cpus_online\": %ld", m->cpus);
+    fprintf(f, ",\n  \"net_threads\": %d", net_threads);
     fprintf(f, ",\n  \"network\": [784, 512, 512, 10], \"activations\": [\"relu\", \"relu\", \"identity\"], "
         "\"loss\": \"softmax_xent\", \"optimizer\": \"sgd\", \"lr\": %g, \"init\": \"he_uniform\", "
         "\"init_seed\": %d, \"micro_batch_equals_batch\": true", LEARNING_RATE, INIT_SEED);

@@ -15,6 +15,12 @@
 
 enum { MAX_LAYERS = 64 };
 
+#if defined(__GNUC__)
+#define BP_PRINTF_TOOL __attribute__((format(printf, 1, 2)))
+#else
+#define BP_PRINTF_TOOL
+#endif
+
 typedef struct options {
     const char *train, *test, *save, *load, *log, *plot;
     int csv_header;
@@ -103,28 +109,35 @@ static void usage(FILE *f)
         f);
 }
 
+/* Prints "backprop-train: message" and returns the exit status. */
+static int complain(int status, const char *fmt, va_list ap)
+{
+    fputs("backprop-train: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    return status;
+}
+
 /* Usage errors: exit status 2. */
+static int fail(const char *fmt, ...) BP_PRINTF_TOOL;
 static int fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("backprop-train: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    const int rc = complain(2, fmt, ap);
     va_end(ap);
-    return 2;
+    return rc;
 }
 
 /* Errors found after the options were read (data, models, files): exit status 1. */
+static int run_fail(const char *fmt, ...) BP_PRINTF_TOOL;
 static int run_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("backprop-train: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    const int rc = complain(1, fmt, ap);
     va_end(ap);
-    return 1;
+    return rc;
 }
 
 static int bp_fail(const char *what, bp_status st)

@@ -15,6 +15,10 @@
 /* Records "func: message" as the calling thread's last error and returns st. */
 bp_status bp__fail(bp_status st, const char *func, const char *fmt, ...) BP_PRINTF(3, 4);
 
+/* The text of a system error number, reentrantly (strerror is not thread-safe):
+ * written into buf, which is returned; "unknown error" for 0. */
+const char *bp__sys_error(int err, char *buf, size_t size);
+
 /* Records `message` verbatim (a message raised in another thread) and returns st. */
 bp_status bp__fail_copy(bp_status st, const char *message);
 

@@ -1,6 +1,8 @@
 /* status.c: status strings, the thread-local last-error message and the version. */
+#define _POSIX_C_SOURCE 200809L  /* the XSI strerror_r */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include "internal.h"
 
 /* One message per thread; no other mutable state exists in the library. */
@@ -47,4 +49,13 @@ bp_status bp__fail_copy(bp_status st, const char *message)
 {
     snprintf(last_error, sizeof last_error, "%s", message);
     return st;
+}
+
+const char *bp__sys_error(int err, char *buf, size_t size)
+{
+    if (err == 0)
+        return "unknown error";
+    if (strerror_r(err, buf, size) != 0)
+        snprintf(buf, size, "error %d", err);
+    return buf;
 }

@@ -80,15 +80,6 @@ typedef struct csv {
     int32_t max_label;
 } csv;
 
-static const char *sys_error(int err, char *buf, size_t size)
-{
-    if (err == 0)
-        return "unknown error";
-    if (strerror_r(err, buf, size) != 0)
-        snprintf(buf, size, "error %d", err);
-    return buf;
-}
-
 static int csv_fill(csv *c)
 {
     if (c->eof)
@@ -362,7 +353,7 @@ static bp_status read_all(csv *c, int header)
         if (c->io_err) {
             char eb[128];
             return bp__fail(BP_ERR_IO, fn, "%s:%" PRIu64 ": read error: %s", c->path, c->line,
-                            sys_error(c->io_err, eb, sizeof eb));
+                            bp__sys_error(c->io_err, eb, sizeof eb));
         }
         if (c->row_st != BP_OK)
             return c->row_st;
@@ -445,7 +436,7 @@ bp_status bp_csv_read(const char *path, bp_dtype dtype, int header, bp_int label
     c->f = fopen(path, "rb");
     if (!c->f) {
         char eb[128];
-        st = bp__fail(BP_ERR_IO, fn, "%s: cannot open: %s", path, sys_error(errno, eb, sizeof eb));
+        st = bp__fail(BP_ERR_IO, fn, "%s: cannot open: %s", path, bp__sys_error(errno, eb, sizeof eb));
         goto done;
     }
     setvbuf(c->f, NULL, _IONBF, 0); /* the chunk is the buffer */

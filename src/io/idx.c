@@ -27,16 +27,6 @@ typedef struct idx_file {
     int ndims;
 } idx_file;
 
-/* strerror_r in its POSIX form: strerror is not thread-safe. */
-static const char *sys_error(int err, char *buf, size_t size)
-{
-    if (err == 0)
-        return "unknown error";
-    if (strerror_r(err, buf, size) != 0)
-        snprintf(buf, size, "error %d", err);
-    return buf;
-}
-
 static bp_status open_idx(idx_file *f, const char *path)
 {
     f->path = path;
@@ -45,7 +35,7 @@ static bp_status open_idx(idx_file *f, const char *path)
     f->gz = gzopen(path, "rb");
     if (!f->gz) {
         char eb[128];
-        return bp__fail(BP_ERR_IO, fn, "%s: cannot open: %s", path, sys_error(errno, eb, sizeof eb));
+        return bp__fail(BP_ERR_IO, fn, "%s: cannot open: %s", path, bp__sys_error(errno, eb, sizeof eb));
     }
     (void)gzbuffer(f->gz, 1u << 17); /* fewer read() calls than the default 8 KiB; failure is harmless */
     return BP_OK;
@@ -65,7 +55,7 @@ static bp_status zlib_state(idx_file *f, int sys_err, uint64_t start, uint64_t t
         return BP_OK;
     case Z_ERRNO:
         return bp__fail(BP_ERR_IO, fn, "%s: read error at byte offset %" PRIu64 ": %s", f->path, f->off,
-                        sys_error(sys_err, eb, sizeof eb));
+                        bp__sys_error(sys_err, eb, sizeof eb));
     case Z_MEM_ERROR:
         return bp__fail(BP_ERR_NOMEM, fn, "%s: zlib ran out of memory at byte offset %" PRIu64, f->path, f->off);
     case Z_BUF_ERROR: /* zlib's "unexpected end of file": the gzip stream itself is cut short */

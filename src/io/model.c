@@ -78,18 +78,10 @@ static size_t header_bytes(uint32_t n_layers)
     return (size_t)OFF_LAYERS + (size_t)n_layers * LAYER_BYTES + N_PARAMS_BYTES;
 }
 
-/* The system error text, reentrantly (the XSI strerror_r). */
-static void errtext(int e, char *buf, size_t len)
-{
-    if (strerror_r(e, buf, len) != 0)
-        snprintf(buf, len, "error %d", e);
-}
-
 static bp_status io_fail(const char *fn, const char *path, const char *step, int e)
 {
     char eb[128];
-    errtext(e, eb, sizeof eb);
-    return bp__fail(BP_ERR_IO, fn, "'%s': %s failed: %s", path, step, eb);
+    return bp__fail(BP_ERR_IO, fn, "'%s': %s failed: %s", path, step, bp__sys_error(e, eb, sizeof eb));
 }
 
 /* ---------------------------------------------------------------------------------------------
