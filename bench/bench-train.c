@@ -31,12 +31,18 @@
 #define TARGET_SPEEDUP 30.0    /* BLAS over naive, at batch TARGET_SPEEDUP_BATCH */
 #define TARGET_SPEEDUP_BATCH 256
 
-/* The network: 784-512-512-10, ReLU, ReLU, identity; softmax cross-entropy. */
-#define NL 3
-static const int width[NL + 1] = { 784, 512, 512, 10 };
-static const bp_act layer_act[NL] = { BP_ACT_RELU, BP_ACT_RELU, BP_ACT_IDENTITY };
-#define N_IN 784
-#define N_CLASSES 10
+/* The network (--layers): by default 784-512-512-10; ReLU hidden layers, an identity
+ * last layer, softmax cross-entropy. */
+#define MAX_L 16
+static int NL = 3;
+static int width[MAX_L + 1] = { 784, 512, 512, 10 };
+#define N_IN (width[0])
+static char net_name[256] = "784-512-512-10";
+
+static bp_act layer_act(int l)
+{
+    return l == NL - 1 ? BP_ACT_IDENTITY : BP_ACT_RELU;
+}
 
 /* The GEMM flops of one step over n samples: forward and dW for every layer,
  * dX for all but the first (which needs none). */
@@ -87,6 +93,8 @@ static void usage(FILE *f)
         "  --min-time SEC        wanted seconds of samples per variant and row (default %.1f;\n"
         "                        0: only the minimum repeats)\n"
         "  --precision P         s (float), d (double) or both (default both)\n"
+        "  --layers A-B-...-K    the network's widths (default 784-512-512-10; ReLU hidden\n"
+        "                        layers, identity last, at most 16 layers)\n"
         "  --net-threads N       run the timed network on N worker threads (bp_net_set_threads;\n"
         "                        0: one per CPU); OpenBLAS is then set to one thread, so the\n"
         "                        GEMMs alone are timed on one BLAS thread (default 1)\n"
@@ -182,7 +190,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         }
         if (strcmp(name, "--batches") && strcmp(name, "--naive-batches") && strcmp(name, "--repeats")
             && strcmp(name, "--min-time") && strcmp(name, "--precision") && strcmp(name, "--dat")
-            && strcmp(name, "--net-threads"))
+            && strcmp(name, "--net-threads") && strcmp(name, "--layers"))
             bad_usage("unknown option '%s'", a);
         if (eq)
             val = eq + 1;
@@ -214,6 +222,20 @@ static void parse_args(struct opts *o, int argc, char **argv)
                 o->prec_s = o->prec_d = 1;
             else
                 bad_usage("--precision: expected s, d or both, not '%s'", val);
+        } else if (!strcmp(name, "--layers")) {
+            int k = 0;
+            for (const char *q = val; *q; k++) {
+                char *end;
+                long w = strtol(q, &end, 10);
+                if (end == q || w < 1 || w > 65536 || k > MAX_L || (*end && *end != '-'))
+                    bad_usage("--layers: not a list like 784-128-10 of 2..17 widths: '%s'", val);
+                width[k] = (int)w;
+                q = *end ? end + 1 : end;
+            }
+            if (k < 2)
+                bad_usage("--layers: needs at least inputs and outputs: '%s'", val);
+            NL = k - 1;
+            snprintf(net_name, sizeof net_name, "%s", val);
         } else if (!strcmp(name, "--net-threads")) {
             long v = bench_parse_int(val, 0, BP_NET_MAX_THREADS);
             if (v < 0)
@@ -246,7 +268,7 @@ static int naive_at(const struct opts *o, int n)
 struct gemm_ws {
     int n;
     const void *X;
-    void *W[NL], *dW[NL], *A[NL], *G[NL];
+    void *W[MAX_L], *dW[MAX_L], *A[MAX_L], *G[MAX_L];
 };
 
 struct prec {
@@ -389,10 +411,10 @@ static void check(bp_status st, const struct trainer *t, const char *what)
  * initialised the same way for every backend, with its SGD optimizer. */
 static void trainer_create(struct trainer *t, const struct prec *p, int n, bp_backend backend)
 {
-    bp_layer_spec spec[NL];
+    bp_layer_spec spec[MAX_L];
     for (int l = 0; l < NL; l++) {
         spec[l].n_out = width[l + 1];
-        spec[l].act = layer_act[l];
+        spec[l].act = layer_act(l);
         spec[l].alpha = 0;
     }
     t->net = NULL;
@@ -428,7 +450,7 @@ static void data_make(struct data *d, const struct prec *p, int n, uint64_t seed
     d->labels = xalloc((size_t)n * sizeof *d->labels);
     p->fill(d->X, (size_t)n * N_IN, 0, 1, &seed);
     for (int i = 0; i < n; i++)
-        d->labels[i] = (int32_t)(bench_uniform(&seed) * N_CLASSES);
+        d->labels[i] = (int32_t)(bench_uniform(&seed) * width[NL]);
 }
 
 /* The parts of one step, in seconds. */
@@ -604,10 +626,10 @@ static void print_header(const struct opts *o, const struct bench_meta *m)
     if (net_threads != 1)
         printf("# network on %d worker threads (bp_net_set_threads; 0 = one per CPU): OpenBLAS runs on one "
                "thread while it exists, so the GEMMs alone are timed on one BLAS thread\n", net_threads);
-    printf("# MLP 784-512-512-10 (ReLU, ReLU, identity), softmax cross-entropy, SGD lr %g, "
+    printf("# MLP %s (ReLU hidden layers, identity last), softmax cross-entropy, SGD lr %g, "
         "He-uniform seed %d; a step = loss_and_grad + optim_step, one micro-batch; median of >= %d "
         "repeats (naive >= %d), ~%.2g s per variant\n",
-        LEARNING_RATE, INIT_SEED, o->min_reps, o->min_reps_naive, o->min_time);
+        net_name, LEARNING_RATE, INIT_SEED, o->min_reps, o->min_reps_naive, o->min_time);
     printf("%-12s|%-18s|%-18s|%-18s|%-6s|%-20s|%-8s|%s\n", "",
         "  training step", "   of which", "   GEMMs alone", "ratio", "   naive backend", " check", " repeats");
     printf("%5s %-6s|%9s %8s|%9s %8s|%9s %8s|%6s|%10s %9s|%8s| %s\n",
@@ -682,8 +704,13 @@ static void print_json(const struct opts *o, const struct bench_meta *m, const s
         fprintf(f, ",\n  \"blas_threads\": null");
     fprintf(f, ",\n  \"cpus_online\": %ld", m->cpus);
     fprintf(f, ",\n  \"net_threads\": %d", net_threads);
-    fprintf(f, ",\n  \"network\": [784, 512, 512, 10], \"activations\": [\"relu\", \"relu\", \"identity\"], "
-        "\"loss\": \"softmax_xent\", \"optimizer\": \"sgd\", \"lr\": %g, \"init\": \"he_uniform\", "
+    fprintf(f, ",\n  \"network\": [");
+    for (int l = 0; l <= NL; l++)
+        fprintf(f, "%s%d", l ? ", " : "", width[l]);
+    fprintf(f, "], \"activations\": [");
+    for (int l = 0; l < NL; l++)
+        fprintf(f, "%s\"%s\"", l ? ", " : "", l == NL - 1 ? "identity" : "relu");
+    fprintf(f, "], \"loss\": \"softmax_xent\", \"optimizer\": \"sgd\", \"lr\": %g, \"init\": \"he_uniform\", "
         "\"init_seed\": %d, \"micro_batch_equals_batch\": true", LEARNING_RATE, INIT_SEED);
     fprintf(f, ",\n  \"statistic\": \"median\", \"min_repeats\": %d, \"min_repeats_naive\": %d, "
         "\"min_time_s\": %g", o->min_reps, o->min_reps_naive, o->min_time);
@@ -728,8 +755,8 @@ static int write_dat(const char *path, const struct bench_meta *m, const struct 
         fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
         return -1;
     }
-    fprintf(f, "# bench-train, backprop %s, %s, %s, %d BLAS threads; MLP 784-512-512-10; "
-        "times in ms (medians), NaN: not measured\n", bp_version(), m->date, m->blas, m->threads);
+    fprintf(f, "# bench-train, backprop %s, %s, %s, %d BLAS threads; MLP %s; "
+        "times in ms (medians), NaN: not measured\n", bp_version(), m->date, m->blas, m->threads, net_name);
     fprintf(f, "# 1:batch 2:prec 3:step_ms 4:step_gflops 5:loss_and_grad_ms 6:optim_step_ms "
         "7:gemms_ms 8:gemms_gflops 9:ratio 10:naive_step_ms 11:speedup 12:grad_err_naive\n");
     for (int i = 0; i < nrows; i++) {

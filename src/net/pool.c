@@ -1,6 +1,7 @@
 /* pool.c: a network's worker threads: a fixed team that runs one job per pass. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include "net/net_internal.h"
 
@@ -17,8 +18,8 @@ struct bp__pool {
     pthread_cond_t wake;      /* a new job, or quit */
     pthread_cond_t idle;      /* every thread finished the job */
     pthread_cond_t phase_cv;  /* bp__pool_sync */
-    unsigned job;             /* incremented per job */
-    int finished;             /* threads done with the current job */
+    atomic_uint job;          /* incremented per job */
+    atomic_int finished;      /* threads done with the current job */
     int arrived;              /* workers at the sync point */
     unsigned phase;
     int quit;
@@ -26,26 +27,38 @@ struct bp__pool {
     void *ctx;
 };
 
+/* Jobs come back to back in training (a pass, then the update), and waking a thread
+ * blocked in the kernel takes tens of microseconds: a waiter first spins this many
+ * rounds on the counter it waits for, then sleeps. */
+enum { SPIN_ROUNDS = 20000 };
+
 static void *thread_main(void *arg)
 {
     struct bp__pool *p = ((thread_arg *)arg)->pool;
     const int w = ((thread_arg *)arg)->worker;
     unsigned seen = 0;
-    pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (p->job == seen && !p->quit)
-            pthread_cond_wait(&p->wake, &p->lock);
-        if (p->quit)
-            break;
-        seen = p->job;
-        pthread_mutex_unlock(&p->lock);
-        p->fn(p->ctx, w);
+        for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->job) == seen; i++)
+            ;
+        if (atomic_load(&p->job) == seen) {
+            pthread_mutex_lock(&p->lock);
+            while (atomic_load(&p->job) == seen && !p->quit)
+                pthread_cond_wait(&p->wake, &p->lock);
+            pthread_mutex_unlock(&p->lock);
+        }
         pthread_mutex_lock(&p->lock);
-        if (++p->finished == p->n - 1)
+        const int quit = p->quit;
+        pthread_mutex_unlock(&p->lock);
+        if (quit)
+            return NULL;
+        seen = atomic_load(&p->job);
+        p->fn(p->ctx, w);
+        if (atomic_fetch_add(&p->finished, 1) + 1 == p->n - 1) {
+            pthread_mutex_lock(&p->lock);
             pthread_cond_signal(&p->idle);
+            pthread_mutex_unlock(&p->lock);
+        }
     }
-    pthread_mutex_unlock(&p->lock);
-    return NULL;
 }
 
 /* Stops and joins the first `started` threads, then frees the pool. */
@@ -108,13 +121,15 @@ void bp__pool_run(struct bp__pool *p, bp__job_fn fn, void *ctx)
     pthread_mutex_lock(&p->lock);
     p->fn = fn;
     p->ctx = ctx;
-    p->finished = 0;
-    p->job++;
+    atomic_store(&p->finished, 0);
+    atomic_fetch_add(&p->job, 1);  /* after fn and ctx: a spinning thread starts at once */
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
     fn(ctx, 0);
+    for (int i = 0; i < SPIN_ROUNDS && atomic_load(&p->finished) < p->n - 1; i++)
+        ;
     pthread_mutex_lock(&p->lock);
-    while (p->finished < p->n - 1)
+    while (atomic_load(&p->finished) < p->n - 1)
         pthread_cond_wait(&p->idle, &p->lock);
     pthread_mutex_unlock(&p->lock);
 }

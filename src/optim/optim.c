@@ -162,6 +162,32 @@ void bp_optim_destroy(bp_optim *opt)
     a.free(a.ctx, opt);
 }
 
+/* One update, as a job over slices of the flat buffers. */
+typedef struct update_job {
+    const bp_optim *opt;
+    bp_net *net;
+    double lr;
+    long t;
+    bp_status st[BP_NET_MAX_THREADS];
+} update_job;
+
+static void update_slice(void *ctx, int w)
+{
+    update_job *j = ctx;
+    const bp_optim *opt = j->opt;
+    const bp_net *net = j->net;
+    const size_t P = net->n_params, k = net->pool ? (size_t)net->n_threads : 1;
+    const size_t lo = P * (size_t)w / k, hi = P * ((size_t)w + 1) / k, es = net->esize;
+    char *p = (char *)net->params + lo * es;
+    const char *g = (const char *)net->grads + lo * es;
+    char *m = opt->m ? (char *)opt->m + lo * es : NULL, *v = opt->v ? (char *)opt->v + lo * es : NULL;
+    j->st[w] = opt->dtype == BP_F32
+                   ? bp_soptim_update(&opt->config, hi - lo, (float *)(void *)p, (const float *)(const void *)g,
+                                      (float *)(void *)m, (float *)(void *)v, j->t, j->lr)
+                   : bp_doptim_update(&opt->config, hi - lo, (double *)(void *)p, (const double *)(const void *)g,
+                                      (double *)(void *)m, (double *)(void *)v, j->t, j->lr);
+}
+
 bp_status bp_optim_step(bp_optim *opt, bp_net *net)
 {
     static const char fn[] = "bp_optim_step";
@@ -176,15 +202,19 @@ bp_status bp_optim_step(bp_optim *opt, bp_net *net)
     if (net->check_finite && !bp__all_finite(net->dtype, net->n_params, net->grads))
         return bp__fail(BP_ERR_NONFINITE, fn, "the gradient holds a NaN or Inf; nothing was updated");
 
-    const double lr = scheduled_lr(&opt->config, opt->steps);
-    const long t = opt->steps + 1;
-    const bp_status st =
-        opt->dtype == BP_F32
-            ? bp_soptim_update(&opt->config, net->n_params, net->params, net->grads, opt->m, opt->v, t, lr)
-            : bp_doptim_update(&opt->config, net->n_params, net->params, net->grads, opt->m, opt->v, t, lr);
-    if (st == BP_OK)
-        opt->steps = t;
-    return st;
+    update_job j = {opt, net, scheduled_lr(&opt->config, opt->steps), opt->steps + 1, {BP_OK}};
+    /* A network with worker threads updates its parameters with them too, each worker one
+     * slice of the flat buffers: the same element-wise arithmetic, so the same result. */
+    const int workers = net->pool && net->n_threads <= BP_NET_MAX_THREADS ? net->n_threads : 1;
+    if (workers > 1)
+        bp__pool_run(net->pool, update_slice, &j);
+    else
+        update_slice(&j, 0);
+    for (int w = 0; w < workers; w++)
+        if (j.st[w] != BP_OK)
+            return j.st[w];
+    opt->steps = j.t;
+    return BP_OK;
 }
 
 double bp_optim_lr(const bp_optim *opt)
