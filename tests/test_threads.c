@@ -187,6 +187,38 @@ START_TEST(test_blas_threads)
 }
 END_TEST
 
+/* An optimizer step on a threaded network updates slice by slice with the same
+ * element-wise arithmetic: bitwise the same parameters and state as one thread. */
+START_TEST(test_update_slices)
+{
+    static const bp_optimizer kinds[] = {BP_OPT_SGD, BP_OPT_MOMENTUM, BP_OPT_ADAM, BP_OPT_ADAMW};
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        bp_net *one = make_net(BP_F64, 8, 1, NULL), *many = make_net(BP_F64, 8, 3, NULL);
+        bp_optim *o1 = NULL, *o3 = NULL;
+        bp_optim_config c = bp_optim_defaults(kinds[k], 0.05);
+        c.weight_decay = 0.01;
+        ck_assert_int_eq(bp_optim_create(&o1, one, &c), BP_OK);
+        ck_assert_int_eq(bp_optim_create(&o3, many, &c), BP_OK);
+        const size_t P = bp_net_n_params(one);
+        tu_rng r = tu_rng_make(3 + k);
+        for (int step = 0; step < 3; step++) {
+            double *g1 = bp_net_grads(one), *g3 = bp_net_grads(many);
+            for (size_t q = 0; q < P; q++)
+                g1[q] = g3[q] = tu_unif(&r, -1, 1);
+            ck_assert_int_eq(bp_optim_step(o1, one), BP_OK);
+            ck_assert_int_eq(bp_optim_step(o3, many), BP_OK);
+        }
+        ck_assert_msg(memcmp(bp_net_params(one), bp_net_params(many), P * sizeof(double)) == 0,
+                      "optimizer %d: parameters differ", (int)kinds[k]);
+        ck_assert_int_eq(bp_optim_steps(o3), 3);
+        bp_optim_destroy(o1);
+        bp_optim_destroy(o3);
+        bp_net_destroy(one);
+        bp_net_destroy(many);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("threads");
@@ -196,6 +228,7 @@ int main(void)
     tcase_add_test(tc, test_no_allocation_in_step);
     tcase_add_test(tc, test_worker_error);
     tcase_add_test(tc, test_blas_threads);
+    tcase_add_test(tc, test_update_slices);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
