@@ -27,6 +27,7 @@
 #define LEARNING_RATE 0.01
 #define INIT_SEED 42
 #define TARGET_RATIO 1.05      /* step / GEMMs alone, at batch >= TARGET_RATIO_BATCH */
+#define TARGET_RATIO_THREADED 0.60  /* the same with worker threads, GEMMs on one BLAS thread */
 #define TARGET_RATIO_BATCH 256
 #define TARGET_SPEEDUP 30.0    /* BLAS over naive, at batch TARGET_SPEEDUP_BATCH */
 #define TARGET_SPEEDUP_BATCH 256
@@ -666,12 +667,15 @@ static void print_row(const struct row *r)
 static void print_targets(const struct row *rows, int nrows)
 {
     int any = 0;
-    printf("# target step / GEMMs alone <= %.2f at batch >= %d:", TARGET_RATIO, TARGET_RATIO_BATCH);
+    /* With worker threads the GEMMs alone run on one BLAS thread: the step should beat them. */
+    const double target = net_threads == 1 ? TARGET_RATIO : TARGET_RATIO_THREADED;
+    printf("# target step / GEMMs alone%s <= %.2f at batch >= %d:",
+           net_threads == 1 ? "" : " (one BLAS thread)", target, TARGET_RATIO_BATCH);
     for (int i = 0; i < nrows; i++) {
         const struct row *r = &rows[i];
         if (r->ok && r->batch >= TARGET_RATIO_BATCH) {
             printf("%s %d %s %.3f (%s)", any ? "," : "", r->batch, r->p->name, ratio(r),
-                ratio(r) <= TARGET_RATIO ? "met" : "MISSED");
+                ratio(r) <= target ? "met" : "MISSED");
             any = 1;
         }
     }
@@ -716,7 +720,7 @@ static void print_json(const struct opts *o, const struct bench_meta *m, const s
         "\"min_time_s\": %g", o->min_reps, o->min_reps_naive, o->min_time);
     fprintf(f, ",\n  \"flops_per_sample\": %.0f", step_flops(1));
     fprintf(f, ",\n  \"targets\": {\"ratio_max\": %g, \"ratio_min_batch\": %d, \"speedup_min\": %g, "
-        "\"speedup_batch\": %d}", TARGET_RATIO, TARGET_RATIO_BATCH, TARGET_SPEEDUP, TARGET_SPEEDUP_BATCH);
+        "\"speedup_batch\": %d}", net_threads == 1 ? TARGET_RATIO : TARGET_RATIO_THREADED, TARGET_RATIO_BATCH, TARGET_SPEEDUP, TARGET_SPEEDUP_BATCH);
     fprintf(f, ",\n  \"rows\": [");
     for (int i = 0; i < nrows; i++) {
         const struct row *r = &rows[i];
