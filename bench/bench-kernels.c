@@ -59,7 +59,7 @@ static void usage(FILE *f)
         "  --precision P      s (float), d (double) or both (default both)\n"
         "  --json             print one JSON object instead of the table\n"
         "  --dat FILE         also write a whitespace-separated data file for gnuplot\n"
-        "                     (bench/plot-kernels.sh FILE OUT.png draws it)\n"
+        "                     (bench/plot.sh kernels FILE OUT.png draws it)\n"
         "  --help             print this help and exit\n"
         "\n"
         "Columns: median time (ms) and GFLOP/s of the BLAS forward (2 s^3 flops) and\n"

@@ -101,7 +101,7 @@ static void usage(FILE *f)
         "                        GEMMs alone are timed on one BLAS thread (default 1)\n"
         "  --json                print one JSON object instead of the table\n"
         "  --dat FILE            also write a whitespace-separated data file for gnuplot\n"
-        "                        (bench/plot-train.sh FILE OUT.png draws it)\n"
+        "                        (bench/plot.sh train FILE OUT.png draws it)\n"
         "  --help                print this help and exit\n"
         "\n"
         "Columns: median time (ms) of a step and its GFLOP/s (GEMM flops of a step:\n"

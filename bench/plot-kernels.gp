@@ -1,5 +1,5 @@
 # plot-kernels.gp: GFLOP/s against size of the BLAS and naive dense kernels, from bench-kernels --dat.
-# usage: gnuplot -c plot-kernels.gp DATFILE OUT.png   (or bench/plot-kernels.sh DATFILE OUT.png)
+# usage: gnuplot -c plot-kernels.gp DATFILE OUT.png   (or bench/plot.sh kernels DATFILE OUT.png)
 
 if (ARGC < 2) {
     print "usage: gnuplot -c plot-kernels.gp DATFILE OUT.png"

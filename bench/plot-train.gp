@@ -1,5 +1,5 @@
 # plot-train.gp: time per training step against batch size (log-log), from bench-train --dat.
-# usage: gnuplot -c plot-train.gp DATFILE OUT.png   (or bench/plot-train.sh DATFILE OUT.png)
+# usage: gnuplot -c plot-train.gp DATFILE OUT.png   (or bench/plot.sh train DATFILE OUT.png)
 
 if (ARGC < 2) {
     print "usage: gnuplot -c plot-train.gp DATFILE OUT.png"
