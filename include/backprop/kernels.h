@@ -77,7 +77,8 @@ BP_API bp_status bp_##PFX_##dense_forward##sfx(bp_layout layout, bp_int n, bp_in
                                                                                            \
 /* Dense backward, for the layer of bp_?dense_forward, given dY = dL/dY:                  \
  *   dZ = dY (.) f'(Z)             (softmax: dZ = Y (.) (dY - rowsum(dY (.) Y)))           \
- *   dW = beta dW + dZ^T X         (n > 1: one gemm; n == 1: ger)                           \
+ *   dW = beta dW + dZ^T X         (n > 1: one gemm; n == 1: ger, or for beta = 0 the       \
+ *                                  outer product dz x^T written in one pass)               \
  *   db = beta db + sum over samples of dZ          (skipped when db is NULL)              \
  *   dX = dZ W                     (gemm, or gemv for n == 1; skipped when dX is NULL)    \
  * beta is 0 (overwrite; dW and db are then not read) or 1 (accumulate micro-batches);   \

@@ -192,7 +192,15 @@ bp_status PFX(dense_backward)(bp_layout layout, bp_int n, bp_int n_in, bp_int n_
             for (bp_int j = 0; j < n_out; j++)
                 db[j] += dz[j];
     }
-    if (n == 1) {  /* dW += dz x^T, a rank-1 update */
+    if (n == 1 && beta == 0) {  /* dW = dz x^T: written in one pass, not zeroed and then ger'ed */
+        const int row = layout == BP_ROW_MAJOR;
+        for (bp_int a = 0, na = row ? n_out : n_in; a < na; a++) {
+            T *d = dW + (size_t)a * (size_t)lddw;
+            const T s = row ? dZ[a] : X[a], *v = row ? X : dZ;
+            for (bp_int c = 0, nc = row ? n_in : n_out; c < nc; c++)
+                d[c] = s * v[c];
+        }
+    } else if (n == 1) {  /* dW = beta dW + dz x^T, a rank-1 update */
         scale_mat(layout, n_out, n_in, beta, dW, lddw);
         CB(ger)((CBLAS_LAYOUT)layout, n_out, n_in, 1, dZ, 1, X, 1, dW, lddw);
     } else if (layout == BP_ROW_MAJOR) {  /* dW = beta dW + dZ^T X */
