@@ -244,21 +244,7 @@
     real(@WP@), intent(inout), target, optional :: dZ(:, :)
     real(@WP@), intent(in), optional :: divisor
     integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_softmax_xent_prob@S@'
-    real(@WP@), pointer, contiguous :: zv(:), tv(:)
-    type(c_ptr) :: pl, pdz
-    integer(c_int) :: m, n, ldz, ldt, lddz
-    real(@WP@) :: d
-
-    m = int(size(Z, 1), c_int)
-    n = int(size(Z, 2), c_int)
-    if (.not. shape_is(fn, 'T', shape(T), [m, n], stat)) return
-    if (.not. mat_@P@(fn, 'Z', Z, zv, ldz, stat)) return
-    if (.not. mat_@P@(fn, 'T', T, tv, ldt, stat)) return
-    if (.not. loss_outputs_@P@@S@(fn, m, n, loss, dZ, pl, pdz, lddz, stat)) return
-    d = real(max(n, 1_c_int), @WP@)
-    if (present(divisor)) d = divisor
-    call finish(bp_@P@softmax_xent_prob@S@(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz), stat)
+    call target_loss_@P@@S@(1, 'bp_softmax_xent_prob@S@', Z, T, loss, dZ, divisor, stat)
   end subroutine
 
   ! Sigmoid binary cross-entropy of logits Z(m, n) against targets T(m, n) in [0, 1].
@@ -268,21 +254,7 @@
     real(@WP@), intent(inout), target, optional :: dZ(:, :)
     real(@WP@), intent(in), optional :: divisor
     integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_sigmoid_bce@S@'
-    real(@WP@), pointer, contiguous :: zv(:), tv(:)
-    type(c_ptr) :: pl, pdz
-    integer(c_int) :: m, n, ldz, ldt, lddz
-    real(@WP@) :: d
-
-    m = int(size(Z, 1), c_int)
-    n = int(size(Z, 2), c_int)
-    if (.not. shape_is(fn, 'T', shape(T), [m, n], stat)) return
-    if (.not. mat_@P@(fn, 'Z', Z, zv, ldz, stat)) return
-    if (.not. mat_@P@(fn, 'T', T, tv, ldt, stat)) return
-    if (.not. loss_outputs_@P@@S@(fn, m, n, loss, dZ, pl, pdz, lddz, stat)) return
-    d = real(max(n, 1_c_int), @WP@)
-    if (present(divisor)) d = divisor
-    call finish(bp_@P@sigmoid_bce@S@(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz), stat)
+    call target_loss_@P@@S@(2, 'bp_sigmoid_bce@S@', Z, T, loss, dZ, divisor, stat)
   end subroutine
 
   ! Mean squared error of outputs Z(m, n) against T(m, n), a mean over all
@@ -293,10 +265,22 @@
     real(@WP@), intent(inout), target, optional :: dZ(:, :)
     real(@WP@), intent(in), optional :: divisor
     integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_mse@S@'
+    call target_loss_@P@@S@(3, 'bp_mse@S@', Z, T, loss, dZ, divisor, stat)
+  end subroutine
+
+  ! The three losses against real targets T(m, n): the same checks, then the C
+  ! kernel of `rule` (1 softmax_xent_prob, 2 sigmoid_bce, 3 mse).
+  subroutine target_loss_@P@@S@(rule, fn, Z, T, loss, dZ, divisor, stat)
+    integer, intent(in) :: rule
+    character(len=*), intent(in) :: fn
+    real(@WP@), intent(in), target :: Z(:, :), T(:, :)
+    real(c_double), intent(inout), target, optional :: loss
+    real(@WP@), intent(inout), target, optional :: dZ(:, :)
+    real(@WP@), intent(in), optional :: divisor
+    integer(c_int), intent(out), optional :: stat
     real(@WP@), pointer, contiguous :: zv(:), tv(:)
     type(c_ptr) :: pl, pdz
-    integer(c_int) :: m, n, ldz, ldt, lddz
+    integer(c_int) :: m, n, ldz, ldt, lddz, st
     real(@WP@) :: d
 
     m = int(size(Z, 1), c_int)
@@ -307,7 +291,15 @@
     if (.not. loss_outputs_@P@@S@(fn, m, n, loss, dZ, pl, pdz, lddz, stat)) return
     d = real(max(n, 1_c_int), @WP@)
     if (present(divisor)) d = divisor
-    call finish(bp_@P@mse@S@(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz), stat)
+    select case (rule)
+    case (1)
+      st = bp_@P@softmax_xent_prob@S@(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz)
+    case (2)
+      st = bp_@P@sigmoid_bce@S@(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz)
+    case default
+      st = bp_@P@mse@S@(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz)
+    end select
+    call finish(st, stat)
   end subroutine
 
   ! One sample x(n_in) with 0-based label: p(n_classes) = softmax(W x + b),
