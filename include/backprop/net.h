@@ -139,8 +139,10 @@ BP_API bp_status bp_net_set_backend(bp_net *net, bp_backend backend);
  * OpenBLAS's thread count is process-wide: while a network runs with more than
  * one thread it is set to 1 (other BLAS users in the process see that), and
  * restored when the network goes back to 1 thread or is destroyed. The threads
- * are created here, once; a pass allocates nothing. Default: 1 (the caller's
- * thread, BLAS threads untouched). */
+ * are created here, once; a pass allocates nothing. Between jobs the workers
+ * spin for a few hundred microseconds before they sleep, so the next pass or
+ * update starts at once. Default: 1 (the caller's thread, BLAS threads
+ * untouched). */
 #define BP_NET_MAX_THREADS 64
 BP_API bp_status bp_net_set_threads(bp_net *net, int n_threads);
 BP_API int bp_net_threads(const bp_net *net);

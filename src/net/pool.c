@@ -28,9 +28,10 @@ struct bp__pool {
 };
 
 /* Jobs come back to back in training (a pass, then the update), and waking a thread
- * blocked in the kernel takes tens of microseconds: a waiter first spins this many
- * rounds on the counter it waits for, then sleeps. */
-enum { SPIN_ROUNDS = 20000 };
+ * blocked in the kernel took 15-20 us a job here: a waiter first spins this many rounds
+ * (a few hundred microseconds) on the counter it waits for, then sleeps. Measured: an
+ * empty job 17 us -> 2 us, the update of 670k parameters on 2 workers 138 -> 82 us. */
+enum { SPIN_ROUNDS = 1 << 18 };
 
 static void *thread_main(void *arg)
 {
