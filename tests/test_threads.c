@@ -219,6 +219,37 @@ START_TEST(test_update_slices)
 }
 END_TEST
 
+/* A softmax hidden layer needs whole rows: with few samples (features split) worker 0
+ * computes it alone, with many (samples split) each worker its rows. Both equal one thread. */
+START_TEST(test_softmax_hidden)
+{
+    static const bp_layer_spec sm[] = {{9, BP_ACT_SOFTMAX, 0}, {6, BP_ACT_RELU, 0}, {5, BP_ACT_IDENTITY, 0}};
+    static data d;
+    make_data(&d);
+    static const bp_int mbs[] = {4, 57};
+    for (size_t k = 0; k < 2; k++) {
+        bp_net *net[2] = {NULL, NULL};
+        double loss[2];
+        for (int v = 0; v < 2; v++) {
+            ck_assert_int_eq(bp_net_create(&net[v], BP_F64, NIN, 3, sm, BP_LOSS_SOFTMAX_XENT, NULL), BP_OK);
+            ck_assert_int_eq(bp_net_init(net[v], BP_INIT_GLOROT_UNIFORM, 8, 1), BP_OK);
+            ck_assert_int_eq(bp_net_plan(net[v], mbs[k]), BP_OK);
+            ck_assert_int_eq(bp_net_set_threads(net[v], v ? 2 : 1), BP_OK);
+            ck_assert_int_eq(bp_net_loss_and_grad(net[v], N, d.Xd, NIN, d.y, 0, &loss[v]), BP_OK);
+        }
+        const size_t P = bp_net_n_params(net[0]);
+        const double *g1 = bp_net_grads(net[0]), *g2 = bp_net_grads(net[1]);
+        double diff = 0;
+        for (size_t q = 0; q < P; q++)
+            diff = fmax(diff, fabs(g1[q] - g2[q]));
+        ck_assert_msg(diff <= 1e-14 * max_abs(g1, P), "mb %d: gradient differs by %g", (int)mbs[k], diff);
+        ck_assert(fabs(loss[0] - loss[1]) <= 1e-14 * fabs(loss[0]));
+        bp_net_destroy(net[0]);
+        bp_net_destroy(net[1]);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("threads");
@@ -229,6 +260,7 @@ int main(void)
     tcase_add_test(tc, test_worker_error);
     tcase_add_test(tc, test_blas_threads);
     tcase_add_test(tc, test_update_slices);
+    tcase_add_test(tc, test_softmax_hidden);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -128,21 +128,22 @@ BP_API bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, 
 BP_API bp_status bp_net_set_backend(bp_net *net, bp_backend backend);
 
 /* Worker threads for training passes. With n_threads > 1 (0: one per online
- * processor), bp_net_loss_and_grad (and bp_train) split every micro-batch into
- * n_threads shares of ceil(micro_batch / n_threads) rows; each worker runs
- * forward, loss and backward on its share with its own arena and its own
- * gradient buffer, calling BLAS on one thread, and the gradients are then summed
- * in worker order, each worker adding up one slice of the buffer — deterministic
- * for a given thread count (but not bitwise equal across thread counts). The
- * plan is rebuilt for the new count (one arena and one gradient buffer per
- * worker). Inference (bp_net_forward, evaluation) stays on the calling thread.
- * OpenBLAS's thread count is process-wide: while a network runs with more than
- * one thread it is set to 1 (other BLAS users in the process see that), and
- * restored when the network goes back to 1 thread or is destroyed. The threads
- * are created here, once; a pass allocates nothing. Between jobs the workers
- * spin for a few hundred microseconds before they sleep, so the next pass or
- * update starts at once. Default: 1 (the caller's thread, BLAS threads
- * untouched). */
+ * processor), bp_net_loss_and_grad (and bp_train) run every step of the plan on
+ * all workers at once, each computing its slice of the layer's output features
+ * (forward, dZ, its rows of dW and db) and of dX's columns, calling BLAS on one
+ * thread, with a barrier wherever a step needs the whole result of the one
+ * before. The workers share the one arena and the gradient buffer, writing
+ * disjoint slices, so nothing is summed afterwards: results are deterministic
+ * for a given thread count, though not bitwise equal across thread counts (the
+ * GEMMs are blocked differently). bp_optim_step updates the parameters with the
+ * same workers, one slice each (bitwise as on one thread). Inference
+ * (bp_net_forward, evaluation) stays on the calling thread. OpenBLAS's thread
+ * count is process-wide: while a network runs with more than one thread it is set
+ * to 1 (other BLAS users in the process see that), and restored when the network
+ * goes back to 1 thread or is destroyed. The threads are created here, once; a
+ * pass allocates nothing. Between jobs the workers spin for a few hundred
+ * microseconds before they sleep, so the next pass or update starts at once.
+ * Default: 1 (the caller's thread, BLAS threads untouched). */
 #define BP_NET_MAX_THREADS 64
 BP_API bp_status bp_net_set_threads(bp_net *net, int n_threads);
 BP_API int bp_net_threads(const bp_net *net);

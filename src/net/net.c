@@ -148,14 +148,11 @@ bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_laye
     return BP_OK;
 }
 
-/* Frees a plan's arenas, the extra workers' gradients, the workers and the steps. */
+/* Frees a plan's arena (worker 0's), the workers and the steps. */
 static void free_plan_parts(bp_net *net, bp__worker *workers, int n_workers, bp__step *steps)
 {
-    for (int w = 0; workers && w < n_workers; w++) {
+    for (int w = 0; workers && w < n_workers; w++)
         bp__net_free(net, workers[w].arena_raw);
-        if (w > 0)
-            bp__net_free(net, workers[w].grads);
-    }
     bp__net_free(net, workers);
     bp__net_free(net, steps);
 }
@@ -267,8 +264,9 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     CHECK_NET(net);
     BP_REQUIRE(max_micro_batch >= 1, BP_ERR_ARG, "max_micro_batch (%d) < 1", (int)max_micro_batch);
     const int T = net->n_threads;
-    /* Each worker takes at most `shard` rows of a micro-batch; its arena is laid out for that. */
-    const bp_int shard = (bp_int)(((int64_t)max_micro_batch + T - 1) / T);
+    /* One arena for the micro-batch, which the workers share (each computes its slice
+     * of every layer's features); the workers array holds their status. */
+    const bp_int shard = max_micro_batch;
     const size_t mb = (size_t)shard, es = net->esize;
     /* Offsets of every buffer, each aligned to 64 bytes; SIZE_MAX marks an overflow. */
     size_t off = 0, y_off[BP_NET_MAX_LAYERS], z_off[BP_NET_MAX_LAYERS];
@@ -293,7 +291,7 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     const size_t t_row = net->loss == BP_LOSS_SOFTMAX_XENT ? sizeof(int32_t)
                                                            : (size_t)net->layers[net->n_layers - 1].n_out * es;
     off = align64(mul_add(mb, t_row, off));
-    BP_REQUIRE(off < SIZE_MAX / 2 / (size_t)T, BP_ERR_OVERFLOW,
+    BP_REQUIRE(off < SIZE_MAX / 2, BP_ERR_OVERFLOW,
                "the arena for micro-batches of %d overflows the address space", (int)max_micro_batch);
 
     /* Steps: forward 0..L-1, loss, then backward i and grads_ready i from the last layer down. */
@@ -303,18 +301,18 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     int ok = steps && workers;
     if (workers)
         memset(workers, 0, (size_t)T * sizeof *workers);
-    for (int w = 0; ok && w < T; w++) {
-        workers[w].arena_raw = bp__net_alloc(net, off + 64);
-        workers[w].grads = w == 0 ? net->grads : bp__net_alloc(net, net->n_params * es);
-        ok = workers[w].arena_raw && workers[w].grads;
+    if (ok) {
+        workers[0].arena_raw = bp__net_alloc(net, off + 64);
+        workers[0].grads = net->grads;
+        ok = workers[0].arena_raw != NULL;
     }
     if (!ok) {
         free_plan_parts(net, workers, T, steps);
-        return bp__fail(BP_ERR_NOMEM, fn, "allocating %d arena(s) of %zu bytes", T, off + 64);
+        return bp__fail(BP_ERR_NOMEM, fn, "allocating an arena of %zu bytes", off + 64);
     }
-    for (int w = 0; w < T; w++) {
-        char *raw = workers[w].arena_raw;
-        workers[w].arena = raw + ((64 - (uintptr_t)raw % 64) % 64);
+    {
+        char *raw = workers[0].arena_raw;
+        workers[0].arena = raw + ((64 - (uintptr_t)raw % 64) % 64);
     }
     bp_int s = 0;
     for (bp_int i = 0; i < net->n_layers; i++)
@@ -439,8 +437,8 @@ bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, size_t 
         out(&o, "plan: micro-batch %d, arena %zu bytes, backend %s\n", (int)net->mb, net->arena_bytes,
             net->backend == BP_BACKEND_BLAS ? "blas" : "naive");
         if (net->n_threads > 1)
-            out(&o, "threads: %d workers, each with its own arena (for %d rows) and gradient buffer; "
-                    "gradients summed in worker order\n", net->n_threads, (int)net->shard);
+            out(&o, "threads: %d workers sharing the arena and the gradient, each computing its "
+                    "slice of every layer's features and of every dX's columns\n", net->n_threads);
         const size_t mb = (size_t)net->shard;
         for (bp_int i = 0; i < net->n_layers; i++) {
             const bp__layer *l = &net->layers[i];

@@ -1,5 +1,6 @@
 /* net_exec.tmpl.c: the executor of a planned network (it walks the step list), initialisation,
  * evaluation and the gradient check, written once for T (see prec.h). */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <lapacke.h>
@@ -57,71 +58,170 @@ static const T *layer_input(const bp_net *net, const bp__worker *wk, const micro
     return ARENA(wk, net->layers[i - 1].y_off);
 }
 
-/* Walks the plan's step list for one micro-batch (or a worker's share of one) in the
- * worker's arena and gradient buffer; adds its share of the loss to *loss. */
-static bp_status run_steps(bp_net *net, const bp__worker *wk, const char *fn, const micro *b,
-                           bp__mode mode, double *loss)
+/* The workers of a pass. With T > 1 every worker walks the same step list on the same
+ * micro-batch, each computing its own slice of every layer's output features (and of
+ * every dX's columns), with a barrier wherever a step needs the whole result of the one
+ * before. Workers write disjoint slices of the shared arena and gradient, so nothing is
+ * summed afterwards and each value is computed by one worker: deterministic for a given
+ * thread count. A worker that fails raises `failed`; all keep meeting at the barriers
+ * but do no more work. */
+typedef struct team {
+    bp_net *net;
+    int w, T;
+    atomic_int *failed;
+} team;
+
+static void team_barrier(const team *t)
 {
+    if (t->T > 1)
+        bp__pool_barrier(t->net->pool);
+}
+
+static int team_failed(const team *t)
+{
+    return t->T > 1 && atomic_load(t->failed);
+}
+
+/* This worker's slice [*lo, *hi) of n features; a softmax needs whole rows: worker 0. */
+static void slice(const team *t, bp_int n, int whole, bp_int *lo, bp_int *hi)
+{
+    if (whole) {
+        *lo = 0;
+        *hi = t->w == 0 ? n : 0;
+        return;
+    }
+    *lo = (bp_int)((int64_t)n * t->w / t->T);
+    *hi = (bp_int)((int64_t)n * (t->w + 1) / t->T);
+}
+
+/* Nonzero when the rows x (hi - lo) block at Y + lo (leading dimension ld) is finite. */
+static int block_finite(const bp_net *net, bp_int rows, const T *Y, bp_int ld, bp_int lo, bp_int hi)
+{
+    for (bp_int r = 0; r < rows; r++)
+        if (!bp__all_finite(net->dtype, (size_t)(hi - lo), Y + (size_t)r * (size_t)ld + (size_t)lo))
+            return 0;
+    return 1;
+}
+
+/* Walks the plan's step list for one micro-batch as worker t->w of t->T; worker 0 adds
+ * the micro-batch's share of the loss to *loss. */
+static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mode mode, double *loss)
+{
+    bp_net *net = t->net;
+    const bp__worker *wk = &net->workers[0];  /* one arena and one gradient, shared */
     const kernels *k = &backends[net->backend];
-    const bp_int L = net->n_layers, m = b->rows;
+    const bp_int m = b->rows;
     int cur = 0;  /* which of the two gradient buffers holds the current layer's dY */
+    bp_status st = BP_OK;
     for (bp_int s = 0; s < net->n_steps; s++) {
         const bp_int i = net->steps[s].layer;
         const bp__layer *l = &net->layers[i];
         const T alpha = (T)l->alpha;
+        const int whole = l->act == BP_ACT_SOFTMAX;
         T *Y = ARENA(wk, l->y_off), *Z = l->z_off == SIZE_MAX ? NULL : ARENA(wk, l->z_off);
-        bp_int ldin;
+        bp_int ldin, lo, hi;
         const T *in = layer_input(net, wk, b, i, &ldin);
-        bp_status st = BP_OK;
+        const int idle = st != BP_OK || team_failed(t);
         switch (net->steps[s].kind) {
         case BP_STEP_FORWARD:
-            st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off),
-                                  l->n_in, PARAM(net, l->b_off), l->act, alpha, Z, l->n_out, Y, l->n_out);
-            if (st == BP_OK && net->check_finite &&
-                !bp__all_finite(net->dtype, (size_t)m * (size_t)l->n_out, Y))
-                return nonfinite(fn, i, "forward output");
+            if (t->T > 1 && m > l->n_out) {
+                /* More samples than features: split the samples, so that each worker reads
+                 * only its rows of the larger operand (W is then read by all). */
+                slice(t, m, 0, &lo, &hi);
+                if (!idle && hi > lo) {
+                    T *Yr = Y + (size_t)lo * (size_t)l->n_out;
+                    st = k->dense_forward(BP_ROW_MAJOR, hi - lo, l->n_in, l->n_out, in + (size_t)lo * (size_t)ldin,
+                                          ldin, PARAM(net, l->w_off), l->n_in, PARAM(net, l->b_off), l->act, alpha,
+                                          Z ? Z + (size_t)lo * (size_t)l->n_out : NULL, l->n_out, Yr, l->n_out);
+                    if (st == BP_OK && net->check_finite && !block_finite(net, hi - lo, Yr, l->n_out, 0, l->n_out))
+                        st = nonfinite(fn, i, "forward output");
+                }
+                break;
+            }
+            slice(t, l->n_out, whole, &lo, &hi);
+            if (!idle && hi > lo) {
+                st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, hi - lo, in, ldin,
+                                      PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in,
+                                      PARAM(net, l->b_off) + lo, l->act, alpha, Z ? Z + lo : NULL, l->n_out,
+                                      Y + lo, l->n_out);
+                if (st == BP_OK && net->check_finite && !block_finite(net, m, Y, l->n_out, lo, hi))
+                    st = nonfinite(fn, i, "forward output");
+            }
             break;
-        case BP_STEP_LOSS: {
-            double part = 0;
-            T *dZ = mode == BP_MODE_GRAD ? ARENA(wk, net->g_off[0]) : NULL;
-            if (net->loss == BP_LOSS_SOFTMAX_XENT)
-                st = k->softmax_xent(m, l->n_out, Y, l->n_out, b->labels, b->divisor, &part, dZ, l->n_out);
-            else if (net->loss == BP_LOSS_SIGMOID_BCE)
-                st = k->sigmoid_bce(m, l->n_out, Y, l->n_out, b->tgt, b->ldt, b->divisor, &part, dZ, l->n_out);
-            else
-                st = k->mse(m, l->n_out, Y, l->n_out, b->tgt, b->ldt, b->divisor, &part, dZ, l->n_out);
-            *loss += part;
+        case BP_STEP_LOSS:
+            if (!idle && t->w == 0) {
+                double part = 0;
+                T *dZ = mode == BP_MODE_GRAD ? ARENA(wk, net->g_off[0]) : NULL;
+                if (net->loss == BP_LOSS_SOFTMAX_XENT)
+                    st = k->softmax_xent(m, l->n_out, Y, l->n_out, b->labels, b->divisor, &part, dZ, l->n_out);
+                else if (net->loss == BP_LOSS_SIGMOID_BCE)
+                    st = k->sigmoid_bce(m, l->n_out, Y, l->n_out, b->tgt, b->ldt, b->divisor, &part, dZ, l->n_out);
+                else
+                    st = k->mse(m, l->n_out, Y, l->n_out, b->tgt, b->ldt, b->divisor, &part, dZ, l->n_out);
+                *loss += part;
+            }
             cur = 0;
-            if (st == BP_OK && mode == BP_MODE_LOSS_ONLY)
-                return BP_OK;
             break;
-        }
         case BP_STEP_BACKWARD: {
-            /* dZ overwrites dY in place; dX goes to the other buffer, which the next
-             * (lower) layer then reads as its dY. */
+            /* dZ overwrites dY in place, each worker its own features with their rows of dW
+             * and db; then, once dZ is whole, dX = dZ W by column slices into the other
+             * buffer, which the next (lower) layer reads as its dY. */
             T *dY = ARENA(wk, net->g_off[cur]);
             T *dX = i > 0 ? ARENA(wk, net->g_off[cur ^ 1]) : NULL;
-            st = k->dense_backward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off),
-                                   l->n_in, l->act, alpha, Z, l->n_out, Y, l->n_out, dY, l->n_out, dY,
-                                   l->n_out, b->beta, GRAD(wk, l->w_off), l->n_in, GRAD(wk, l->b_off),
-                                   dX, l->n_in);
-            if (st == BP_OK && net->check_finite &&
-                (!bp__all_finite(net->dtype, (size_t)l->n_out * ((size_t)l->n_in + 1), GRAD(wk, l->w_off)) ||
-                 (dX && !bp__all_finite(net->dtype, (size_t)m * (size_t)l->n_in, dX))))
-                return nonfinite(fn, i, "gradient");
+            slice(t, l->n_out, whole, &lo, &hi);
+            if (!idle && hi > lo) {
+                T *dW = GRAD(wk, l->w_off) + (size_t)lo * (size_t)l->n_in;
+                st = k->dense_backward(BP_ROW_MAJOR, m, l->n_in, hi - lo, in, ldin,
+                                       PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in,
+                                       l->act, alpha, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out,
+                                       dY + lo, l->n_out, dY + lo, l->n_out, b->beta, dW, l->n_in,
+                                       GRAD(wk, l->b_off) + lo, NULL, 0);
+                if (st == BP_OK && net->check_finite &&
+                    (!bp__all_finite(net->dtype, (size_t)(hi - lo) * (size_t)l->n_in, dW) ||
+                     !bp__all_finite(net->dtype, (size_t)(hi - lo), GRAD(wk, l->b_off) + lo)))
+                    st = nonfinite(fn, i, "gradient");
+            }
+            if (dX && t->T > 1 && m > l->n_in) {
+                /* More samples than inputs: dX by rows, dX[r] = dZ[r] W. */
+                team_barrier(t);
+                slice(t, m, 0, &lo, &hi);
+                if (st == BP_OK && !team_failed(t) && hi > lo) {
+                    T *dXr = dX + (size_t)lo * (size_t)l->n_in;
+                    st = k->dense_forward(BP_COL_MAJOR, hi - lo, l->n_out, l->n_in, dY + (size_t)lo * (size_t)l->n_out,
+                                          l->n_out, PARAM(net, l->w_off), l->n_in, NULL, BP_ACT_IDENTITY, 0, NULL, 0,
+                                          dXr, l->n_in);
+                    if (st == BP_OK && net->check_finite && !block_finite(net, hi - lo, dXr, l->n_in, 0, l->n_in))
+                        st = nonfinite(fn, i, "gradient");
+                }
+            } else if (dX) {
+                team_barrier(t);
+                slice(t, l->n_in, 0, &lo, &hi);
+                if (st == BP_OK && !team_failed(t) && hi > lo) {
+                    /* dX[:, lo:hi] = dZ W[:, lo:hi]: a product with the columns lo..hi of the
+                     * row-major W, which is the column-major (hi - lo) x n_out matrix at W + lo. */
+                    st = k->dense_forward(BP_COL_MAJOR, m, l->n_out, hi - lo, dY, l->n_out,
+                                          PARAM(net, l->w_off) + lo, l->n_in, NULL, BP_ACT_IDENTITY, 0,
+                                          NULL, 0, dX + lo, l->n_in);
+                    if (st == BP_OK && net->check_finite && !block_finite(net, m, dX, l->n_in, lo, hi))
+                        st = nonfinite(fn, i, "gradient");
+                }
+            }
             cur ^= 1;
             break;
         }
         case BP_STEP_GRADS_READY:
             /* Layer i's gradient is final for this micro-batch: where a data-parallel run
-             * starts its reduction while lower layers still back-propagate. */
+             * would start its reduction while lower layers still back-propagate. */
             break;
         }
-        if (st != BP_OK)
-            return st;
+        if (st != BP_OK && t->T > 1)
+            atomic_store(t->failed, 1);
+        if (net->steps[s].kind != BP_STEP_GRADS_READY)
+            team_barrier(t);
+        if (net->steps[s].kind == BP_STEP_LOSS && mode == BP_MODE_LOSS_ONLY)
+            break;
     }
-    (void)L;
-    return BP_OK;
+    return st;
 }
 
 /* Counts correct predictions of the micro-batch whose outputs are in the last layer's buffer. */
@@ -159,95 +259,81 @@ typedef struct batch_job {
     bp_int ldt;
     bp__mode mode;
     int count;
+    atomic_int failed;
 } batch_job;
 
-/* Worker w's share of every micro-batch: rows [start + w shard, ...) of each. A worker
- * whose share is empty still runs the steps (with no rows), which zeroes its gradient
- * on the first micro-batch as beta = 0 asks. */
-static void batch_share(const batch_job *j, int w)
+/* Worker w's part of the pass: every micro-batch, its slices of every step. */
+static void batch_part(batch_job *j, int w)
 {
     bp_net *net = j->net;
-    bp__worker *wk = &net->workers[w];
+    bp__worker *wk = &net->workers[w], *w0 = &net->workers[0];
+    const team t = {net, w, net->n_threads, &j->failed};
     const int labels = net->loss == BP_LOSS_SOFTMAX_XENT;
     const bp_int n_out = net->layers[net->n_layers - 1].n_out;
     wk->loss = 0;
     wk->correct = 0;
     wk->st = BP_OK;
     for (bp_int start = 0; start < j->n; start += net->mb) {
-        const bp_int rows = j->n - start < net->mb ? j->n - start : net->mb;
-        const bp_int lo = (bp_int)w * net->shard < rows ? (bp_int)w * net->shard : rows;
-        const bp_int hi = lo + net->shard < rows ? lo + net->shard : rows;
-        const bp_int first = start + lo;  /* the share's first sample in the batch */
-        micro b = {.rows = hi - lo, .divisor = (T)j->n, .beta = start == 0 ? 0 : 1,
-                   .ldt = labels ? 0 : j->ldt};
-        if (j->idx) {  /* gather the share's rows into the worker's arena */
-            T *xg = ARENA(wk, net->xg_off);
-            for (bp_int r = 0; r < b.rows; r++)
-                memcpy(xg + (size_t)r * (size_t)net->n_in, j->X + (size_t)j->idx[first + r] * (size_t)j->ldx,
-                       (size_t)net->n_in * sizeof(T));
-            if (labels) {
-                int32_t *tg = (int32_t *)(void *)((char *)wk->arena + net->tg_off);
+        micro b = {.rows = j->n - start < net->mb ? j->n - start : net->mb, .divisor = (T)j->n,
+                   .beta = start == 0 ? 0 : 1, .ldt = labels ? 0 : j->ldt};
+        if (j->idx) {  /* worker 0 gathers the rows into the arena */
+            T *xg = ARENA(w0, net->xg_off);
+            if (w == 0) {
                 for (bp_int r = 0; r < b.rows; r++)
-                    tg[r] = ((const int32_t *)j->targets)[j->idx[first + r]];
-                b.labels = tg;
-            } else {
-                T *tg = ARENA(wk, net->tg_off);
-                for (bp_int r = 0; r < b.rows; r++)
-                    memcpy(tg + (size_t)r * (size_t)n_out,
-                           (const T *)j->targets + (size_t)j->idx[first + r] * (size_t)j->ldt,
-                           (size_t)n_out * sizeof(T));
-                b.tgt = tg;
-                b.ldt = n_out;
+                    memcpy(xg + (size_t)r * (size_t)net->n_in,
+                           j->X + (size_t)j->idx[start + r] * (size_t)j->ldx, (size_t)net->n_in * sizeof(T));
+                if (labels) {
+                    int32_t *tg = (int32_t *)(void *)((char *)w0->arena + net->tg_off);
+                    for (bp_int r = 0; r < b.rows; r++)
+                        tg[r] = ((const int32_t *)j->targets)[j->idx[start + r]];
+                } else {
+                    T *tg = ARENA(w0, net->tg_off);
+                    for (bp_int r = 0; r < b.rows; r++)
+                        memcpy(tg + (size_t)r * (size_t)n_out,
+                               (const T *)j->targets + (size_t)j->idx[start + r] * (size_t)j->ldt,
+                               (size_t)n_out * sizeof(T));
+                }
             }
+            team_barrier(&t);
             b.X = xg;
             b.ldx = net->n_in;
+            if (labels)
+                b.labels = (const int32_t *)(const void *)((const char *)w0->arena + net->tg_off);
+            else {
+                b.tgt = ARENA(w0, net->tg_off);
+                b.ldt = n_out;
+            }
         } else {
-            b.X = j->X + (size_t)first * (size_t)j->ldx;
+            b.X = j->X + (size_t)start * (size_t)j->ldx;
             b.ldx = j->ldx;
             if (labels)
-                b.labels = (const int32_t *)j->targets + first;
+                b.labels = (const int32_t *)j->targets + start;
             else
-                b.tgt = (const T *)j->targets + (size_t)first * (size_t)j->ldt;
+                b.tgt = (const T *)j->targets + (size_t)start * (size_t)j->ldt;
         }
-        wk->st = run_steps(net, wk, j->fn, &b, j->mode, &wk->loss);
-        if (wk->st != BP_OK) {
+        const bp_status st = run_steps(&t, j->fn, &b, j->mode, &wk->loss);
+        if (st != BP_OK && wk->st == BP_OK) {
+            wk->st = st;
             if (w > 0)  /* the message is thread-local: keep it for the caller */
                 snprintf(wk->err, sizeof wk->err, "%s", bp_last_error());
-            return;
         }
-        if (j->count && net->loss != BP_LOSS_MSE)
-            wk->correct += count_correct(net, wk, &b);
+        if (w == 0 && wk->st == BP_OK && j->count && net->loss != BP_LOSS_MSE)
+            wk->correct += count_correct(net, w0, &b);
+        /* The next micro-batch overwrites the arena: wait until every worker is done with it. */
+        team_barrier(&t);
     }
 }
 
-/* The pool's job: every worker does its share; then, if all succeeded, worker w adds
- * slice w of the other workers' gradients into worker 0's, in worker order. */
 static void batch_job_run(void *ctx, int w)
 {
-    const batch_job *j = ctx;
-    bp_net *net = j->net;
-    batch_share(j, w);
-    if (j->mode != BP_MODE_GRAD)
-        return;
-    bp__pool_sync(net->pool);
-    for (int k = 0; k < net->n_threads; k++)
-        if (net->workers[k].st != BP_OK)
-            return;
-    const size_t P = net->n_params, T_ = (size_t)net->n_threads;
-    const size_t lo = P * (size_t)w / T_, hi = P * ((size_t)w + 1) / T_;
-    T *g = net->workers[0].grads;
-    for (int k = 1; k < net->n_threads; k++) {
-        const T *gk = net->workers[k].grads;
-        for (size_t q = lo; q < hi; q++)
-            g[q] += gk[q];
-    }
+    batch_part(ctx, w);
 }
 
 bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv, bp_int ldx,
                           const int32_t *idx, const void *targets, bp_int ldt, bp__mode mode,
                           double *loss, int64_t *correct)
 {
-    batch_job j = {net, fn, n, Xv, ldx, idx, targets, ldt, mode, correct != NULL};
+    batch_job j = {net, fn, n, Xv, ldx, idx, targets, ldt, mode, correct != NULL, 0};
     if (n == 0 && mode == BP_MODE_GRAD)
         memset(net->grads, 0, net->n_params * net->esize);
     if (n == 0) {
@@ -258,18 +344,16 @@ bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv,
     if (net->n_threads > 1)
         bp__pool_run(net->pool, batch_job_run, &j);
     else
-        batch_share(&j, 0);
-    double sum = 0;
-    for (int w = 0; w < net->n_threads; w++) {  /* worker order: deterministic */
+        batch_part(&j, 0);
+    for (int w = 0; w < net->n_threads; w++) {  /* the first failure, in worker order */
         const bp__worker *wk = &net->workers[w];
         if (wk->st != BP_OK)
             return w > 0 ? bp__fail_copy(wk->st, wk->err) : wk->st;
-        sum += wk->loss;
-        if (correct)
-            *correct += wk->correct;
     }
     if (loss)
-        *loss = sum;
+        *loss = net->workers[0].loss;
+    if (correct)
+        *correct += net->workers[0].correct;
     return BP_OK;
 }
 
@@ -303,9 +387,9 @@ static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X
 bp_status IPFX(net_forward)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx,
                             void *Y, bp_int ldy)
 {
-    /* Inference runs on the calling thread, in chunks that fit worker 0's arena. */
-    for (bp_int start = 0; start < n; start += net->shard) {
-        const bp_int m = n - start < net->shard ? n - start : net->shard;
+    /* Inference runs on the calling thread. */
+    for (bp_int start = 0; start < n; start += net->mb) {
+        const bp_int m = n - start < net->mb ? n - start : net->mb;
         T *out = (T *)Y + (size_t)start * (size_t)ldy;
         bp_status st = forward_micro(net, fn, m, (const T *)X + (size_t)start * (size_t)ldx, ldx, out, ldy);
         if (st != BP_OK)
@@ -325,8 +409,8 @@ bp_status IPFX(net_evaluate)(bp_net *net, const char *fn, bp_int n, const void *
     double acc = 0;
     if (confusion)
         memset(confusion, 0, (size_t)n_out * (size_t)n_out * sizeof *confusion);
-    for (bp_int start = 0; start < n; start += net->shard) {
-        const bp_int m = n - start < net->shard ? n - start : net->shard;
+    for (bp_int start = 0; start < n; start += net->mb) {
+        const bp_int m = n - start < net->mb ? n - start : net->mb;
         bp_status st = forward_micro(net, fn, m, (const T *)X + (size_t)start * (size_t)ldx, ldx, Y, n_out);
         if (st != BP_OK)
             return st;

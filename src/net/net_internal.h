@@ -29,10 +29,11 @@ typedef struct bp__step {
     bp_int layer;
 } bp__step;
 
-/* One worker of a pass: its own arena (the plan's offsets, for `shard` rows) and
- * gradient buffer; worker 0's are the network's own. */
+/* One worker of a pass. Worker 0 holds the arena (arena_raw aligned to 64 bytes)
+ * and the network's gradient, which all workers share; the others hold only their
+ * status. */
 typedef struct bp__worker {
-    void *arena_raw, *arena;   /* arena is arena_raw aligned to 64 bytes */
+    void *arena_raw, *arena;
     void *grads;
     double loss;               /* of the current pass */
     int64_t correct;
@@ -49,6 +50,7 @@ bp_status bp__pool_create(bp_net *net, int n_workers, struct bp__pool **out);
 void bp__pool_destroy(bp_net *net, struct bp__pool *pool);
 void bp__pool_run(struct bp__pool *pool, bp__job_fn fn, void *ctx);
 void bp__pool_sync(struct bp__pool *pool);
+void bp__pool_barrier(struct bp__pool *pool);  /* spinning: for the steps of one job */
 
 struct bp_net {
     bp_dtype dtype;
@@ -70,7 +72,7 @@ struct bp_net {
 
     /* The plan (arena == NULL: not planned). */
     bp_int mb;               /* max micro-batch */
-    bp_int shard;            /* rows of a micro-batch per worker: ceil(mb / n_threads) */
+    bp_int shard;            /* rows an arena buffer holds: mb */
     bp__worker *workers;     /* n_workers; workers[0] holds arena and grads */
     int n_workers;           /* the thread count the plan was made for */
     void *arena_raw, *arena; /* arena is arena_raw aligned to 64 bytes */

@@ -1,6 +1,7 @@
 /* pool.c: a network's worker threads: a fixed team that runs one job per pass. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include "net/net_internal.h"
@@ -22,6 +23,8 @@ struct bp__pool {
     atomic_int finished;      /* threads done with the current job */
     int arrived;              /* workers at the sync point */
     unsigned phase;
+    atomic_int bcount;        /* bp__pool_barrier: arrivals and generation */
+    atomic_uint bgen;
     int quit;
     bp__job_fn fn;
     void *ctx;
@@ -148,4 +151,19 @@ void bp__pool_sync(struct bp__pool *p)
             pthread_cond_wait(&p->phase_cv, &p->lock);
     }
     pthread_mutex_unlock(&p->lock);
+}
+
+void bp__pool_barrier(struct bp__pool *p)
+{
+    /* Inside a job every worker is running: spin, yielding now and then in case the
+     * machine is oversubscribed. */
+    const unsigned gen = atomic_load(&p->bgen);
+    if (atomic_fetch_add(&p->bcount, 1) + 1 == p->n) {
+        atomic_store(&p->bcount, 0);
+        atomic_fetch_add(&p->bgen, 1);
+        return;
+    }
+    for (unsigned i = 1; atomic_load(&p->bgen) == gen; i++)
+        if (i % 4096 == 0)
+            sched_yield();
 }
