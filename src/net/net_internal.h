@@ -42,14 +42,13 @@ typedef struct bp__worker {
 } bp__worker;
 
 /* The team of threads behind bp_net_set_threads (pool.c). A job runs fn(ctx, w)
- * for every worker w, w = 0 on the calling thread; bp__pool_sync is a barrier
+ * for every worker w, w = 0 on the calling thread; bp__pool_barrier is a barrier
  * of all workers inside a job. */
 typedef void (*bp__job_fn)(void *ctx, int worker);
 struct bp__pool;
 bp_status bp__pool_create(bp_net *net, int n_workers, struct bp__pool **out);
 void bp__pool_destroy(bp_net *net, struct bp__pool *pool);
 void bp__pool_run(struct bp__pool *pool, bp__job_fn fn, void *ctx);
-void bp__pool_sync(struct bp__pool *pool);
 void bp__pool_barrier(struct bp__pool *pool);  /* spinning: for the steps of one job */
 
 struct bp_net {

@@ -18,11 +18,8 @@ struct bp__pool {
     pthread_mutex_t lock;
     pthread_cond_t wake;      /* a new job, or quit */
     pthread_cond_t idle;      /* every thread finished the job */
-    pthread_cond_t phase_cv;  /* bp__pool_sync */
     atomic_uint job;          /* incremented per job */
     atomic_int finished;      /* threads done with the current job */
-    int arrived;              /* workers at the sync point */
-    unsigned phase;
     atomic_int bcount;        /* bp__pool_barrier: arrivals and generation */
     atomic_uint bgen;
     int quit;
@@ -76,7 +73,6 @@ static void stop(bp_net *net, struct bp__pool *p, int started)
         pthread_join(p->threads[i], NULL);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->idle);
-    pthread_cond_destroy(&p->phase_cv);
     pthread_mutex_destroy(&p->lock);
     bp__net_free(net, p->threads);
     bp__net_free(net, p->args);
@@ -102,7 +98,6 @@ bp_status bp__pool_create(bp_net *net, int n, struct bp__pool **out)
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->idle, NULL);
-    pthread_cond_init(&p->phase_cv, NULL);
     for (int i = 0; i < n - 1; i++) {
         args[i] = (thread_arg){p, i + 1};
         if (pthread_create(&threads[i], NULL, thread_main, &args[i]) != 0) {
@@ -135,21 +130,6 @@ void bp__pool_run(struct bp__pool *p, bp__job_fn fn, void *ctx)
     pthread_mutex_lock(&p->lock);
     while (atomic_load(&p->finished) < p->n - 1)
         pthread_cond_wait(&p->idle, &p->lock);
-    pthread_mutex_unlock(&p->lock);
-}
-
-void bp__pool_sync(struct bp__pool *p)
-{
-    pthread_mutex_lock(&p->lock);
-    const unsigned phase = p->phase;
-    if (++p->arrived == p->n) {
-        p->arrived = 0;
-        p->phase++;
-        pthread_cond_broadcast(&p->phase_cv);
-    } else {
-        while (p->phase == phase)
-            pthread_cond_wait(&p->phase_cv, &p->lock);
-    }
     pthread_mutex_unlock(&p->lock);
 }
 
