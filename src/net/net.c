@@ -118,10 +118,11 @@ bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_laye
     net->loss = loss;
     net->n_params = n_params;
     net->n_threads = 1;
+    net->workers = bp__net_alloc(net, sizeof *net->workers);
     net->layers = bp__net_alloc(net, (size_t)n_layers * sizeof *net->layers);
     net->params = bp__net_alloc(net, n_params * net->esize);
     net->grads = bp__net_alloc(net, n_params * net->esize);
-    if (!net->layers || !net->params || !net->grads) {
+    if (!net->workers || !net->layers || !net->params || !net->grads) {
         bp_net_destroy(net);
         return bp__fail(BP_ERR_NOMEM, fn, "allocating %zu parameters and gradients", n_params);
     }
@@ -148,24 +149,14 @@ bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_laye
     return BP_OK;
 }
 
-/* Frees a plan's arena (worker 0's), the workers and the steps. */
-static void free_plan_parts(bp_net *net, bp__worker *workers, int n_workers, bp__step *steps)
-{
-    for (int w = 0; workers && w < n_workers; w++)
-        bp__net_free(net, workers[w].arena_raw);
-    bp__net_free(net, workers);
-    bp__net_free(net, steps);
-}
-
 static void free_plan(bp_net *net)
 {
-    free_plan_parts(net, net->workers, net->n_workers, net->steps);
-    net->workers = NULL;
-    net->n_workers = 0;
+    bp__net_free(net, net->arena_raw);
+    bp__net_free(net, net->steps);
     net->arena_raw = net->arena = NULL;
     net->steps = NULL;
     net->n_steps = 0;
-    net->mb = net->shard = 0;
+    net->mb = 0;
     net->arena_bytes = 0;
 }
 
@@ -190,6 +181,7 @@ void bp_net_destroy(bp_net *net)
     bp__pool_destroy(net, net->pool);
     restore_blas_threads(net);
     free_plan(net);
+    bp__net_free(net, net->workers);
     bp__net_free(net, net->layers);
     bp__net_free(net, net->params);
     bp__net_free(net, net->grads);
@@ -263,11 +255,9 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     const char *fn = __func__;
     CHECK_NET(net);
     BP_REQUIRE(max_micro_batch >= 1, BP_ERR_ARG, "max_micro_batch (%d) < 1", (int)max_micro_batch);
-    const int T = net->n_threads;
-    /* One arena for the micro-batch, which the workers share (each computes its slice
-     * of every layer's features); the workers array holds their status. */
-    const bp_int shard = max_micro_batch;
-    const size_t mb = (size_t)shard, es = net->esize;
+    /* One arena, which the workers of a threaded network share (each computes its
+     * slice of every step). */
+    const size_t mb = (size_t)max_micro_batch, es = net->esize;
     /* Offsets of every buffer, each aligned to 64 bytes; SIZE_MAX marks an overflow. */
     size_t off = 0, y_off[BP_NET_MAX_LAYERS], z_off[BP_NET_MAX_LAYERS];
     for (bp_int i = 0; i < net->n_layers; i++) {
@@ -297,22 +287,11 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     /* Steps: forward 0..L-1, loss, then backward i and grads_ready i from the last layer down. */
     const bp_int n_steps = 3 * net->n_layers + 1;
     bp__step *steps = bp__net_alloc(net, (size_t)n_steps * sizeof *steps);
-    bp__worker *workers = bp__net_alloc(net, (size_t)T * sizeof *workers);
-    int ok = steps && workers;
-    if (workers)
-        memset(workers, 0, (size_t)T * sizeof *workers);
-    if (ok) {
-        workers[0].arena_raw = bp__net_alloc(net, off + 64);
-        workers[0].grads = net->grads;
-        ok = workers[0].arena_raw != NULL;
-    }
-    if (!ok) {
-        free_plan_parts(net, workers, T, steps);
+    void *raw = bp__net_alloc(net, off + 64);
+    if (!steps || !raw) {
+        bp__net_free(net, steps);
+        bp__net_free(net, raw);
         return bp__fail(BP_ERR_NOMEM, fn, "allocating an arena of %zu bytes", off + 64);
-    }
-    {
-        char *raw = workers[0].arena_raw;
-        workers[0].arena = raw + ((64 - (uintptr_t)raw % 64) % 64);
     }
     bp_int s = 0;
     for (bp_int i = 0; i < net->n_layers; i++)
@@ -325,13 +304,10 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     free_plan(net);
     net->steps = steps;
     net->n_steps = n_steps;
-    net->workers = workers;
-    net->n_workers = T;
-    net->arena_raw = workers[0].arena_raw;
-    net->arena = workers[0].arena;
+    net->arena_raw = raw;
+    net->arena = (char *)raw + ((64 - (uintptr_t)raw % 64) % 64);
     net->arena_bytes = off;
     net->mb = max_micro_batch;
-    net->shard = shard;
     for (bp_int i = 0; i < net->n_layers; i++) {
         net->layers[i].y_off = y_off[i];
         net->layers[i].z_off = z_off[i];
@@ -355,25 +331,22 @@ bp_status bp_net_set_threads(bp_net *net, int n_threads)
     }
     if (n_threads == net->n_threads)
         return BP_OK;
+    bp__worker *workers = bp__net_alloc(net, (size_t)n_threads * sizeof *workers);
+    if (!workers)
+        return bp__fail(BP_ERR_NOMEM, fn, "allocating the status of %d workers", n_threads);
     struct bp__pool *pool = NULL;
     if (n_threads > 1) {
         bp_status st = bp__pool_create(net, n_threads, &pool);
-        if (st != BP_OK)
-            return st;
-    }
-    const int old_threads = net->n_threads;
-    const bp_int mb = net->mb;
-    net->n_threads = n_threads;
-    if (mb > 0) {  /* the arenas depend on the thread count: plan again */
-        bp_status st = bp_net_plan(net, mb);
         if (st != BP_OK) {
-            net->n_threads = old_threads;
-            bp__pool_destroy(net, pool);
+            bp__net_free(net, workers);
             return st;
         }
     }
     bp__pool_destroy(net, net->pool);
+    bp__net_free(net, net->workers);
     net->pool = pool;
+    net->workers = workers;
+    net->n_threads = n_threads;
 #ifdef BP_HAVE_OPENBLAS_THREADS
     /* Each worker calls BLAS on its own share: one BLAS thread each (process-wide). */
     if (n_threads > 1 && net->blas_threads_saved == 0) {
@@ -438,8 +411,8 @@ bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, size_t 
             net->backend == BP_BACKEND_BLAS ? "blas" : "naive");
         if (net->n_threads > 1)
             out(&o, "threads: %d workers sharing the arena and the gradient, each computing its "
-                    "slice of every layer's features and of every dX's columns\n", net->n_threads);
-        const size_t mb = (size_t)net->shard;
+                    "slice of every step's GEMMs\n", net->n_threads);
+        const size_t mb = (size_t)net->mb;
         for (bp_int i = 0; i < net->n_layers; i++) {
             const bp__layer *l = &net->layers[i];
             out(&o, "  buffer Y%d  at %10zu: %d x %d (%zu bytes)\n", (int)i, l->y_off, (int)mb,

@@ -25,9 +25,9 @@ static const kernels backends[2] = {
                           PFX(sigmoid_bce_naive), PFX(mse_naive)},
 };
 
-/* Buffers of a worker's arena and gradient (worker 0: the network's own), and parameters. */
-#define ARENA(wk, off) ((T *)(void *)((char *)(wk)->arena + (off)))
-#define GRAD(wk, off) ((T *)(wk)->grads + (off))
+/* Buffers of the arena, gradients and parameters. */
+#define ARENA(net, off) ((T *)(void *)((char *)(net)->arena + (off)))
+#define GRAD(net, off) ((T *)(net)->grads + (off))
 #define PARAM(net, off) ((T *)(net)->params + (off))
 
 /* One micro-batch: rows samples X (ldx) and their targets. */
@@ -48,14 +48,14 @@ static bp_status nonfinite(const char *fn, bp_int layer, const char *what)
 }
 
 /* The input of layer i: the micro-batch's X, or layer i-1's kept output. */
-static const T *layer_input(const bp_net *net, const bp__worker *wk, const micro *b, bp_int i, bp_int *ld)
+static const T *layer_input(const bp_net *net, const micro *b, bp_int i, bp_int *ld)
 {
     if (i == 0) {
         *ld = b->ldx;
         return b->X;
     }
     *ld = net->layers[i - 1].n_out;
-    return ARENA(wk, net->layers[i - 1].y_off);
+    return ARENA(net, net->layers[i - 1].y_off);
 }
 
 /* The workers of a pass. With T > 1 every worker walks the same step list on the same
@@ -108,7 +108,6 @@ static int block_finite(const bp_net *net, bp_int rows, const T *Y, bp_int ld, b
 static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mode mode, double *loss)
 {
     bp_net *net = t->net;
-    const bp__worker *wk = &net->workers[0];  /* one arena and one gradient, shared */
     const kernels *k = &backends[net->backend];
     const bp_int m = b->rows;
     int cur = 0;  /* which of the two gradient buffers holds the current layer's dY */
@@ -118,9 +117,9 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
         const bp__layer *l = &net->layers[i];
         const T alpha = (T)l->alpha;
         const int whole = l->act == BP_ACT_SOFTMAX;
-        T *Y = ARENA(wk, l->y_off), *Z = l->z_off == SIZE_MAX ? NULL : ARENA(wk, l->z_off);
+        T *Y = ARENA(net, l->y_off), *Z = l->z_off == SIZE_MAX ? NULL : ARENA(net, l->z_off);
         bp_int ldin, lo, hi;
-        const T *in = layer_input(net, wk, b, i, &ldin);
+        const T *in = layer_input(net, b, i, &ldin);
         const int idle = st != BP_OK || team_failed(t);
         switch (net->steps[s].kind) {
         case BP_STEP_FORWARD:
@@ -151,7 +150,7 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
         case BP_STEP_LOSS:
             if (!idle && t->w == 0) {
                 double part = 0;
-                T *dZ = mode == BP_MODE_GRAD ? ARENA(wk, net->g_off[0]) : NULL;
+                T *dZ = mode == BP_MODE_GRAD ? ARENA(net, net->g_off[0]) : NULL;
                 if (net->loss == BP_LOSS_SOFTMAX_XENT)
                     st = k->softmax_xent(m, l->n_out, Y, l->n_out, b->labels, b->divisor, &part, dZ, l->n_out);
                 else if (net->loss == BP_LOSS_SIGMOID_BCE)
@@ -166,19 +165,19 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
             /* dZ overwrites dY in place, each worker its own features with their rows of dW
              * and db; then, once dZ is whole, dX = dZ W by column slices into the other
              * buffer, which the next (lower) layer reads as its dY. */
-            T *dY = ARENA(wk, net->g_off[cur]);
-            T *dX = i > 0 ? ARENA(wk, net->g_off[cur ^ 1]) : NULL;
+            T *dY = ARENA(net, net->g_off[cur]);
+            T *dX = i > 0 ? ARENA(net, net->g_off[cur ^ 1]) : NULL;
             slice(t, l->n_out, whole, &lo, &hi);
             if (!idle && hi > lo) {
-                T *dW = GRAD(wk, l->w_off) + (size_t)lo * (size_t)l->n_in;
+                T *dW = GRAD(net, l->w_off) + (size_t)lo * (size_t)l->n_in;
                 st = k->dense_backward(BP_ROW_MAJOR, m, l->n_in, hi - lo, in, ldin,
                                        PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in,
                                        l->act, alpha, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out,
                                        dY + lo, l->n_out, dY + lo, l->n_out, b->beta, dW, l->n_in,
-                                       GRAD(wk, l->b_off) + lo, NULL, 0);
+                                       GRAD(net, l->b_off) + lo, NULL, 0);
                 if (st == BP_OK && net->check_finite &&
                     (!bp__all_finite(net->dtype, (size_t)(hi - lo) * (size_t)l->n_in, dW) ||
-                     !bp__all_finite(net->dtype, (size_t)(hi - lo), GRAD(wk, l->b_off) + lo)))
+                     !bp__all_finite(net->dtype, (size_t)(hi - lo), GRAD(net, l->b_off) + lo)))
                     st = nonfinite(fn, i, "gradient");
             }
             if (dX && t->T > 1 && m > l->n_in) {
@@ -225,10 +224,10 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
 }
 
 /* Counts correct predictions of the micro-batch whose outputs are in the last layer's buffer. */
-static int64_t count_correct(const bp_net *net, const bp__worker *wk, const micro *b)
+static int64_t count_correct(const bp_net *net, const micro *b)
 {
     const bp__layer *l = &net->layers[net->n_layers - 1];
-    const T *Y = ARENA(wk, l->y_off);
+    const T *Y = ARENA(net, l->y_off);
     int64_t c = 0;
     for (bp_int r = 0; r < b->rows; r++) {
         const T *y = Y + (size_t)r * (size_t)l->n_out;
@@ -266,7 +265,7 @@ typedef struct batch_job {
 static void batch_part(batch_job *j, int w)
 {
     bp_net *net = j->net;
-    bp__worker *wk = &net->workers[w], *w0 = &net->workers[0];
+    bp__worker *wk = &net->workers[w];
     const team t = {net, w, net->n_threads, &j->failed};
     const int labels = net->loss == BP_LOSS_SOFTMAX_XENT;
     const bp_int n_out = net->layers[net->n_layers - 1].n_out;
@@ -277,17 +276,17 @@ static void batch_part(batch_job *j, int w)
         micro b = {.rows = j->n - start < net->mb ? j->n - start : net->mb, .divisor = (T)j->n,
                    .beta = start == 0 ? 0 : 1, .ldt = labels ? 0 : j->ldt};
         if (j->idx) {  /* worker 0 gathers the rows into the arena */
-            T *xg = ARENA(w0, net->xg_off);
+            T *xg = ARENA(net, net->xg_off);
             if (w == 0) {
                 for (bp_int r = 0; r < b.rows; r++)
                     memcpy(xg + (size_t)r * (size_t)net->n_in,
                            j->X + (size_t)j->idx[start + r] * (size_t)j->ldx, (size_t)net->n_in * sizeof(T));
                 if (labels) {
-                    int32_t *tg = (int32_t *)(void *)((char *)w0->arena + net->tg_off);
+                    int32_t *tg = (int32_t *)(void *)((char *)net->arena + net->tg_off);
                     for (bp_int r = 0; r < b.rows; r++)
                         tg[r] = ((const int32_t *)j->targets)[j->idx[start + r]];
                 } else {
-                    T *tg = ARENA(w0, net->tg_off);
+                    T *tg = ARENA(net, net->tg_off);
                     for (bp_int r = 0; r < b.rows; r++)
                         memcpy(tg + (size_t)r * (size_t)n_out,
                                (const T *)j->targets + (size_t)j->idx[start + r] * (size_t)j->ldt,
@@ -298,9 +297,9 @@ static void batch_part(batch_job *j, int w)
             b.X = xg;
             b.ldx = net->n_in;
             if (labels)
-                b.labels = (const int32_t *)(const void *)((const char *)w0->arena + net->tg_off);
+                b.labels = (const int32_t *)(const void *)((const char *)net->arena + net->tg_off);
             else {
-                b.tgt = ARENA(w0, net->tg_off);
+                b.tgt = ARENA(net, net->tg_off);
                 b.ldt = n_out;
             }
         } else {
@@ -318,7 +317,7 @@ static void batch_part(batch_job *j, int w)
                 snprintf(wk->err, sizeof wk->err, "%s", bp_last_error());
         }
         if (w == 0 && wk->st == BP_OK && j->count && net->loss != BP_LOSS_MSE)
-            wk->correct += count_correct(net, w0, &b);
+            wk->correct += count_correct(net, &b);
         /* The next micro-batch overwrites the arena: wait until every worker is done with it. */
         team_barrier(&t);
     }
@@ -368,7 +367,7 @@ static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X
     for (bp_int i = 0; i < net->n_layers; i++) {
         const bp__layer *l = &net->layers[i];
         const int last = i == net->n_layers - 1;
-        T *Y = last ? out : ARENA(&net->workers[0], net->g_off[i % 2]);
+        T *Y = last ? out : ARENA(net, net->g_off[i % 2]);
         const bp_int ldy = last ? ldo : l->n_out;
         bp_status st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off),
                                         l->n_in, PARAM(net, l->b_off), l->act, (T)l->alpha, NULL, 0, Y, ldy);
@@ -404,7 +403,7 @@ bp_status IPFX(net_evaluate)(bp_net *net, const char *fn, bp_int n, const void *
 {
     const bp__layer *last = &net->layers[net->n_layers - 1];
     const bp_int n_out = last->n_out;
-    T *Y = ARENA(&net->workers[0], last->y_off);
+    T *Y = ARENA(net, last->y_off);
     const int classify = net->loss != BP_LOSS_MSE;
     double acc = 0;
     if (confusion)

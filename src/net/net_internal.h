@@ -29,13 +29,9 @@ typedef struct bp__step {
     bp_int layer;
 } bp__step;
 
-/* One worker of a pass. Worker 0 holds the arena (arena_raw aligned to 64 bytes)
- * and the network's gradient, which all workers share; the others hold only their
- * status. */
+/* What one worker of a pass reports (the workers share the arena and gradient). */
 typedef struct bp__worker {
-    void *arena_raw, *arena;
-    void *grads;
-    double loss;               /* of the current pass */
+    double loss;               /* of the current pass (worker 0 computes it) */
     int64_t correct;
     bp_status st;
     char err[512];             /* its bp_last_error(), which is thread-local */
@@ -67,13 +63,11 @@ struct bp_net {
     /* Threads (bp_net_set_threads). */
     int n_threads;           /* workers of a training pass; 1: the caller's thread alone */
     struct bp__pool *pool;   /* the other n_threads - 1, or NULL */
+    bp__worker *workers;     /* n_threads */
     int blas_threads_saved;  /* OpenBLAS's thread count before a threaded mode set 1; 0: untouched */
 
     /* The plan (arena == NULL: not planned). */
     bp_int mb;               /* max micro-batch */
-    bp_int shard;            /* rows an arena buffer holds: mb */
-    bp__worker *workers;     /* n_workers; workers[0] holds arena and grads */
-    int n_workers;           /* the thread count the plan was made for */
     void *arena_raw, *arena; /* arena is arena_raw aligned to 64 bytes */
     size_t arena_bytes;
     size_t g_off[2];         /* the two gradient / inference buffers, mb x max_width */
