@@ -630,11 +630,9 @@ static void print_json(const struct opts *o, const struct bench_meta *m, const s
 
 static int write_dat(const char *path, const struct bench_meta *m, const struct row *rows, int nrows)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
+    FILE *f = bench_dat_open(PROG, path);
+    if (!f)
         return -1;
-    }
     fprintf(f, "# bench-kernels, backprop %s, %s, %s; times in ms (medians), NaN: not measured\n",
         bp_version(), m->date, m->blas);
     fprintf(f, "# 1:size 2:prec 3:fwd_ms 4:fwd_gflops 5:bwd_ms 6:bwd_gflops 7:naive_fwd_ms "
@@ -653,20 +651,9 @@ static int write_dat(const char *path, const struct bench_meta *m, const struct 
             t ? tg * 1e3 : NAN, t ? 6.0 * r->size * r->size * r->size / tg * 1e-9 : NAN,
             t ? ratio(r) : NAN, r->err_naive, r->err_gemm,
         };
-        fprintf(f, "%d %c", r->size, r->p->letter);
-        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
-            if (isfinite(v[k]))
-                fprintf(f, " %.6g", v[k]);
-            else
-                fprintf(f, " NaN");
-        }
-        fputc('\n', f);
+        bench_dat_row(f, r->size, r->p->letter, v, sizeof v / sizeof v[0]);
     }
-    if (fclose(f) != 0) {
-        fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return bench_dat_close(PROG, f, path);
 }
 
 int main(int argc, char **argv)

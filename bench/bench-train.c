@@ -754,11 +754,9 @@ static void print_json(const struct opts *o, const struct bench_meta *m, const s
 
 static int write_dat(const char *path, const struct bench_meta *m, const struct row *rows, int nrows)
 {
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
+    FILE *f = bench_dat_open(PROG, path);
+    if (!f)
         return -1;
-    }
     fprintf(f, "# bench-train, backprop %s, %s, %s, %d BLAS threads; MLP %s; "
         "times in ms (medians), NaN: not measured\n", bp_version(), m->date, m->blas, m->threads, net_name);
     fprintf(f, "# 1:batch 2:prec 3:step_ms 4:step_gflops 5:loss_and_grad_ms 6:optim_step_ms "
@@ -772,20 +770,9 @@ static int write_dat(const char *path, const struct bench_meta *m, const struct 
             t ? r->gemms * 1e3 : NAN, t ? gflops(r, r->gemms) : NAN, t ? ratio(r) : NAN,
             tn ? r->naive_step * 1e3 : NAN, tn ? speedup(r) : NAN, r->err,
         };
-        fprintf(f, "%d %c", r->batch, r->p->letter);
-        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
-            if (isfinite(v[k]))
-                fprintf(f, " %.6g", v[k]);
-            else
-                fprintf(f, " NaN");
-        }
-        fputc('\n', f);
+        bench_dat_row(f, r->batch, r->p->letter, v, sizeof v / sizeof v[0]);
     }
-    if (fclose(f) != 0) {
-        fprintf(stderr, PROG ": cannot write %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    return bench_dat_close(PROG, f, path);
 }
 
 int main(int argc, char **argv)

@@ -137,3 +137,32 @@ void bench_json_str(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+
+FILE *bench_dat_open(const char *prog, const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+    return f;
+}
+
+void bench_dat_row(FILE *f, int key, char letter, const double *v, size_t n)
+{
+    fprintf(f, "%d %c", key, letter);
+    for (size_t k = 0; k < n; k++) {
+        if (isfinite(v[k]))
+            fprintf(f, " %.6g", v[k]);
+        else
+            fprintf(f, " NaN");
+    }
+    fputc('\n', f);
+}
+
+int bench_dat_close(const char *prog, FILE *f, const char *path)
+{
+    if (fclose(f) != 0) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

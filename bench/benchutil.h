@@ -45,4 +45,11 @@ void bench_print_ms(int width, double ms);
 void bench_json_num(FILE *f, const char *key, double v, int last);
 void bench_json_str(FILE *f, const char *s);
 
+/* A --dat file for gnuplot: open (a message "prog: cannot write path: ..." and NULL
+ * on failure), one line per row (key, precision letter, values; NaN as NaN), close
+ * (0, or -1 with the message when a write failed). */
+FILE *bench_dat_open(const char *prog, const char *path);
+void bench_dat_row(FILE *f, int key, char letter, const double *v, size_t n);
+int bench_dat_close(const char *prog, FILE *f, const char *path);
+
 #endif
