@@ -77,20 +77,10 @@
     if (.not. mat_@P@(fn, 'W', W, wv, ldw, stat)) return
     if (.not. mat_@P@(fn, 'dY', dY, dyv, lddy, stat)) return
     if (.not. mat_@P@(fn, 'dW', dW, dwv, lddw, stat)) return
-    py = c_null_ptr
     ldy = lddy
-    if (present(Y)) then
-      if (.not. shape_is(fn, 'Y', shape(Y), [n_out, n], stat)) return
-      if (.not. mat_@P@(fn, 'Y', Y, v, ldy, stat)) return
-      py = ptr_@P@(v)
-    end if
-    pz = c_null_ptr
+    if (.not. opt_mat_@P@(fn, 'Y', Y, [n_out, n], py, ldy, stat)) return
     ldz = lddy
-    if (present(Z)) then
-      if (.not. shape_is(fn, 'Z', shape(Z), [n_out, n], stat)) return
-      if (.not. mat_@P@(fn, 'Z', Z, v, ldz, stat)) return
-      pz = ptr_@P@(v)
-    end if
+    if (.not. opt_mat_@P@(fn, 'Z', Z, [n_out, n], pz, ldz, stat)) return
     dzv => dyv
     lddz = lddy
     if (present(dZ)) then
@@ -103,13 +93,8 @@
       if (.not. vec_@P@(fn, 'db', db, v, stat)) return
       pdb = ptr_@P@(v)
     end if
-    pdx = c_null_ptr
     lddx = n_in
-    if (present(dX)) then
-      if (.not. shape_is(fn, 'dX', shape(dX), [n_in, n], stat)) return
-      if (.not. mat_@P@(fn, 'dX', dX, v, lddx, stat)) return
-      pdx = ptr_@P@(v)
-    end if
+    if (.not. opt_mat_@P@(fn, 'dX', dX, [n_in, n], pdx, lddx, stat)) return
     a = 0
     if (present(alpha)) a = alpha
     bt = 0
@@ -154,7 +139,7 @@
     real(@WP@), intent(inout), target, optional :: dZ(:, :)
     integer(c_int), intent(out), optional :: stat
     character(len=*), parameter :: fn = 'bp_act_backward@S@'
-    real(@WP@), pointer, contiguous :: dyv(:), dzv(:), v(:)
+    real(@WP@), pointer, contiguous :: dyv(:), dzv(:)
     type(c_ptr) :: py, pz
     integer(c_int) :: m, n, lddy, lddz, ldy, ldz
     real(@WP@) :: a
@@ -162,20 +147,10 @@
     m = int(size(dY, 1), c_int)
     n = int(size(dY, 2), c_int)
     if (.not. mat_@P@(fn, 'dY', dY, dyv, lddy, stat)) return
-    py = c_null_ptr
     ldy = lddy
-    if (present(Y)) then
-      if (.not. shape_is(fn, 'Y', shape(Y), [m, n], stat)) return
-      if (.not. mat_@P@(fn, 'Y', Y, v, ldy, stat)) return
-      py = ptr_@P@(v)
-    end if
-    pz = c_null_ptr
+    if (.not. opt_mat_@P@(fn, 'Y', Y, [m, n], py, ldy, stat)) return
     ldz = lddy
-    if (present(Z)) then
-      if (.not. shape_is(fn, 'Z', shape(Z), [m, n], stat)) return
-      if (.not. mat_@P@(fn, 'Z', Z, v, ldz, stat)) return
-      pz = ptr_@P@(v)
-    end if
+    if (.not. opt_mat_@P@(fn, 'Z', Z, [m, n], pz, ldz, stat)) return
     dzv => dyv
     lddz = lddy
     if (present(dZ)) then

@@ -32,6 +32,24 @@
   end function
 
   ! A vector argument: contiguous, passed in place.
+  ! An optional matrix of the given shape: its address (c_null_ptr when absent) and
+  ! leading dimension (left as given when absent).
+  logical function opt_mat_@P@(fn, name, A, dims, p, ld, stat) result(ok)
+    character(len=*), intent(in) :: fn, name
+    real(@WP@), intent(in), target, optional :: A(:, :)
+    integer(c_int), intent(in) :: dims(2)
+    type(c_ptr), intent(out) :: p
+    integer(c_int), intent(inout) :: ld
+    integer(c_int), intent(out), optional :: stat
+    real(@WP@), pointer, contiguous :: v(:)
+    ok = .true.
+    p = c_null_ptr
+    if (.not. present(A)) return
+    ok = shape_is(fn, name, shape(A), dims, stat)
+    if (ok) ok = mat_@P@(fn, name, A, v, ld, stat)
+    if (ok) p = ptr_@P@(v)
+  end function
+
   logical function vec_@P@(fn, name, a, v, stat) result(ok)
     character(len=*), intent(in) :: fn, name
     real(@WP@), intent(in), target :: a(:)
