@@ -131,27 +131,33 @@
     type(bp_net), intent(in) :: net
     real(@WP@), pointer, intent(out) :: params(:)
     integer(c_int), intent(out), optional :: stat
-    params => null()
-    if (.not. c_associated(net%ptr)) then
-      call raise(BP_ERR_ARG, 'bp_net_params: net is NULL', stat)
-      return
-    end if
-    if (.not. dtype_is('bp_net_params', net, BP_@DT@, stat)) return
-    call c_f_pointer(bp_net_params_c(net%ptr), params, [bp_net_n_params_c(net%ptr)])
-    if (present(stat)) stat = BP_OK
+    call flat_view_@P@('bp_net_params', net, .false., params, stat)
   end subroutine
 
   subroutine bp_@P@net_grads_f(net, grads, stat)
     type(bp_net), intent(in) :: net
     real(@WP@), pointer, intent(out) :: grads(:)
     integer(c_int), intent(out), optional :: stat
-    grads => null()
+    call flat_view_@P@('bp_net_grads', net, .true., grads, stat)
+  end subroutine
+
+  subroutine flat_view_@P@(fn, net, grads, view, stat)
+    character(len=*), intent(in) :: fn
+    type(bp_net), intent(in) :: net
+    logical, intent(in) :: grads
+    real(@WP@), pointer, intent(out) :: view(:)
+    integer(c_int), intent(out), optional :: stat
+    view => null()
     if (.not. c_associated(net%ptr)) then
-      call raise(BP_ERR_ARG, 'bp_net_grads: net is NULL', stat)
+      call raise(BP_ERR_ARG, fn // ': net is NULL', stat)
       return
     end if
-    if (.not. dtype_is('bp_net_grads', net, BP_@DT@, stat)) return
-    call c_f_pointer(bp_net_grads_c(net%ptr), grads, [bp_net_n_params_c(net%ptr)])
+    if (.not. dtype_is(fn, net, BP_@DT@, stat)) return
+    if (grads) then
+      call c_f_pointer(bp_net_grads_c(net%ptr), view, [bp_net_n_params_c(net%ptr)])
+    else
+      call c_f_pointer(bp_net_params_c(net%ptr), view, [bp_net_n_params_c(net%ptr)])
+    end if
     if (present(stat)) stat = BP_OK
   end subroutine
 
