@@ -5,7 +5,7 @@
 #define DISPATCH(net, call) ((net)->dtype == BP_F32 ? bp__s##call : bp__d##call)
 
 /* The checks every pass shares: a planned network and n samples of X. */
-static bp_status check_pass(const char *fn, const bp_net *net, bp_int n, const void *X, bp_int ldx)
+bp_status bp__check_pass(const char *fn, const bp_net *net, bp_int n, const void *X, bp_int ldx)
 {
     BP_REQUIRE(net != NULL, BP_ERR_ARG, "net is NULL");
     BP_REQUIRE(net->arena != NULL, BP_ERR_ARG, "the network has no plan: call bp_net_plan first");
@@ -60,7 +60,7 @@ bp_status bp__check_targets(const char *fn, const bp_net *net, bp_int n, const v
 bp_status bp_net_forward(bp_net *net, bp_int n, const void *X, bp_int ldx, void *Y, bp_int ldy)
 {
     const char *fn = __func__;
-    TRY(check_pass(fn, net, n, X, ldx));
+    TRY(bp__check_pass(fn, net, n, X, ldx));
     const bp_int n_out = net->layers[net->n_layers - 1].n_out;
     BP_REQUIRE(n == 0 || Y != NULL, BP_ERR_ARG, "Y is NULL");
     BP_REQUIRE(ldy >= n_out, BP_ERR_ARG, "ldy (%d) < the network's n_out (%d)", (int)ldy, (int)n_out);
@@ -73,7 +73,7 @@ bp_status bp_net_loss_and_grad(bp_net *net, bp_int n, const void *X, bp_int ldx,
                                const void *targets, bp_int ldt, double *loss)
 {
     const char *fn = __func__;
-    TRY(check_pass(fn, net, n, X, ldx));
+    TRY(bp__check_pass(fn, net, n, X, ldx));
     TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
     return DISPATCH(net, net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_GRAD, loss, NULL);
 }
@@ -82,7 +82,7 @@ bp_status bp_net_accuracy(bp_net *net, bp_int n, const void *X, bp_int ldx, cons
                           double *accuracy, int64_t *confusion)
 {
     const char *fn = __func__;
-    TRY(check_pass(fn, net, n, X, ldx));
+    TRY(bp__check_pass(fn, net, n, X, ldx));
     BP_CHECK_PTR(accuracy);
     BP_REQUIRE(net->loss != BP_LOSS_MSE, BP_ERR_ARG, "the network's loss is MSE: use bp_net_rmse");
     BP_REQUIRE(net->loss == BP_LOSS_SOFTMAX_XENT || net->layers[net->n_layers - 1].n_out == 1,
@@ -95,7 +95,7 @@ bp_status bp_net_rmse(bp_net *net, bp_int n, const void *X, bp_int ldx, const vo
                       bp_int ldt, double *rmse)
 {
     const char *fn = __func__;
-    TRY(check_pass(fn, net, n, X, ldx));
+    TRY(bp__check_pass(fn, net, n, X, ldx));
     BP_CHECK_PTR(rmse);
     BP_REQUIRE(net->loss == BP_LOSS_MSE, BP_ERR_ARG, "the network's loss is not MSE: use bp_net_accuracy");
     TRY(bp__check_targets(fn, net, n, targets, ldt, 0));
@@ -106,7 +106,7 @@ bp_status bp_net_gradcheck(bp_net *net, bp_int n, const void *X, bp_int ldx, con
                            bp_int ldt, double h, double *max_rel_err, size_t *worst)
 {
     const char *fn = __func__;
-    TRY(check_pass(fn, net, n, X, ldx));
+    TRY(bp__check_pass(fn, net, n, X, ldx));
     BP_CHECK_PTR(max_rel_err);
     BP_REQUIRE(net->dtype == BP_F64, BP_ERR_UNSUPPORTED,
                "central differences need a BP_F64 network (float is too coarse)");

@@ -32,6 +32,10 @@ typedef enum bp__mode {
 BP_NET_EXEC_DECLS(s)
 BP_NET_EXEC_DECLS(d)
 
+/* Checks a pass's network and input (net_api.c): planned, n >= 0, X and ldx, and
+ * with the finite check on, every row of X. */
+bp_status bp__check_pass(const char *fn, const bp_net *net, bp_int n, const void *X, bp_int ldx);
+
 /* Checks a pass's targets (net_api.c): labels, or real values with ldt >= n_out. */
 bp_status bp__check_targets(const char *fn, const bp_net *net, bp_int n, const void *targets,
                             bp_int ldt, int labels);

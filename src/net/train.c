@@ -28,17 +28,9 @@ bp_status bp_train(bp_net *net, bp_optim *opt, bp_int n, const void *X, bp_int l
     BP_REQUIRE(config->epochs >= 1, BP_ERR_ARG, "config->epochs (%ld) < 1", config->epochs);
     BP_REQUIRE(config->batch_size >= 1, BP_ERR_ARG, "config->batch_size (%d) < 1", (int)config->batch_size);
     BP_REQUIRE(n >= 1, BP_ERR_ARG, "n (%d) < 1", (int)n);
-    BP_CHECK_PTR(X);
-    BP_REQUIRE(ldx >= net->n_in, BP_ERR_ARG, "ldx (%d) < the network's n_in (%d)", (int)ldx, (int)net->n_in);
-    BP_REQUIRE(bp__block_fits(n, ldx, net->esize), BP_ERR_OVERFLOW,
-               "X: %d rows of leading dimension %d overflow the address space", (int)n, (int)ldx);
+    TRY(bp__check_pass(fn, net, n, X, ldx));
     const int labels = net->loss == BP_LOSS_SOFTMAX_XENT;
     TRY(bp__check_targets(fn, net, n, targets, ldt, labels));
-    if (net->check_finite)
-        for (bp_int i = 0; i < n; i++)
-            BP_REQUIRE(bp__all_finite(net->dtype, (size_t)net->n_in,
-                                      (const char *)X + (size_t)i * (size_t)ldx * net->esize),
-                       BP_ERR_NONFINITE, "X row %d holds a NaN or Inf", (int)i);
 
     /* The only allocation: the permutation, once, before the first step. */
     int32_t *idx = bp__net_alloc(net, (size_t)n * sizeof *idx);
