@@ -79,10 +79,11 @@ static void usage(FILE *f)
         "usage: " PROG " [options]\n"
         "Times training steps of an MLP 784-512-512-10 (ReLU, ReLU, identity; softmax\n"
         "cross-entropy; plain SGD, lr %g; He-uniform init, seed %d) on synthetic data:\n"
-        "one step = bp_net_loss_and_grad (forward, loss, backward over the batch, planned\n"
-        "as one micro-batch) + bp_optim_step. In the same run, interleaved, it times the\n"
-        "step's GEMMs alone (cblas_?gemm on buffers of the same shapes; gemv and ger at\n"
-        "batch 1, as the library calls them) and the same step on the naive backend.\n"
+        "one step = bp_optim_train_step (forward, loss, backward over the batch, planned\n"
+        "as one micro-batch, with the SGD update fused into the backward GEMMs). In the\n"
+        "same run, interleaved, it times the unfused step (bp_net_loss_and_grad, then\n"
+        "bp_optim_step), the step's GEMMs alone (cblas_?gemm on buffers of the same shapes,\n"
+        "beta = 0; gemv and ger at batch 1) and the step on the naive backend (unfused).\n"
         "Each figure is the median over repeats.\n"
         "\n"
         "  --batches LIST        comma-separated batch sizes, 1..%d (default " DEFAULT_BATCHES ")\n"
@@ -106,9 +107,10 @@ static void usage(FILE *f)
         "\n"
         "Columns: median time (ms) of a step and its GFLOP/s (GEMM flops of a step:\n"
         "forward 2n(784*512 + 512*512 + 512*10), dW the same, dX of layers 2 and 3\n"
-        "2n(512*512 + 512*10)); the medians of its two calls (loss_and_grad, optim_step);\n"
-        "the GEMMs alone and ratio = step / GEMMs alone (what the step costs beyond its\n"
-        "GEMMs; target <= %.2f at batch >= %d); the naive step and speed-up = naive / BLAS\n"
+        "2n(512*512 + 512*10)); the unfused step and the medians of its two calls\n"
+        "(loss_and_grad, optim_step); the GEMMs alone; ratio = step / GEMMs alone (what the\n"
+        "step costs beyond its GEMMs; target <= %.2f at batch >= %d) and the same for the\n"
+        "unfused step; the naive step and speed-up = naive / BLAS\n"
         "(target >= %gx at batch %d); err: normwise relative difference max|a - b| / max|b|\n"
         "of the first gradient, BLAS vs naive, from the same initial parameters. A row\n"
         "whose error exceeds 1e-3 (float) or 1e-9 (double) is reported and not timed, and\n"
@@ -454,10 +456,20 @@ static void data_make(struct data *d, const struct prec *p, int n, uint64_t seed
         d->labels[i] = (int32_t)(bench_uniform(&seed) * width[NL]);
 }
 
-/* The parts of one step, in seconds. */
+/* The parts of one unfused step, in seconds. */
 struct step_time {
     double total, grad, update;
 };
+
+/* One fused step (bp_optim_train_step), in seconds. */
+static double step_fused(const struct trainer *t, const struct data *d, double *loss)
+{
+    double t0 = bench_now();
+    bp_status st = bp_optim_train_step(t->opt, t->net, t->n, d->X, N_IN, d->labels, 1, loss);
+    double t1 = bench_now();
+    check(st, t, "bp_optim_train_step");
+    return t1 - t0;
+}
 
 static void grad_only(const struct trainer *t, const struct data *d, double *loss)
 {
@@ -496,7 +508,7 @@ struct row {
     int naive;            /* the naive backend was run */
     int ok;               /* the check passed, so the timings are meaningful */
     int reps, reps_naive;
-    double step, grad, update, gemms, naive_step;   /* median seconds */
+    double step, unfused, grad, update, gemms, naive_step;   /* median seconds */
     double err;           /* first gradient, BLAS vs naive */
     double loss_first, loss_last;
 };
@@ -509,6 +521,11 @@ static double gflops(const struct row *r, double seconds)
 static double ratio(const struct row *r)
 {
     return r->step / r->gemms;
+}
+
+static double ratio_unfused(const struct row *r)
+{
+    return r->unfused / r->gemms;
 }
 
 static double speedup(const struct row *r)
@@ -530,7 +547,7 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
     r->batch = n;
     r->p = p;
     r->naive = naive;
-    r->step = r->grad = r->update = r->gemms = r->naive_step = NAN;
+    r->step = r->unfused = r->grad = r->update = r->gemms = r->naive_step = NAN;
     r->err = NAN;
     r->loss_last = NAN;
 
@@ -564,42 +581,52 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
 
     /* Warm the GEMM buffers, then estimate the repeat counts from warm calls. */
     time_gemms(p, &g);
-    double t_est = step(&tb, &d, &loss).total + time_gemms(p, &g);
-    r->reps = bench_reps_for(o->min_time, 0.5 * t_est, o->min_reps, MAX_REPS);
+    double t_est = step_fused(&tb, &d, &loss) + step(&tb, &d, &loss).total + time_gemms(p, &g);
+    r->reps = bench_reps_for(o->min_time, t_est / 3, o->min_reps, MAX_REPS);
     if (naive)
         r->reps_naive = bench_reps_for(o->min_time, step(&tn, &d, &loss).total, o->min_reps_naive, MAX_REPS);
 
     double *s_step = xalloc(sizeof(double) * (size_t)r->reps);
+    double *s_unfused = xalloc(sizeof(double) * (size_t)r->reps);
     double *s_grad = xalloc(sizeof(double) * (size_t)r->reps);
     double *s_update = xalloc(sizeof(double) * (size_t)r->reps);
     double *s_gemms = xalloc(sizeof(double) * (size_t)r->reps);
     double *s_naive = naive ? xalloc(sizeof(double) * (size_t)r->reps_naive) : NULL;
 
-    /* Each repeat times a BLAS step and the GEMMs alone, in alternating order so
-     * neither always follows the other; the naive steps are spread evenly among
-     * them (naive sample j before repeat j * reps / reps_naive). */
+    /* Each repeat times a fused step, an unfused step and the GEMMs alone, in an
+     * order that rotates so none always follows another; the naive steps are spread
+     * evenly among them (naive sample j before repeat j * reps / reps_naive). */
     int jn = 0;
     for (int i = 0; i < r->reps; i++) {
         while (naive && jn < r->reps_naive && (long long)jn * r->reps / r->reps_naive <= i) {
             s_naive[jn++] = step(&tn, &d, &loss).total;
         }
-        if (i % 2)
-            s_gemms[i] = time_gemms(p, &g);
-        struct step_time st = step(&tb, &d, &loss);
-        s_step[i] = st.total;
-        s_grad[i] = st.grad;
-        s_update[i] = st.update;
-        if (i % 2 == 0)
-            s_gemms[i] = time_gemms(p, &g);
+        for (int k = 0; k < 3; k++)
+            switch ((i + k) % 3) {
+            case 0:
+                s_gemms[i] = time_gemms(p, &g);
+                break;
+            case 1: {
+                struct step_time st = step(&tb, &d, &loss);
+                s_unfused[i] = st.total;
+                s_grad[i] = st.grad;
+                s_update[i] = st.update;
+                break;
+            }
+            default:
+                s_step[i] = step_fused(&tb, &d, &loss);
+            }
     }
     r->loss_last = loss;
     r->step = bench_median(s_step, r->reps);
+    r->unfused = bench_median(s_unfused, r->reps);
     r->grad = bench_median(s_grad, r->reps);
     r->update = bench_median(s_update, r->reps);
     r->gemms = bench_median(s_gemms, r->reps);
     if (naive)
         r->naive_step = bench_median(s_naive, r->reps_naive);
     free(s_step);
+    free(s_unfused);
     free(s_grad);
     free(s_update);
     free(s_gemms);
@@ -628,13 +655,15 @@ static void print_header(const struct opts *o, const struct bench_meta *m)
         printf("# network on %d worker threads (bp_net_set_threads; 0 = one per CPU): OpenBLAS runs on one "
                "thread while it exists, so the GEMMs alone are timed on one BLAS thread\n", net_threads);
     printf("# MLP %s (ReLU hidden layers, identity last), softmax cross-entropy, SGD lr %g, "
-        "He-uniform seed %d; a step = loss_and_grad + optim_step, one micro-batch; median of >= %d "
+        "He-uniform seed %d; a step = optim_train_step (fused SGD), unfused = loss_and_grad + optim_step, "
+        "one micro-batch; median of >= %d "
         "repeats (naive >= %d), ~%.2g s per variant\n",
         net_name, LEARNING_RATE, INIT_SEED, o->min_reps, o->min_reps_naive, o->min_time);
-    printf("%-12s|%-18s|%-18s|%-18s|%-6s|%-20s|%-8s|%s\n", "",
-        "  training step", "   of which", "   GEMMs alone", "ratio", "   naive backend", " check", " repeats");
-    printf("%5s %-6s|%9s %8s|%9s %8s|%9s %8s|%6s|%10s %9s|%8s| %s\n",
-        "batch", "prec", "ms", "GFLOP/s", "grad ms", "sgd ms", "ms", "GFLOP/s", "/GEMMs",
+    printf("%-12s|%-18s|%-28s|%-18s|%-13s|%-20s|%-8s|%s\n", "",
+        "  training step", "  unfused step: of which", "   GEMMs alone", " / GEMMs", "   naive backend",
+        " check", " repeats");
+    printf("%5s %-6s|%9s %8s|%9s %9s %8s|%9s %8s|%6s %6s|%10s %9s|%8s| %s\n",
+        "batch", "prec", "ms", "GFLOP/s", "ms", "grad ms", "sgd ms", "ms", "GFLOP/s", "step", "unfus",
         "ms", "speed-up", "grad err", "BLAS/naive");
     fflush(stdout);
 }
@@ -649,11 +678,12 @@ static void print_row(const struct row *r)
     }
     bench_print_ms(9, r->step * 1e3);
     printf(" %8.2f|", gflops(r, r->step));
+    bench_print_ms(9, r->unfused * 1e3);
     bench_print_ms(9, r->grad * 1e3);
     bench_print_ms(9, r->update * 1e3);
     printf("|");
     bench_print_ms(9, r->gemms * 1e3);
-    printf(" %8.2f|%6.3f|", gflops(r, r->gemms), ratio(r));
+    printf(" %8.2f|%6.3f %6.3f|", gflops(r, r->gemms), ratio(r), ratio_unfused(r));
     if (r->naive) {
         bench_print_ms(10, r->naive_step * 1e3);
         printf(" %8.1fx|%8.1e| %d/%d\n", speedup(r), r->err, r->reps, r->reps_naive);
@@ -734,11 +764,13 @@ static void print_json(const struct opts *o, const struct bench_meta *m, const s
             fprintf(f, "\"repeats_naive\": null, ");
         bench_json_num(f, "step_ms", t ? r->step * 1e3 : NAN, 0);
         bench_json_num(f, "step_gflops", t ? gflops(r, r->step) : NAN, 0);
+        bench_json_num(f, "unfused_step_ms", t ? r->unfused * 1e3 : NAN, 0);
         bench_json_num(f, "loss_and_grad_ms", t ? r->grad * 1e3 : NAN, 0);
         bench_json_num(f, "optim_step_ms", t ? r->update * 1e3 : NAN, 0);
         bench_json_num(f, "gemms_ms", t ? r->gemms * 1e3 : NAN, 0);
         bench_json_num(f, "gemms_gflops", t ? gflops(r, r->gemms) : NAN, 0);
         bench_json_num(f, "ratio", t ? ratio(r) : NAN, 0);
+        bench_json_num(f, "ratio_unfused", t ? ratio_unfused(r) : NAN, 0);
         bench_json_num(f, "ratio_loss_and_grad", t ? r->grad / r->gemms : NAN, 0);
         bench_json_num(f, "naive_step_ms", tn ? r->naive_step * 1e3 : NAN, 0);
         bench_json_num(f, "naive_gflops", tn ? gflops(r, r->naive_step) : NAN, 0);
@@ -760,7 +792,8 @@ static int write_dat(const char *path, const struct bench_meta *m, const struct 
     fprintf(f, "# bench-train, backprop %s, %s, %s, %d BLAS threads; MLP %s; "
         "times in ms (medians), NaN: not measured\n", bp_version(), m->date, m->blas, m->threads, net_name);
     fprintf(f, "# 1:batch 2:prec 3:step_ms 4:step_gflops 5:loss_and_grad_ms 6:optim_step_ms "
-        "7:gemms_ms 8:gemms_gflops 9:ratio 10:naive_step_ms 11:speedup 12:grad_err_naive\n");
+        "7:gemms_ms 8:gemms_gflops 9:ratio 10:naive_step_ms 11:speedup 12:grad_err_naive "
+        "13:unfused_step_ms\n");
     for (int i = 0; i < nrows; i++) {
         const struct row *r = &rows[i];
         int t = r->ok, tn = r->ok && r->naive;
@@ -769,6 +802,7 @@ static int write_dat(const char *path, const struct bench_meta *m, const struct 
             t ? r->grad * 1e3 : NAN, t ? r->update * 1e3 : NAN,
             t ? r->gemms * 1e3 : NAN, t ? gflops(r, r->gemms) : NAN, t ? ratio(r) : NAN,
             tn ? r->naive_step * 1e3 : NAN, tn ? speedup(r) : NAN, r->err,
+            t ? r->unfused * 1e3 : NAN,
         };
         bench_dat_row(f, r->batch, r->p->letter, v, sizeof v / sizeof v[0]);
     }

@@ -72,6 +72,27 @@ BP_API void bp_optim_destroy(bp_optim *opt);
  * gradient is refused (BP_ERR_NONFINITE) before any parameter changes. */
 BP_API bp_status bp_optim_step(bp_optim *opt, bp_net *net);
 
+/* One training step: bp_net_loss_and_grad over the n samples of X (targets and
+ * ldt as there; *loss, may be NULL, receives the mean loss) followed by
+ * bp_optim_step, in one call, with the same argument checks (a bad argument
+ * changes nothing: parameters, state and step count are left as they were).
+ *
+ * Fused SGD: when the rule is BP_OPT_SGD, the batch fits one micro-batch
+ * (n <= the plan's max_micro_batch), the backend is BP_BACKEND_BLAS and the
+ * finite check is off, the update is folded into the backward pass. Each
+ * layer's weight-gradient product accumulates straight into W,
+ *     W = (1 - lr wd) W - lr dZ^T X     (one GEMM with beta = 1 - lr wd; a rank-1
+ *                                        update at n = 1),
+ * once dX, which needs the old W, has been computed; b moves by its summed dZ in
+ * the same step. No weight gradient is stored and no separate update pass runs,
+ * so the step does less memory traffic than the unfused one. The new parameters
+ * equal the unfused step's up to rounding (the same terms, added in another
+ * order); the loss is the same. After a fused step the network's gradient buffer
+ * holds nothing meaningful (call bp_net_loss_and_grad to read a gradient).
+ * In every other case the two calls run one after the other, with their results. */
+BP_API bp_status bp_optim_train_step(bp_optim *opt, bp_net *net, bp_int n, const void *X,
+                                     bp_int ldx, const void *targets, bp_int ldt, double *loss);
+
 /* The learning rate the next step will use, and the number of steps taken. */
 BP_API double bp_optim_lr(const bp_optim *opt);
 BP_API long bp_optim_steps(const bp_optim *opt);

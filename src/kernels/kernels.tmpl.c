@@ -1,6 +1,7 @@
 /* kernels.tmpl.c: the BLAS-backed dense, activation and loss kernels, written once for T (see prec.h). */
 #include <cblas.h>
 #include <string.h>
+#include "kernels/kernels_internal.h"
 
 static const T SQRT_2_OVER_PI = (T)0.79788456080286535588;
 static const T INV_SQRT2 = (T)0.70710678118654752440;
@@ -168,6 +169,21 @@ bp_status PFX(dense_forward)(bp_layout layout, bp_int n, bp_int n_in, bp_int n_o
     return BP_OK;
 }
 
+void IPFX(dz_db)(bp_act act, T alpha, bp_int n, bp_int n_out, const T *Z, bp_int ldz,
+                 const T *Y, bp_int ldy, const T *dY, bp_int lddy, T *dZ, bp_int lddz, T beta, T *db)
+{
+    if (db)
+        scale_vec(n_out, beta, db);
+    for (bp_int i = 0; i < n; i++) {
+        T *dz = &AT(dZ, lddz, i, 0);
+        dact_row(act, alpha, n_out, bp_act_needs_z(act) ? &AT(Z, ldz, i, 0) : NULL,
+                 act_reads_y(act) ? &AT(Y, ldy, i, 0) : NULL, &AT(dY, lddy, i, 0), dz);
+        if (db)
+            for (bp_int j = 0; j < n_out; j++)
+                db[j] += dz[j];
+    }
+}
+
 /* Shapes: X n x n_in, W and dW n_out x n_in, Z Y dY dZ n x n_out, db n_out, dX n x n_in. */
 bp_status PFX(dense_backward)(bp_layout layout, bp_int n, bp_int n_in, bp_int n_out,
                               const T *X, bp_int ldx, const T *W, bp_int ldw,
@@ -177,20 +193,10 @@ bp_status PFX(dense_backward)(bp_layout layout, bp_int n, bp_int n_in, bp_int n_
 {
     TRY(check_dense_backward(__func__, layout, n, n_in, n_out, X, ldx, W, ldw, act, alpha, Z, ldz,
                              Y, ldy, dY, lddy, dZ, lddz, beta, dW, lddw, dX, lddx));
-    if (db)
-        scale_vec(n_out, beta, db);
+    IPFX(dz_db)(act, alpha, n, n_out, Z, ldz, Y, ldy, dY, lddy, dZ, lddz, beta, db);
     if (n == 0) {  /* as gemm with k == 0: only the scaling by beta */
         scale_mat(layout, n_out, n_in, beta, dW, lddw);
         return BP_OK;
-    }
-    /* One pass over dY: dZ and the bias gradient together. */
-    for (bp_int i = 0; i < n; i++) {
-        T *dz = &AT(dZ, lddz, i, 0);
-        dact_row(act, alpha, n_out, bp_act_needs_z(act) ? &AT(Z, ldz, i, 0) : NULL,
-                 act_reads_y(act) ? &AT(Y, ldy, i, 0) : NULL, &AT(dY, lddy, i, 0), dz);
-        if (db)
-            for (bp_int j = 0; j < n_out; j++)
-                db[j] += dz[j];
     }
     if (n == 1 && beta == 0) {  /* dW = dz x^T: written in one pass, not zeroed and then ger'ed */
         const int row = layout == BP_ROW_MAJOR;

@@ -3,8 +3,10 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <cblas.h>
 #include <lapacke.h>
 #include "backprop/naive.h"
+#include "kernels/kernels_internal.h"
 #include "net/net_exec.h"
 
 /* The kernels a network runs on; the naive table has the same signatures. */
@@ -40,6 +42,7 @@ typedef struct micro {
     bp_int ldt;
     T divisor;              /* samples of the whole batch */
     T beta;                 /* 0 for the first micro-batch, 1 after: gradients accumulate */
+    T lr, decay;            /* BP_MODE_SGD: the rate and 1 - lr wd */
 } micro;
 
 static bp_status nonfinite(const char *fn, bp_int layer, const char *what)
@@ -103,6 +106,29 @@ static int block_finite(const bp_net *net, bp_int rows, const T *Y, bp_int ld, b
     return 1;
 }
 
+/* The fused SGD update of features [lo, hi) of layer l, from their dZ (m x n_out, at dZ + lo)
+ * and their bias gradient in the gradient buffer: W = decay W - lr dZ^T X, b = decay b - lr db.
+ * With beta = decay the GEMM reads W where an unfused pass would first zero a dW. */
+static void sgd_rows(bp_net *net, const bp__layer *l, const micro *b, const T *in, bp_int ldin,
+                     const T *dZ, bp_int lo, bp_int hi)
+{
+    T *W = PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, *bias = PARAM(net, l->b_off);
+    const T *db = GRAD(net, l->b_off);
+    if (b->rows == 1) {  /* a rank-1 update, written in one pass */
+        for (bp_int o = 0; o < hi - lo; o++) {
+            T *w = W + (size_t)o * (size_t)l->n_in;
+            const T s = -b->lr * dZ[o];
+            for (bp_int c = 0; c < l->n_in; c++)
+                w[c] = b->decay * w[c] + s * in[c];
+        }
+    } else {
+        CB(gemm)(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, l->n_in, b->rows, -b->lr, dZ, l->n_out,
+                 in, ldin, b->decay, W, l->n_in);
+    }
+    for (bp_int j = lo; j < hi; j++)
+        bias[j] = b->decay * bias[j] - b->lr * db[j];
+}
+
 /* Walks the plan's step list for one micro-batch as worker t->w of t->T; worker 0 adds
  * the micro-batch's share of the loss to *loss. */
 static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mode mode, double *loss)
@@ -150,7 +176,7 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
         case BP_STEP_LOSS:
             if (!idle && t->w == 0) {
                 double part = 0;
-                T *dZ = mode == BP_MODE_GRAD ? ARENA(net, net->g_off[0]) : NULL;
+                T *dZ = mode != BP_MODE_LOSS_ONLY ? ARENA(net, net->g_off[0]) : NULL;
                 if (net->loss == BP_LOSS_SOFTMAX_XENT)
                     st = k->softmax_xent(m, l->n_out, Y, l->n_out, b->labels, b->divisor, &part, dZ, l->n_out);
                 else if (net->loss == BP_LOSS_SIGMOID_BCE)
@@ -164,11 +190,17 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
         case BP_STEP_BACKWARD: {
             /* dZ overwrites dY in place, each worker its own features with their rows of dW
              * and db; then, once dZ is whole, dX = dZ W by column slices into the other
-             * buffer, which the next (lower) layer reads as its dY. */
+             * buffer, which the next (lower) layer reads as its dY. With fused SGD the dW
+             * rows go into W instead, after dX, which needs the old W. */
             T *dY = ARENA(net, net->g_off[cur]);
             T *dX = i > 0 ? ARENA(net, net->g_off[cur ^ 1]) : NULL;
+            const int sgd = mode == BP_MODE_SGD;
             slice(t, l->n_out, whole, &lo, &hi);
-            if (!idle && hi > lo) {
+            const bp_int f_lo = lo, f_hi = hi;
+            if (!idle && hi > lo && sgd) {
+                IPFX(dz_db)(l->act, alpha, m, hi - lo, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out,
+                            dY + lo, l->n_out, dY + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
+            } else if (!idle && hi > lo) {
                 T *dW = GRAD(net, l->w_off) + (size_t)lo * (size_t)l->n_in;
                 st = k->dense_backward(BP_ROW_MAJOR, m, l->n_in, hi - lo, in, ldin,
                                        PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in,
@@ -204,6 +236,12 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                     if (st == BP_OK && net->check_finite && !block_finite(net, m, dX, l->n_in, lo, hi))
                         st = nonfinite(fn, i, "gradient");
                 }
+            }
+            if (sgd) {
+                if (dX)  /* every worker's dX has read all of W */
+                    team_barrier(t);
+                if (st == BP_OK && !team_failed(t) && f_hi > f_lo)
+                    sgd_rows(net, l, b, in, ldin, dY + f_lo, f_lo, f_hi);
             }
             cur ^= 1;
             break;
@@ -257,6 +295,7 @@ typedef struct batch_job {
     const void *targets;
     bp_int ldt;
     bp__mode mode;
+    const bp__sgd *sgd;
     int count;
     atomic_int failed;
 } batch_job;
@@ -274,7 +313,8 @@ static void batch_part(batch_job *j, int w)
     wk->st = BP_OK;
     for (bp_int start = 0; start < j->n; start += net->mb) {
         micro b = {.rows = j->n - start < net->mb ? j->n - start : net->mb, .divisor = (T)j->n,
-                   .beta = start == 0 ? 0 : 1, .ldt = labels ? 0 : j->ldt};
+                   .beta = start == 0 ? 0 : 1, .ldt = labels ? 0 : j->ldt,
+                   .lr = j->sgd ? (T)j->sgd->lr : 0, .decay = j->sgd ? (T)(1 - j->sgd->lr * j->sgd->wd) : 1};
         if (j->idx) {  /* worker 0 gathers the rows into the arena */
             T *xg = ARENA(net, net->xg_off);
             if (w == 0) {
@@ -330,9 +370,9 @@ static void batch_job_run(void *ctx, int w)
 
 bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv, bp_int ldx,
                           const int32_t *idx, const void *targets, bp_int ldt, bp__mode mode,
-                          double *loss, int64_t *correct)
+                          const bp__sgd *sgd, double *loss, int64_t *correct)
 {
-    batch_job j = {net, fn, n, Xv, ldx, idx, targets, ldt, mode, correct != NULL, 0};
+    batch_job j = {net, fn, n, Xv, ldx, idx, targets, ldt, mode, sgd, correct != NULL, 0};
     if (n == 0 && mode == BP_MODE_GRAD)
         memset(net->grads, 0, net->n_params * net->esize);
     if (n == 0) {
@@ -442,7 +482,7 @@ bp_status IPFX(net_gradcheck)(bp_net *net, const char *fn, bp_int n, const void 
                               const void *targets, bp_int ldt, double h, double *max_rel_err,
                               size_t *worst)
 {
-    bp_status st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_GRAD, NULL, NULL);
+    bp_status st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_GRAD, NULL, NULL, NULL);
     if (st != BP_OK)
         return st;
     T *p = net->params;
@@ -454,10 +494,10 @@ bp_status IPFX(net_gradcheck)(bp_net *net, const char *fn, bp_int n, const void 
         const T step = h > 0 ? (T)h : (T)(1e-6 * (fabs((double)saved) > 1 ? fabs((double)saved) : 1));
         double lp = 0, lm = 0;
         p[q] = saved + step;
-        st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, &lp, NULL);
+        st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, NULL, &lp, NULL);
         p[q] = saved - step;
         if (st == BP_OK)
-            st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, &lm, NULL);
+            st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, NULL, &lm, NULL);
         p[q] = saved;
         if (st != BP_OK)
             return st;

@@ -7,6 +7,7 @@
 #include <lapacke.h>
 #include "backprop/train.h"
 #include "net/net_exec.h"
+#include "optim/optim_internal.h"
 
 #define TRY(call) do { bp_status st_ = (call); if (st_ != BP_OK) return st_; } while (0)
 
@@ -23,7 +24,7 @@ bp_status bp_train(bp_net *net, bp_optim *opt, bp_int n, const void *X, bp_int l
     const char *fn = __func__;
     BP_REQUIRE(net != NULL, BP_ERR_ARG, "net is NULL");
     BP_REQUIRE(net->arena != NULL, BP_ERR_ARG, "the network has no plan: call bp_net_plan first");
-    BP_CHECK_PTR(opt);
+    TRY(bp__optim_check_net(fn, opt, net));
     BP_CHECK_PTR(config);
     BP_REQUIRE(config->epochs >= 1, BP_ERR_ARG, "config->epochs (%ld) < 1", config->epochs);
     BP_REQUIRE(config->batch_size >= 1, BP_ERR_ARG, "config->batch_size (%d) < 1", (int)config->batch_size);
@@ -58,10 +59,7 @@ bp_status bp_train(bp_net *net, bp_optim *opt, bp_int n, const void *X, bp_int l
         for (long b = 0; b < n_batches && st == BP_OK; b++) {
             const bp_int start = (bp_int)(b * bs), m = n - start < bs ? n - start : bs;
             double loss = 0;
-            st = (net->dtype == BP_F32 ? bp__snet_batch : bp__dnet_batch)(
-                net, fn, m, X, ldx, idx + start, targets, ldt, BP_MODE_GRAD, &loss, &correct);
-            if (st == BP_OK)
-                st = bp_optim_step(opt, net);
+            st = bp__optim_train_batch(fn, opt, net, m, X, ldx, idx + start, targets, ldt, &loss, &correct);
             loss_sum += loss * m;
             if (st == BP_OK && config->on_batch)
                 config->on_batch(epoch, b + 1, n_batches, loss, config->ctx);

@@ -5,8 +5,10 @@
 #include <stdint.h>
 #include <string.h>
 #include "backprop/optim.h"
-#include "net/net_internal.h"
+#include "net/net_exec.h"
 #include "optim/optim_internal.h"
+
+#define TRY(call) do { bp_status st_ = (call); if (st_ != BP_OK) return st_; } while (0)
 
 struct bp_optim {
     bp_optim_config config;  /* a validated copy */
@@ -188,9 +190,8 @@ static void update_slice(void *ctx, int w)
                                       (double *)(void *)m, (double *)(void *)v, j->t, j->lr);
 }
 
-bp_status bp_optim_step(bp_optim *opt, bp_net *net)
+bp_status bp__optim_check_net(const char *fn, const bp_optim *opt, const bp_net *net)
 {
-    static const char fn[] = "bp_optim_step";
     BP_CHECK_PTR(opt);
     BP_CHECK_PTR(net);
     BP_REQUIRE(net->dtype == opt->dtype, BP_ERR_ARG,
@@ -199,6 +200,12 @@ bp_status bp_optim_step(bp_optim *opt, bp_net *net)
                "net has %zu parameters, the optimizer was created for %zu", net->n_params,
                opt->n_params);
     BP_REQUIRE(opt->steps < LONG_MAX, BP_ERR_OVERFLOW, "the step count reached LONG_MAX");
+    return BP_OK;
+}
+
+/* The update from the gradient buffer; opt and net are checked. */
+static bp_status update(const char *fn, bp_optim *opt, bp_net *net)
+{
     if (net->check_finite && !bp__all_finite(net->dtype, net->n_params, net->grads))
         return bp__fail(BP_ERR_NONFINITE, fn, "the gradient holds a NaN or Inf; nothing was updated");
 
@@ -215,6 +222,44 @@ bp_status bp_optim_step(bp_optim *opt, bp_net *net)
             return j.st[w];
     opt->steps = j.t;
     return BP_OK;
+}
+
+bp_status bp_optim_step(bp_optim *opt, bp_net *net)
+{
+    static const char fn[] = "bp_optim_step";
+    TRY(bp__optim_check_net(fn, opt, net));
+    return update(fn, opt, net);
+}
+
+bp_status bp__optim_train_batch(const char *fn, bp_optim *opt, bp_net *net, bp_int n, const void *X,
+                                bp_int ldx, const int32_t *idx, const void *targets, bp_int ldt,
+                                double *loss, int64_t *correct)
+{
+    bp_status (*batch)(bp_net *, const char *, bp_int, const void *, bp_int, const int32_t *, const void *,
+                       bp_int, bp__mode, const bp__sgd *, double *, int64_t *) =
+        net->dtype == BP_F32 ? bp__snet_batch : bp__dnet_batch;
+    /* Fused SGD needs the whole batch in one micro-batch (a second one would run its forward
+     * on updated weights), the BLAS kernels, and no finite check (which promises unchanged
+     * parameters when a gradient turns out non-finite). */
+    if (opt->config.kind == BP_OPT_SGD && n >= 1 && n <= net->mb && net->backend == BP_BACKEND_BLAS &&
+        !net->check_finite) {
+        const bp__sgd sgd = {scheduled_lr(&opt->config, opt->steps), opt->config.weight_decay};
+        TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_SGD, &sgd, loss, correct));
+        opt->steps++;
+        return BP_OK;
+    }
+    TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, NULL, loss, correct));
+    return update(fn, opt, net);
+}
+
+bp_status bp_optim_train_step(bp_optim *opt, bp_net *net, bp_int n, const void *X, bp_int ldx,
+                              const void *targets, bp_int ldt, double *loss)
+{
+    const char *fn = __func__;
+    TRY(bp__optim_check_net(fn, opt, net));
+    TRY(bp__check_pass(fn, net, n, X, ldx));
+    TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
+    return bp__optim_train_batch(fn, opt, net, n, X, ldx, NULL, targets, ldt, loss, NULL);
 }
 
 double bp_optim_lr(const bp_optim *opt)

@@ -1,0 +1,19 @@
+/* kernels_internal.h: kernel pieces the network executor calls directly, past the public
+ * argument checks (the plan has checked the shapes once). */
+#ifndef BP_KERNELS_INTERNAL_H
+#define BP_KERNELS_INTERNAL_H
+
+#include "backprop/kernels.h"
+
+/* The first half of a dense backward, in one pass over dY: dZ = dY * f'(Z) (dZ may be
+ * dY; Z is read only by the activations that need it, Y by the others) and, if db is
+ * not NULL, db = beta db + the column sums of dZ. n rows of n_out values. */
+#define BP_KERNELS_INTERNAL_DECLS(p, T)                                                          \
+    void bp__##p##dz_db(bp_act act, T alpha, bp_int n, bp_int n_out, const T *Z, bp_int ldz,      \
+                        const T *Y, bp_int ldy, const T *dY, bp_int lddy, T *dZ, bp_int lddz,     \
+                        T beta, T *db);
+
+BP_KERNELS_INTERNAL_DECLS(s, float)
+BP_KERNELS_INTERNAL_DECLS(d, double)
+
+#endif
