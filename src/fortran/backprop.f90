@@ -187,7 +187,7 @@ module backprop
       bp_net_n_in_c, bp_net_n_out_c, bp_net_loss_c, bp_net_n_params_c, bp_net_params_c, bp_net_grads_c, &
       bp_net_layer_c, bp_net_plan_c, bp_net_describe_plan_c, bp_net_set_backend_c, &
       bp_net_set_threads_c, bp_net_threads_c, bp_net_set_check_finite_c, bp_net_forward_c, &
-      bp_net_loss_and_grad_c, bp_net_accuracy_c, bp_net_rmse_c, bp_net_gradcheck_c
+      bp_net_loss_and_grad_c, bp_optim_train_step_c, bp_net_accuracy_c, bp_net_rmse_c, bp_net_gradcheck_c
   public :: bp_optim_defaults, bp_optim_create_c, bp_optim_destroy_c, bp_optim_step_c, bp_optim_lr_c, &
       bp_optim_steps_c, bp_soptim_update, bp_doptim_update
   public :: bp_train_c, bp_logreg_create_c, bp_logreg_newton_c
@@ -332,6 +332,13 @@ module backprop
         bind(C, name='bp_net_loss_and_grad') result(status)
       import :: c_int, c_ptr
       type(c_ptr), value :: net, X, targets, loss
+      integer(c_int), value :: n, ldx, ldt
+      integer(c_int) :: status
+    end function
+    function bp_optim_train_step_c(opt, net, n, X, ldx, targets, ldt, loss) &
+        bind(C, name='bp_optim_train_step') result(status)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: opt, net, X, targets, loss
       integer(c_int), value :: n, ldx, ldt
       integer(c_int) :: status
     end function
@@ -564,7 +571,8 @@ module backprop
       bp_net_weights, bp_net_weight_grads, bp_net_plan, bp_net_describe_plan, bp_net_set_backend, &
       bp_net_set_threads, bp_net_threads, bp_net_set_check_finite, bp_net_forward, bp_net_loss_and_grad, &
       bp_net_accuracy, bp_net_rmse, bp_net_gradcheck
-  public :: bp_optim_create, bp_optim_destroy, bp_optim_step, bp_optim_lr, bp_optim_steps, bp_optim_update
+  public :: bp_optim_create, bp_optim_destroy, bp_optim_step, bp_optim_train_step, bp_optim_lr, bp_optim_steps, &
+      bp_optim_update
   public :: bp_train, bp_logreg_create, bp_logreg_newton
   public :: bp_idx_read, bp_csv_read, bp_dataset_free, bp_dataset_standardize, bp_dataset_features, &
       bp_dataset_labels, bp_model_save, bp_model_load
@@ -590,6 +598,10 @@ module backprop
   interface bp_net_loss_and_grad
     module procedure bp_snet_loss_and_grad_labels_f, bp_dnet_loss_and_grad_labels_f, &
         bp_snet_loss_and_grad_targets_f, bp_dnet_loss_and_grad_targets_f
+  end interface
+  interface bp_optim_train_step
+    module procedure bp_soptim_train_step_labels_f, bp_doptim_train_step_labels_f, &
+        bp_soptim_train_step_targets_f, bp_doptim_train_step_targets_f
   end interface
   interface bp_net_accuracy
     module procedure bp_snet_accuracy_f, bp_dnet_accuracy_f
@@ -1020,6 +1032,25 @@ contains
     type(bp_optim), intent(inout) :: opt
     call bp_optim_destroy_c(opt%ptr)
     opt%ptr = c_null_ptr
+  end subroutine
+
+  ! The C call of a pass over a checked batch: loss_and_grad, or with opt a
+  ! training step (bp_optim_train_step); loss (optional) receives the mean loss.
+  subroutine run_pass(net, n, px, ldx, pt, ldt, loss, stat, opt)
+    type(bp_net), intent(in) :: net
+    integer(c_int), intent(in) :: n, ldx, ldt
+    type(c_ptr), intent(in) :: px, pt
+    real(c_double), intent(inout), target, optional :: loss
+    integer(c_int), intent(out), optional :: stat
+    type(bp_optim), intent(in), optional :: opt
+    type(c_ptr) :: pl
+    pl = c_null_ptr
+    if (present(loss)) pl = c_loc(loss)
+    if (present(opt)) then
+      call finish(bp_optim_train_step_c(opt%ptr, net%ptr, n, px, ldx, pt, ldt, pl), stat)
+    else
+      call finish(bp_net_loss_and_grad_c(net%ptr, n, px, ldx, pt, ldt, pl), stat)
+    end if
   end subroutine
 
   ! One update of net's parameters from its gradient buffer.

@@ -234,14 +234,7 @@
     integer(c_int32_t), intent(in), target :: labels(:)
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_net_loss_and_grad'
-    type(c_ptr) :: px, pt, pl
-    integer(c_int) :: ldx
-    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_labels_@P@(fn, size(X, 2), labels, pt, stat)) return
-    pl = c_null_ptr
-    if (present(loss)) pl = c_loc(loss)
-    call finish(bp_net_loss_and_grad_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, 0_c_int, pl), stat)
+    call labels_pass_@P@('bp_net_loss_and_grad', net, X, labels, loss, stat)
   end subroutine
 
   ! The same with real targets T(n_out, n) (sigmoid BCE, MSE).
@@ -250,14 +243,60 @@
     real(@WP@), intent(in), target :: X(:, :), T(:, :)
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_net_loss_and_grad'
-    type(c_ptr) :: px, pt, pl
+    call targets_pass_@P@('bp_net_loss_and_grad', net, X, T, loss, stat)
+  end subroutine
+
+  ! One training step, bp_optim_train_step: loss_and_grad over X(n_in, n) and
+  ! labels(n), then opt's update, folded into the backward pass for plain SGD.
+  subroutine bp_@P@optim_train_step_labels_f(opt, net, X, labels, loss, stat)
+    type(bp_optim), intent(in) :: opt
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int32_t), intent(in), target :: labels(:)
+    real(c_double), intent(inout), target, optional :: loss
+    integer(c_int), intent(out), optional :: stat
+    call labels_pass_@P@('bp_optim_train_step', net, X, labels, loss, stat, opt)
+  end subroutine
+
+  ! The same with real targets T(n_out, n).
+  subroutine bp_@P@optim_train_step_targets_f(opt, net, X, T, loss, stat)
+    type(bp_optim), intent(in) :: opt
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :), T(:, :)
+    real(c_double), intent(inout), target, optional :: loss
+    integer(c_int), intent(out), optional :: stat
+    call targets_pass_@P@('bp_optim_train_step', net, X, T, loss, stat, opt)
+  end subroutine
+
+  ! The two passes above over labels: loss_and_grad, or with opt a training step.
+  subroutine labels_pass_@P@(fn, net, X, labels, loss, stat, opt)
+    character(len=*), intent(in) :: fn
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int32_t), intent(in), target :: labels(:)
+    real(c_double), intent(inout), target, optional :: loss
+    integer(c_int), intent(out), optional :: stat
+    type(bp_optim), intent(in), optional :: opt
+    type(c_ptr) :: px, pt
+    integer(c_int) :: ldx
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. net_labels_@P@(fn, size(X, 2), labels, pt, stat)) return
+    call run_pass(net, int(size(X, 2), c_int), px, ldx, pt, 0_c_int, loss, stat, opt)
+  end subroutine
+
+  ! The same over real targets T(n_out, n).
+  subroutine targets_pass_@P@(fn, net, X, T, loss, stat, opt)
+    character(len=*), intent(in) :: fn
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :), T(:, :)
+    real(c_double), intent(inout), target, optional :: loss
+    integer(c_int), intent(out), optional :: stat
+    type(bp_optim), intent(in), optional :: opt
+    type(c_ptr) :: px, pt
     integer(c_int) :: ldx, ldt
     if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
     if (.not. net_targets_@P@(fn, 'T', net, size(X, 2), T, pt, ldt, stat)) return
-    pl = c_null_ptr
-    if (present(loss)) pl = c_loc(loss)
-    call finish(bp_net_loss_and_grad_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, pl), stat)
+    call run_pass(net, int(size(X, 2), c_int), px, ldx, pt, ldt, loss, stat, opt)
   end subroutine
 
   ! Classification accuracy over X(n_in, n) against labels(n). confusion

@@ -76,7 +76,10 @@ static int fail(bp_status st)
  *   2: double, 3 -> 6 leaky ReLU (0.1) -> 2, MSE, He normal seed 7, plan of 8,
  *      momentum lr 0.05, a hand-written loop: 3 epochs over batches of 32
  *      (in micro-batches of 8), loss_and_grad then optim_step.
- *   3: double, as 2 but trained by bp_train (4 epochs of 24, seed 5, not shuffled). */
+ *   3: double, as 2 but trained by bp_train (4 epochs of 24, seed 5, not shuffled).
+ *   4: float, 3 -> 8 ReLU -> 3, softmax cross-entropy, He uniform seed 3, plan of 32,
+ *      SGD lr 0.1 with weight decay 0.001, 3 epochs of bp_optim_train_step over
+ *      batches of 32 (the fused SGD step). */
 int bpt_train_ref(int which, const char *path)
 {
     static float Xf[N][D];
@@ -94,7 +97,18 @@ int bpt_train_ref(int which, const char *path)
     bp_net *net = NULL;
     bp_optim *opt = NULL;
     bp_status st;
-    if (which == 1) {
+    if (which == 4) {
+        const bp_layer_spec layers[] = {{8, BP_ACT_RELU, 0}, {3, BP_ACT_IDENTITY, 0}};
+        bp_optim_config sgd = bp_optim_defaults(BP_OPT_SGD, 0.1);
+        sgd.weight_decay = 0.001;
+        st = bp_net_create(&net, BP_F32, D, 2, layers, BP_LOSS_SOFTMAX_XENT, NULL);
+        if (st == BP_OK) st = bp_net_init(net, BP_INIT_HE_UNIFORM, 3, 1);
+        if (st == BP_OK) st = bp_net_plan(net, 32);
+        if (st == BP_OK) st = bp_optim_create(&opt, net, &sgd);
+        for (int epoch = 0; epoch < 3 && st == BP_OK; epoch++)
+            for (int i0 = 0; i0 < N && st == BP_OK; i0 += 32)
+                st = bp_optim_train_step(opt, net, 32, &Xf[i0][0], D, &y[i0], 0, NULL);
+    } else if (which == 1) {
         const bp_layer_spec layers[] = {{8, BP_ACT_TANH, 0}, {3, BP_ACT_IDENTITY, 0}};
         bp_optim_config adam = bp_optim_defaults(BP_OPT_ADAM, 0.01);
         bp_train_config tc = {.epochs = 5, .batch_size = 16, .seed = 11, .shuffle = 1};

@@ -59,6 +59,7 @@ program test_train
   call classifier()
   call regression_loop()
   call regression_train()
+  call fused_sgd()
   call early_stop()
   call logreg()
   call optim_kernel()
@@ -185,6 +186,50 @@ contains
     call check(err < 1d-6, 'bp_net_gradcheck from Fortran')
     call bp_optim_destroy(opt)
     call bp_net_destroy(net)
+  end subroutine
+
+  ! 4 in cref.c: float, ReLU, softmax cross-entropy, SGD with weight decay, trained by
+  ! bp_optim_train_step (the fused step); against C bitwise, and against the same
+  ! training by loss_and_grad + optim_step (unfused) up to rounding.
+  subroutine fused_sgd()
+    type(bp_net) :: net, ref
+    type(bp_optim) :: opt, opt_ref
+    type(bp_optim_config) :: cfg
+    real(c_float), pointer :: p(:), pr(:)
+    real(c_double) :: loss, loss_ref
+    integer :: epoch, i0
+    integer(c_int) :: st
+    cfg = bp_optim_defaults(BP_OPT_SGD, 0.1d0)
+    cfg%weight_decay = 0.001d0
+    call bp_net_create(net, BP_F32, D, [bp_layer_spec(8, BP_ACT_RELU), bp_layer_spec(3)], BP_LOSS_SOFTMAX_XENT)
+    call bp_net_create(ref, BP_F32, D, [bp_layer_spec(8, BP_ACT_RELU), bp_layer_spec(3)], BP_LOSS_SOFTMAX_XENT)
+    call bp_net_init(net, BP_INIT_HE_UNIFORM, 3)
+    call bp_net_init(ref, BP_INIT_HE_UNIFORM, 3)
+    call bp_net_plan(net, 32)
+    call bp_net_plan(ref, 32)
+    call bp_optim_create(opt, net, cfg)
+    call bp_optim_create(opt_ref, ref, cfg)
+    do epoch = 1, 3
+      do i0 = 1, N, 32
+        call bp_optim_train_step(opt, net, Xf(:, i0:i0 + 31), labels(i0:i0 + 31), loss, stat=st)
+        call bp_net_loss_and_grad(ref, Xf(:, i0:i0 + 31), labels(i0:i0 + 31), loss_ref)
+        call bp_optim_step(opt_ref, ref)
+        if (epoch == 1 .and. i0 == 1) call check(st == BP_OK .and. &
+            transfer(loss, 0_c_int64_t) == transfer(loss_ref, 0_c_int64_t), &
+            'bp_optim_train_step: the loss of the first step is loss_and_grad''s')
+      end do
+    end do
+    call check(bp_optim_steps(opt) == 9, 'bp_optim_train_step: one optimizer step per call')
+    call bp_net_params(net, p)
+    call bp_net_params(ref, pr)
+    call check(rel_err(p, pr) <= 1d-5, 'fused SGD steps = loss_and_grad + optim_step up to rounding')
+    call check(same_as_c(net, 4_c_int, 'c4'), 'bp_optim_train_step from Fortran = from C, bitwise')
+    call bp_optim_train_step(opt, net, Xf(:, 1:4), labels(1:5), stat=st)
+    call check(st == BP_ERR_ARG, 'bp_optim_train_step: labels of another length than X''s columns')
+    call bp_optim_destroy(opt)
+    call bp_optim_destroy(opt_ref)
+    call bp_net_destroy(net)
+    call bp_net_destroy(ref)
   end subroutine
 
   ! 3 in cref.c: as 2, trained by bp_train on real targets, not shuffled, with callbacks.
