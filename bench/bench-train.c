@@ -108,9 +108,11 @@ static void usage(FILE *f)
         "Columns: median time (ms) of a step and its GFLOP/s (GEMM flops of a step:\n"
         "forward 2n(784*512 + 512*512 + 512*10), dW the same, dX of layers 2 and 3\n"
         "2n(512*512 + 512*10)); the unfused step and the medians of its two calls\n"
-        "(loss_and_grad, optim_step); the GEMMs alone; ratio = step / GEMMs alone (what the\n"
-        "step costs beyond its GEMMs; target <= %.2f at batch >= %d) and the same for the\n"
-        "unfused step; the naive step and speed-up = naive / BLAS\n"
+        "(loss_and_grad, optim_step); the GEMMs alone; the fused GEMMs: the same calls in\n"
+        "the fused step's form (dX first, then W -= lr dZ^T X with beta = 1, which skips the\n"
+        "zeroing that beta = 0 does); ratios: step / GEMMs alone (target <= %.2f at batch\n"
+        ">= %d), unfused step / GEMMs alone, and step / fused GEMMs (what the step costs\n"
+        "beyond the GEMMs it calls); the naive step and speed-up = naive / BLAS\n"
         "(target >= %gx at batch %d); err: normwise relative difference max|a - b| / max|b|\n"
         "of the first gradient, BLAS vs naive, from the same initial parameters. A row\n"
         "whose error exceeds 1e-3 (float) or 1e-9 (double) is reported and not timed, and\n"
@@ -270,6 +272,7 @@ static int naive_at(const struct opts *o, int n)
  * dX of layers 3 and 2 (the library writes each dZ over its dY likewise). */
 struct gemm_ws {
     int n;
+    int fused;   /* dW as the fused step computes it: into W, alpha = -lr, beta = 1 */
     const void *X;
     void *W[MAX_L], *dW[MAX_L], *A[MAX_L], *G[MAX_L];
 };
@@ -282,14 +285,16 @@ struct prec {
     double tol;
     void (*fill)(void *p, size_t count, double lo, double hi, uint64_t *rng);
     double (*relerr)(const void *a, const void *ref, size_t count);
-    void (*gemms)(const struct gemm_ws *w);
+    void (*gemms)(struct gemm_ws *w);
 };
 
 /* One definition per precision P (s or d) and type T. The GEMMs are the calls
  * the library's kernels make for this network, in its order: forward
  * Y = X W^T per layer; backward from the last layer, dW = dZ^T X (beta = 0: one
  * micro-batch overwrites the gradient) and dX = dZ W. At batch 1 the kernels
- * call gemv, ger (which accumulates) and gemv(Trans) instead. */
+ * call gemv, ger (which accumulates) and gemv(Trans) instead. With w->fused, the
+ * weight products are those of the fused SGD step, W = W - lr dZ^T X (beta = 1,
+ * after dX as there). */
 #define DEFINE_PREC(P, T)                                                                     \
 static void P##_fill(void *p, size_t count, double lo, double hi, uint64_t *rng)            \
 {                                                                                           \
@@ -312,7 +317,18 @@ static double P##_relerr(const void *pa, const void *pref, size_t count)        
     return den > 0 ? num / den : num;                                                       \
 }                                                                                           \
                                                                                             \
-static void P##_gemms(const struct gemm_ws *w)                                              \
+static void P##_dx(const struct gemm_ws *w, int l)     /* dX of layer l into G[l - 1] */  \
+{                                                                                           \
+    int n = w->n, k = width[l], m = width[l + 1];                                           \
+    if (n == 1)                                                                             \
+        cblas_##P##gemv(CblasRowMajor, CblasTrans, m, k, (T)1, w->W[l], k, w->G[l], 1,      \
+            (T)0, w->G[l - 1], 1);                                                          \
+    else                                                                                    \
+        cblas_##P##gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, m, (T)1,           \
+            w->G[l], m, w->W[l], k, (T)0, w->G[l - 1], k);                                  \
+}                                                                                           \
+                                                                                            \
+static void P##_gemms(struct gemm_ws *w)                                                    \
 {                                                                                           \
     int n = w->n;                                                                           \
     for (int l = 0; l < NL; l++) {                                                          \
@@ -328,19 +344,17 @@ static void P##_gemms(const struct gemm_ws *w)                                  
     for (int l = NL - 1; l >= 0; l--) {                                                     \
         int k = width[l], m = width[l + 1];                                                 \
         const T *in = l ? (const T *)w->A[l - 1] : (const T *)w->X;                         \
+        T *dst = w->fused ? w->W[l] : w->dW[l];                                             \
+        const T alpha = w->fused ? (T)-LEARNING_RATE : 1, beta = w->fused ? 1 : 0;         \
+        if (l > 0 && w->fused)                                                              \
+            P##_dx(w, l);                                                                   \
         if (n == 1)                                                                         \
-            cblas_##P##ger(CblasRowMajor, m, k, (T)1, w->G[l], 1, in, 1, w->dW[l], k);      \
+            cblas_##P##ger(CblasRowMajor, m, k, alpha, w->G[l], 1, in, 1, dst, k);          \
         else                                                                                \
-            cblas_##P##gemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, k, n, (T)1,         \
-                w->G[l], m, in, k, (T)0, w->dW[l], k);                                      \
-        if (l == 0)                                                                         \
-            break;                                                                          \
-        if (n == 1)                                                                         \
-            cblas_##P##gemv(CblasRowMajor, CblasTrans, m, k, (T)1, w->W[l], k, w->G[l], 1,  \
-                (T)0, w->G[l - 1], 1);                                                      \
-        else                                                                                \
-            cblas_##P##gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, m, (T)1,       \
-                w->G[l], m, w->W[l], k, (T)0, w->G[l - 1], k);                              \
+            cblas_##P##gemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, k, n, alpha,        \
+                w->G[l], m, in, k, beta, dst, k);                                           \
+        if (l > 0 && !w->fused)                                                             \
+            P##_dx(w, l);                                                                   \
     }                                                                                       \
 }
 
@@ -493,8 +507,9 @@ static struct step_time step(const struct trainer *t, const struct data *d, doub
     return s;
 }
 
-static double time_gemms(const struct prec *p, const struct gemm_ws *w)
+static double time_gemms(const struct prec *p, struct gemm_ws *w, int fused)
 {
+    w->fused = fused;
     double t0 = bench_now();
     p->gemms(w);
     return bench_now() - t0;
@@ -508,7 +523,7 @@ struct row {
     int naive;            /* the naive backend was run */
     int ok;               /* the check passed, so the timings are meaningful */
     int reps, reps_naive;
-    double step, unfused, grad, update, gemms, naive_step;   /* median seconds */
+    double step, unfused, grad, update, gemms, gemms_fused, naive_step;   /* median seconds */
     double err;           /* first gradient, BLAS vs naive */
     double loss_first, loss_last;
 };
@@ -521,6 +536,12 @@ static double gflops(const struct row *r, double seconds)
 static double ratio(const struct row *r)
 {
     return r->step / r->gemms;
+}
+
+/* The step against the GEMMs it calls itself (dW into W): its cost beyond its GEMMs. */
+static double ratio_own(const struct row *r)
+{
+    return r->step / r->gemms_fused;
 }
 
 static double ratio_unfused(const struct row *r)
@@ -547,7 +568,7 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
     r->batch = n;
     r->p = p;
     r->naive = naive;
-    r->step = r->unfused = r->grad = r->update = r->gemms = r->naive_step = NAN;
+    r->step = r->unfused = r->grad = r->update = r->gemms = r->gemms_fused = r->naive_step = NAN;
     r->err = NAN;
     r->loss_last = NAN;
 
@@ -580,9 +601,10 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
         goto done;
 
     /* Warm the GEMM buffers, then estimate the repeat counts from warm calls. */
-    time_gemms(p, &g);
-    double t_est = step_fused(&tb, &d, &loss) + step(&tb, &d, &loss).total + time_gemms(p, &g);
-    r->reps = bench_reps_for(o->min_time, t_est / 3, o->min_reps, MAX_REPS);
+    time_gemms(p, &g, 0);
+    double t_est = step_fused(&tb, &d, &loss) + step(&tb, &d, &loss).total + time_gemms(p, &g, 0) +
+                   time_gemms(p, &g, 1);
+    r->reps = bench_reps_for(o->min_time, t_est / 4, o->min_reps, MAX_REPS);
     if (naive)
         r->reps_naive = bench_reps_for(o->min_time, step(&tn, &d, &loss).total, o->min_reps_naive, MAX_REPS);
 
@@ -591,20 +613,24 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
     double *s_grad = xalloc(sizeof(double) * (size_t)r->reps);
     double *s_update = xalloc(sizeof(double) * (size_t)r->reps);
     double *s_gemms = xalloc(sizeof(double) * (size_t)r->reps);
+    double *s_gemms_fused = xalloc(sizeof(double) * (size_t)r->reps);
     double *s_naive = naive ? xalloc(sizeof(double) * (size_t)r->reps_naive) : NULL;
 
-    /* Each repeat times a fused step, an unfused step and the GEMMs alone, in an
-     * order that rotates so none always follows another; the naive steps are spread
+    /* Each repeat times a fused step, an unfused step and the GEMMs alone in both
+     * forms, in an order that rotates so none always follows another; the naive steps are spread
      * evenly among them (naive sample j before repeat j * reps / reps_naive). */
     int jn = 0;
     for (int i = 0; i < r->reps; i++) {
         while (naive && jn < r->reps_naive && (long long)jn * r->reps / r->reps_naive <= i) {
             s_naive[jn++] = step(&tn, &d, &loss).total;
         }
-        for (int k = 0; k < 3; k++)
-            switch ((i + k) % 3) {
+        for (int k = 0; k < 4; k++)
+            switch ((i + k) % 4) {
             case 0:
-                s_gemms[i] = time_gemms(p, &g);
+                s_gemms[i] = time_gemms(p, &g, 0);
+                break;
+            case 2:
+                s_gemms_fused[i] = time_gemms(p, &g, 1);
                 break;
             case 1: {
                 struct step_time st = step(&tb, &d, &loss);
@@ -623,6 +649,7 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
     r->grad = bench_median(s_grad, r->reps);
     r->update = bench_median(s_update, r->reps);
     r->gemms = bench_median(s_gemms, r->reps);
+    r->gemms_fused = bench_median(s_gemms_fused, r->reps);
     if (naive)
         r->naive_step = bench_median(s_naive, r->reps_naive);
     free(s_step);
@@ -630,6 +657,7 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
     free(s_grad);
     free(s_update);
     free(s_gemms);
+    free(s_gemms_fused);
     free(s_naive);
 
 done:
@@ -659,12 +687,12 @@ static void print_header(const struct opts *o, const struct bench_meta *m)
         "one micro-batch; median of >= %d "
         "repeats (naive >= %d), ~%.2g s per variant\n",
         net_name, LEARNING_RATE, INIT_SEED, o->min_reps, o->min_reps_naive, o->min_time);
-    printf("%-12s|%-18s|%-28s|%-18s|%-13s|%-20s|%-8s|%s\n", "",
-        "  training step", "  unfused step: of which", "   GEMMs alone", " / GEMMs", "   naive backend",
-        " check", " repeats");
-    printf("%5s %-6s|%9s %8s|%9s %9s %8s|%9s %8s|%6s %6s|%10s %9s|%8s| %s\n",
-        "batch", "prec", "ms", "GFLOP/s", "ms", "grad ms", "sgd ms", "ms", "GFLOP/s", "step", "unfus",
-        "ms", "speed-up", "grad err", "BLAS/naive");
+    printf("%-12s|%-18s|%-28s|%-18s|%-9s|%-13s|%-6s|%-20s|%-8s|%s\n", "",
+        "  training step", "  unfused step: of which", "   GEMMs alone", " fused GEMMs", " / GEMMs",
+        "/fused", "   naive backend", " check", " repeats");
+    printf("%5s %-6s|%9s %8s|%9s %9s %8s|%9s %8s|%9s|%6s %6s|%6s|%10s %9s|%8s| %s\n",
+        "batch", "prec", "ms", "GFLOP/s", "ms", "grad ms", "sgd ms", "ms", "GFLOP/s", "ms", "step", "unfus",
+        "step", "ms", "speed-up", "grad err", "BLAS/naive");
     fflush(stdout);
 }
 
@@ -683,7 +711,9 @@ static void print_row(const struct row *r)
     bench_print_ms(9, r->update * 1e3);
     printf("|");
     bench_print_ms(9, r->gemms * 1e3);
-    printf(" %8.2f|%6.3f %6.3f|", gflops(r, r->gemms), ratio(r), ratio_unfused(r));
+    printf(" %8.2f|", gflops(r, r->gemms));
+    bench_print_ms(9, r->gemms_fused * 1e3);
+    printf("|%6.3f %6.3f|%6.3f|", ratio(r), ratio_unfused(r), ratio_own(r));
     if (r->naive) {
         bench_print_ms(10, r->naive_step * 1e3);
         printf(" %8.1fx|%8.1e| %d/%d\n", speedup(r), r->err, r->reps, r->reps_naive);
@@ -771,6 +801,8 @@ static void print_json(const struct opts *o, const struct bench_meta *m, const s
         bench_json_num(f, "gemms_gflops", t ? gflops(r, r->gemms) : NAN, 0);
         bench_json_num(f, "ratio", t ? ratio(r) : NAN, 0);
         bench_json_num(f, "ratio_unfused", t ? ratio_unfused(r) : NAN, 0);
+        bench_json_num(f, "gemms_fused_ms", t ? r->gemms_fused * 1e3 : NAN, 0);
+        bench_json_num(f, "ratio_to_fused_gemms", t ? ratio_own(r) : NAN, 0);
         bench_json_num(f, "ratio_loss_and_grad", t ? r->grad / r->gemms : NAN, 0);
         bench_json_num(f, "naive_step_ms", tn ? r->naive_step * 1e3 : NAN, 0);
         bench_json_num(f, "naive_gflops", tn ? gflops(r, r->naive_step) : NAN, 0);
@@ -793,7 +825,7 @@ static int write_dat(const char *path, const struct bench_meta *m, const struct 
         "times in ms (medians), NaN: not measured\n", bp_version(), m->date, m->blas, m->threads, net_name);
     fprintf(f, "# 1:batch 2:prec 3:step_ms 4:step_gflops 5:loss_and_grad_ms 6:optim_step_ms "
         "7:gemms_ms 8:gemms_gflops 9:ratio 10:naive_step_ms 11:speedup 12:grad_err_naive "
-        "13:unfused_step_ms\n");
+        "13:unfused_step_ms 14:gemms_fused_ms\n");
     for (int i = 0; i < nrows; i++) {
         const struct row *r = &rows[i];
         int t = r->ok, tn = r->ok && r->naive;
@@ -802,7 +834,7 @@ static int write_dat(const char *path, const struct bench_meta *m, const struct 
             t ? r->grad * 1e3 : NAN, t ? r->update * 1e3 : NAN,
             t ? r->gemms * 1e3 : NAN, t ? gflops(r, r->gemms) : NAN, t ? ratio(r) : NAN,
             tn ? r->naive_step * 1e3 : NAN, tn ? speedup(r) : NAN, r->err,
-            t ? r->unfused * 1e3 : NAN,
+            t ? r->unfused * 1e3 : NAN, t ? r->gemms_fused * 1e3 : NAN,
         };
         bench_dat_row(f, r->batch, r->p->letter, v, sizeof v / sizeof v[0]);
     }
