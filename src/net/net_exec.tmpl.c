@@ -97,6 +97,15 @@ static void slice(const team *t, bp_int n, int whole, bp_int *lo, bp_int *hi)
     *hi = (bp_int)((int64_t)n * (t->w + 1) / t->T);
 }
 
+/* Nonzero when layer l's forward splits the micro-batch's m samples between the workers
+ * (more samples than features: each worker then reads only its rows of the larger
+ * operand). The loss after the last layer then splits the same rows, with no barrier
+ * between the two. */
+static int rows_split(const team *t, bp_int m, const bp__layer *l)
+{
+    return t->T > 1 && m > l->n_out;
+}
+
 /* Nonzero when the rows x (hi - lo) block at Y + lo (leading dimension ld) is finite. */
 static int block_finite(const bp_net *net, bp_int rows, const T *Y, bp_int ld, bp_int lo, bp_int hi)
 {
@@ -149,9 +158,7 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
         const int idle = st != BP_OK || team_failed(t);
         switch (net->steps[s].kind) {
         case BP_STEP_FORWARD:
-            if (t->T > 1 && m > l->n_out) {
-                /* More samples than features: split the samples, so that each worker reads
-                 * only its rows of the larger operand (W is then read by all). */
+            if (rows_split(t, m, l)) {
                 slice(t, m, 0, &lo, &hi);
                 if (!idle && hi > lo) {
                     T *Yr = Y + (size_t)lo * (size_t)l->n_out;
@@ -174,15 +181,23 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
             }
             break;
         case BP_STEP_LOSS:
-            if (!idle && t->w == 0) {
+            /* The rows the last forward gave this worker, or all rows on worker 0; each
+             * worker adds its part to its own sum (net_batch adds them in worker order). */
+            if (rows_split(t, m, l))
+                slice(t, m, 0, &lo, &hi);
+            else
+                slice(t, m, 1, &lo, &hi);
+            if (!idle && hi > lo) {
                 double part = 0;
-                T *dZ = mode != BP_MODE_LOSS_ONLY ? ARENA(net, net->g_off[0]) : NULL;
+                const size_t r0 = (size_t)lo * (size_t)l->n_out;
+                T *dZ = mode != BP_MODE_LOSS_ONLY ? ARENA(net, net->g_off[0]) + r0 : NULL;
+                const T *Yr = Y + r0, *tgt = net->loss == BP_LOSS_SOFTMAX_XENT ? NULL : b->tgt + (size_t)lo * (size_t)b->ldt;
                 if (net->loss == BP_LOSS_SOFTMAX_XENT)
-                    st = k->softmax_xent(m, l->n_out, Y, l->n_out, b->labels, b->divisor, &part, dZ, l->n_out);
+                    st = k->softmax_xent(hi - lo, l->n_out, Yr, l->n_out, b->labels + lo, b->divisor, &part, dZ, l->n_out);
                 else if (net->loss == BP_LOSS_SIGMOID_BCE)
-                    st = k->sigmoid_bce(m, l->n_out, Y, l->n_out, b->tgt, b->ldt, b->divisor, &part, dZ, l->n_out);
+                    st = k->sigmoid_bce(hi - lo, l->n_out, Yr, l->n_out, tgt, b->ldt, b->divisor, &part, dZ, l->n_out);
                 else
-                    st = k->mse(m, l->n_out, Y, l->n_out, b->tgt, b->ldt, b->divisor, &part, dZ, l->n_out);
+                    st = k->mse(hi - lo, l->n_out, Yr, l->n_out, tgt, b->ldt, b->divisor, &part, dZ, l->n_out);
                 *loss += part;
             }
             cur = 0;
@@ -191,13 +206,12 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
             /* dZ overwrites dY in place, each worker its own features with their rows of dW
              * and db; then, once dZ is whole, dX = dZ W by column slices into the other
              * buffer, which the next (lower) layer reads as its dY. With fused SGD the dW
-             * rows go into W instead, after dX, which needs the old W. */
+             * rows go into W instead, at grads_ready, after the barrier that ends this
+             * step: every worker's dX has then read the old W. */
             T *dY = ARENA(net, net->g_off[cur]);
             T *dX = i > 0 ? ARENA(net, net->g_off[cur ^ 1]) : NULL;
-            const int sgd = mode == BP_MODE_SGD;
             slice(t, l->n_out, whole, &lo, &hi);
-            const bp_int f_lo = lo, f_hi = hi;
-            if (!idle && hi > lo && sgd) {
+            if (!idle && hi > lo && mode == BP_MODE_SGD) {
                 IPFX(dz_db)(l->act, alpha, m, hi - lo, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out,
                             dY + lo, l->n_out, dY + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
             } else if (!idle && hi > lo) {
@@ -237,23 +251,26 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                         st = nonfinite(fn, i, "gradient");
                 }
             }
-            if (sgd) {
-                if (dX)  /* every worker's dX has read all of W */
-                    team_barrier(t);
-                if (st == BP_OK && !team_failed(t) && f_hi > f_lo)
-                    sgd_rows(net, l, b, in, ldin, dY + f_lo, f_lo, f_hi);
-            }
             cur ^= 1;
             break;
         }
         case BP_STEP_GRADS_READY:
-            /* Layer i's gradient is final for this micro-batch: where a data-parallel run
-             * would start its reduction while lower layers still back-propagate. */
+            /* Layer i's gradient is final for this micro-batch. Fused SGD applies it here,
+             * each worker to its features' rows of W and b, from their dZ (the buffer the
+             * backward step wrote in place). */
+            slice(t, l->n_out, whole, &lo, &hi);
+            if (mode == BP_MODE_SGD && !idle && hi > lo)
+                sgd_rows(net, l, b, in, ldin, ARENA(net, net->g_off[cur ^ 1]) + lo, lo, hi);
             break;
         }
         if (st != BP_OK && t->T > 1)
             atomic_store(t->failed, 1);
-        if (net->steps[s].kind != BP_STEP_GRADS_READY)
+        /* A barrier wherever the next step reads what other workers wrote: not before
+         * grads_ready (each worker its own slices), not after the last step (the pass
+         * ends with one), not between a row-split last forward and the loss. */
+        const bp__step_kind kind = net->steps[s].kind;
+        if (kind != BP_STEP_GRADS_READY && !(kind == BP_STEP_BACKWARD && i == 0) &&
+            !(kind == BP_STEP_FORWARD && i == net->n_layers - 1 && rows_split(t, m, l)))
             team_barrier(t);
         if (net->steps[s].kind == BP_STEP_LOSS && mode == BP_MODE_LOSS_ONLY)
             break;
@@ -389,8 +406,11 @@ bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv,
         if (wk->st != BP_OK)
             return w > 0 ? bp__fail_copy(wk->st, wk->err) : wk->st;
     }
-    if (loss)
-        *loss = net->workers[0].loss;
+    if (loss) {  /* each worker's part, in worker order */
+        *loss = 0;
+        for (int w = 0; w < net->n_threads; w++)
+            *loss += net->workers[w].loss;
+    }
     if (correct)
         *correct += net->workers[0].correct;
     return BP_OK;
