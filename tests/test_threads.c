@@ -155,6 +155,75 @@ START_TEST(test_worker_error)
 }
 END_TEST
 
+/* Inference with 2 and 3 workers (each runs the network on its share of the rows) gives
+ * one thread's outputs within 1e-14 (double; the GEMMs are blocked by rows), the same
+ * accuracy and confusion counts, for micro-batches that split evenly or not, a batch of
+ * one and a leading dimension above n_out; and repeats bitwise. */
+START_TEST(test_inference)
+{
+    static data d;
+    make_data(&d);
+    enum { LDY = 7 };
+    static double y1[N * LDY], yt[N * LDY], again[N * LDY];
+    static const bp_int mbs[] = {8, 57, 100, 5};
+    for (size_t k = 0; k < sizeof mbs / sizeof *mbs; k++) {
+        bp_net *one = make_net(BP_F64, mbs[k], 1, NULL);
+        double acc1, acct;
+        int64_t conf1[25], conft[25];
+        ck_assert_int_eq(bp_net_forward(one, N, d.Xd, NIN, y1, LDY), BP_OK);
+        ck_assert_int_eq(bp_net_accuracy(one, N, d.Xd, NIN, d.y, &acc1, conf1), BP_OK);
+        for (int T = 2; T <= 3; T++) {
+            bp_net *net = make_net(BP_F64, mbs[k], T, NULL);
+            memset(yt, 0, sizeof yt);
+            ck_assert_int_eq(bp_net_forward(net, N, d.Xd, NIN, yt, LDY), BP_OK);
+            double err = 0;
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < 5; j++)
+                    err = fmax(err, fabs(yt[i * LDY + j] - y1[i * LDY + j]));
+            ck_assert_msg(err <= 1e-14 * max_abs(y1, N * LDY), "mb %d, %d threads: outputs differ by %g",
+                          (int)mbs[k], T, err);
+            for (int i = 0; i < N; i++)  /* the padding columns are not written */
+                ck_assert(yt[i * LDY + 5] == 0 && yt[i * LDY + 6] == 0);
+            ck_assert_int_eq(bp_net_forward(net, N, d.Xd, NIN, again, LDY), BP_OK);
+            ck_assert(memcmp(yt, again, sizeof yt) == 0);
+            ck_assert_int_eq(bp_net_forward(net, 1, d.Xd + 3 * NIN, NIN, again, LDY), BP_OK);
+            for (int j = 0; j < 5; j++)
+                ck_assert(fabs(again[j] - y1[3 * LDY + j]) <= 1e-14 * max_abs(y1, N * LDY));
+            ck_assert_int_eq(bp_net_accuracy(net, N, d.Xd, NIN, d.y, &acct, conft), BP_OK);
+            ck_assert(acct == acc1);
+            ck_assert(memcmp(conf1, conft, sizeof conf1) == 0);
+            bp_net_destroy(net);
+        }
+        bp_net_destroy(one);
+    }
+}
+END_TEST
+
+/* A NaN produced in inference by worker 1's rows is reported, naming the pass and layer. */
+START_TEST(test_inference_worker_error)
+{
+    static data d;
+    make_data(&d);
+    static const bp_layer_spec relu_layers[] = {{7, BP_ACT_RELU, 0}, {5, BP_ACT_IDENTITY, 0}};
+    bp_net *net = NULL;
+    ck_assert_int_eq(bp_net_create(&net, BP_F64, NIN, 2, relu_layers, BP_LOSS_SOFTMAX_XENT, NULL), BP_OK);
+    ck_assert_int_eq(bp_net_plan(net, 20), BP_OK);
+    ck_assert_int_eq(bp_net_set_threads(net, 2), BP_OK);
+    ck_assert_int_eq(bp_net_set_check_finite(net, 1), BP_OK);
+    d.Xd[15 * NIN + 3] = 1e300;  /* row 15: worker 1's share of rows 0..19 */
+    bp_layer_view v;
+    ck_assert_int_eq(bp_net_layer(net, 0, &v), BP_OK);
+    ((double *)v.W)[3] = 1e300;
+    static double y[N * 5];
+    nt_reset_error();
+    ck_assert_int_eq(bp_net_forward(net, 20, d.Xd, NIN, y, 5), BP_ERR_NONFINITE);
+    ck_assert_msg(strstr(bp_last_error(), "bp_net_forward: layer 0") != NULL, "message: %s", bp_last_error());
+    /* Rows 0..9 alone are worker 0's and 1's shares of a clean batch. */
+    ck_assert_int_eq(bp_net_forward(net, 10, d.Xd, NIN, y, 5), BP_OK);
+    bp_net_destroy(net);
+}
+END_TEST
+
 /* A threaded network sets OpenBLAS to one thread and gives the count back when it returns
  * to one thread or is destroyed; bad counts are refused. */
 START_TEST(test_blas_threads)
@@ -261,6 +330,8 @@ int main(void)
     tcase_add_test(tc, test_blas_threads);
     tcase_add_test(tc, test_update_slices);
     tcase_add_test(tc, test_softmax_hidden);
+    tcase_add_test(tc, test_inference);
+    tcase_add_test(tc, test_inference_worker_error);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

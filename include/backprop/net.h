@@ -127,17 +127,20 @@ BP_API bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, 
  * whole step both ways. */
 BP_API bp_status bp_net_set_backend(bp_net *net, bp_backend backend);
 
-/* Worker threads for training passes. With n_threads > 1 (0: one per online
- * processor), bp_net_loss_and_grad (and bp_train) run every step of the plan on
- * all workers at once, each computing its slice of the layer's output features
- * (forward, dZ, its rows of dW and db) and of dX's columns, calling BLAS on one
- * thread, with a barrier wherever a step needs the whole result of the one
- * before. The workers share the one arena and the gradient buffer, writing
- * disjoint slices, so nothing is summed afterwards: results are deterministic
- * for a given thread count, though not bitwise equal across thread counts (the
- * GEMMs are blocked differently). bp_optim_step updates the parameters with the
- * same workers, one slice each (bitwise as on one thread). Inference
- * (bp_net_forward, evaluation) stays on the calling thread. OpenBLAS's thread
+/* Worker threads for passes. With n_threads > 1 (0: one per online processor),
+ * bp_net_loss_and_grad, bp_optim_train_step (and bp_train) run every step of the
+ * plan on all workers at once, each computing its slice of the layer's output
+ * features (forward, dZ, its rows of dW and db, or its rows of W with fused SGD)
+ * and of dX's columns, or its rows of the micro-batch where a layer has more
+ * samples than features (the forward and the loss of a narrow last layer),
+ * calling BLAS on one thread, with a barrier wherever a step needs the whole
+ * result of the one before. The workers share the one arena and the gradient
+ * buffer, writing disjoint slices, so only the loss is summed afterwards (in
+ * worker order): results are deterministic for a given thread count, though not
+ * bitwise equal across thread counts (the GEMMs are blocked differently).
+ * bp_optim_step updates the parameters with the same workers, one slice each
+ * (bitwise as on one thread). Inference (bp_net_forward, bp_net_accuracy,
+ * bp_net_rmse) runs the whole network on each worker's share of the rows. OpenBLAS's thread
  * count is process-wide: while a network runs with more than one thread it is set
  * to 1 (other BLAS users in the process see that), and restored when the network
  * goes back to 1 thread or is destroyed. The threads are created here, once; a

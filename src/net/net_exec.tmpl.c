@@ -303,6 +303,17 @@ static int64_t count_correct(const bp_net *net, const micro *b)
     return c;
 }
 
+/* The first failure of a job, in worker order, raised again on the calling thread. */
+static bp_status workers_status(const bp_net *net)
+{
+    for (int w = 0; w < net->n_threads; w++) {
+        const bp__worker *wk = &net->workers[w];
+        if (wk->st != BP_OK)
+            return w > 0 ? bp__fail_copy(wk->st, wk->err) : wk->st;
+    }
+    return BP_OK;
+}
+
 /* A training pass over a batch, as a job for the network's workers. */
 typedef struct batch_job {
     bp_net *net;
@@ -403,11 +414,9 @@ bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv,
         bp__pool_run(net->pool, batch_job_run, &j);
     else
         batch_part(&j, 0);
-    for (int w = 0; w < net->n_threads; w++) {  /* the first failure, in worker order */
-        const bp__worker *wk = &net->workers[w];
-        if (wk->st != BP_OK)
-            return w > 0 ? bp__fail_copy(wk->st, wk->err) : wk->st;
-    }
+    const bp_status st = workers_status(net);
+    if (st != BP_OK)
+        return st;
     if (loss) {  /* each worker's part, in worker order */
         *loss = 0;
         for (int w = 0; w < net->n_threads; w++)
@@ -418,10 +427,11 @@ bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv,
     return BP_OK;
 }
 
-/* Inference for one micro-batch: the two gradient buffers in turn, the last layer into out.
- * With the finite check on, each layer's output is scanned as it is produced. */
-static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X, bp_int ldx,
-                               T *out, bp_int ldo)
+/* Inference for m rows of a micro-batch, starting at row r0 of the planned buffers: the
+ * two gradient buffers in turn, the last layer into out. With the finite check on, each
+ * layer's output is scanned as it is produced. */
+static bp_status forward_rows(bp_net *net, const char *fn, bp_int m, bp_int r0, const T *X, bp_int ldx,
+                              T *out, bp_int ldo)
 {
     const kernels *k = &backends[net->backend];
     const T *in = X;
@@ -429,7 +439,7 @@ static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X
     for (bp_int i = 0; i < net->n_layers; i++) {
         const bp__layer *l = &net->layers[i];
         const int last = i == net->n_layers - 1;
-        T *Y = last ? out : ARENA(net, net->g_off[i % 2]);
+        T *Y = last ? out : ARENA(net, net->g_off[i % 2]) + (size_t)r0 * (size_t)l->n_out;
         const bp_int ldy = last ? ldo : l->n_out;
         bp_status st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off),
                                         l->n_in, PARAM(net, l->b_off), l->act, (T)l->alpha, NULL, 0, Y, ldy);
@@ -445,10 +455,46 @@ static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X
     return BP_OK;
 }
 
+/* Inference over one micro-batch as a job: with worker threads, each worker runs the
+ * whole network on its slice of the rows (no barrier: the rows are independent), in its
+ * rows of the planned buffers. */
+typedef struct forward_job {
+    bp_net *net;
+    const char *fn;
+    bp_int m;
+    const T *X;
+    bp_int ldx;
+    T *out;
+    bp_int ldo;
+} forward_job;
+
+static void forward_part(void *ctx, int w)
+{
+    const forward_job *j = ctx;
+    bp__worker *wk = &j->net->workers[w];
+    const team t = {j->net, w, j->net->n_threads, NULL};
+    bp_int lo, hi;
+    slice(&t, j->m, 0, &lo, &hi);
+    wk->st = hi > lo ? forward_rows(j->net, j->fn, hi - lo, lo, j->X + (size_t)lo * (size_t)j->ldx, j->ldx,
+                                    j->out + (size_t)lo * (size_t)j->ldo, j->ldo)
+                     : BP_OK;
+    if (wk->st != BP_OK && w > 0)  /* the message is thread-local: keep it for the caller */
+        snprintf(wk->err, sizeof wk->err, "%s", bp_last_error());
+}
+
+static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X, bp_int ldx,
+                               T *out, bp_int ldo)
+{
+    if (net->n_threads == 1 || m < 2)
+        return forward_rows(net, fn, m, 0, X, ldx, out, ldo);
+    forward_job j = {net, fn, m, X, ldx, out, ldo};
+    bp__pool_run(net->pool, forward_part, &j);
+    return workers_status(net);
+}
+
 bp_status IPFX(net_forward)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx,
                             void *Y, bp_int ldy)
 {
-    /* Inference runs on the calling thread. */
     for (bp_int start = 0; start < n; start += net->mb) {
         const bp_int m = n - start < net->mb ? n - start : net->mb;
         T *out = (T *)Y + (size_t)start * (size_t)ldy;
