@@ -158,6 +158,9 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
         bp_int ldin, lo, hi;
         const T *in = layer_input(net, b, i, &ldin);
         const int idle = st != BP_OK || team_failed(t);
+        /* The last layer after a row-split loss goes back by rows too: dZ and dX need no
+         * other worker's rows, and dW, db wait for grads_ready (by features). */
+        const int row_back = i == net->n_layers - 1 && rows_split(t, m, l);
         switch (net->steps[s].kind) {
         case BP_STEP_FORWARD:
             if (rows_split(t, m, l)) {
@@ -212,6 +215,23 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
              * step: every worker's dX has then read the old W. */
             T *dY = ARENA(net, net->g_off[cur]);
             T *dX = i > 0 ? ARENA(net, net->g_off[cur ^ 1]) : NULL;
+            if (row_back) {
+                slice(t, m, 0, &lo, &hi);
+                const size_t r0 = (size_t)lo * (size_t)l->n_out;
+                if (!idle && hi > lo)
+                    IPFX(dz_db)(l->act, alpha, hi - lo, l->n_out, Z ? Z + r0 : NULL, l->n_out, Y + r0, l->n_out,
+                                dY + r0, l->n_out, dY + r0, l->n_out, 0, NULL);
+                if (!idle && hi > lo && dX) {
+                    T *dXr = dX + (size_t)lo * (size_t)l->n_in;
+                    st = k->dense_forward(BP_COL_MAJOR, hi - lo, l->n_out, l->n_in, dY + r0, l->n_out,
+                                          PARAM(net, l->w_off), l->n_in, NULL, BP_ACT_IDENTITY, 0, NULL, 0,
+                                          dXr, l->n_in);
+                    if (st == BP_OK && net->check_finite && !block_finite(net, hi - lo, dXr, l->n_in, 0, l->n_in))
+                        st = nonfinite(fn, i, "gradient");
+                }
+                cur ^= 1;
+                break;
+            }
             slice(t, l->n_out, whole, &lo, &hi);
             if (!idle && hi > lo && mode == BP_MODE_SGD) {
                 IPFX(dz_db)(l->act, alpha, m, hi - lo, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out,
@@ -261,18 +281,37 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
              * each worker to its features' rows of W and b, from their dZ (the buffer the
              * backward step wrote in place). */
             slice(t, l->n_out, whole, &lo, &hi);
-            if (mode == BP_MODE_SGD && !idle && hi > lo)
-                sgd_rows(net, l, b, in, ldin, ARENA(net, net->g_off[cur ^ 1]) + lo, lo, hi);
+            if (!idle && hi > lo && (mode == BP_MODE_SGD || row_back)) {
+                T *dZ = ARENA(net, net->g_off[cur ^ 1]);
+                if (mode == BP_MODE_SGD) {
+                    if (row_back)  /* db, as backward's by-rows dZ left it out */
+                        IPFX(dz_db)(BP_ACT_IDENTITY, 0, m, hi - lo, NULL, l->n_out, NULL, l->n_out, dZ + lo,
+                                    l->n_out, dZ + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
+                    sgd_rows(net, l, b, in, ldin, dZ + lo, lo, hi);
+                } else {  /* dW and db of a by-rows backward: dZ is final, so "identity" */
+                    T *dW = GRAD(net, l->w_off) + (size_t)lo * (size_t)l->n_in;
+                    st = k->dense_backward(BP_ROW_MAJOR, m, l->n_in, hi - lo, in, ldin,
+                                           PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in,
+                                           BP_ACT_IDENTITY, 0, NULL, l->n_out, Y + lo, l->n_out, dZ + lo,
+                                           l->n_out, dZ + lo, l->n_out, b->beta, dW, l->n_in,
+                                           GRAD(net, l->b_off) + lo, NULL, 0);
+                    if (st == BP_OK && net->check_finite &&
+                        (!bp__all_finite(net->dtype, (size_t)(hi - lo) * (size_t)l->n_in, dW) ||
+                         !bp__all_finite(net->dtype, (size_t)(hi - lo), GRAD(net, l->b_off) + lo)))
+                        st = nonfinite(fn, i, "gradient");
+                }
+            }
             break;
         }
         if (st != BP_OK && t->T > 1)
             atomic_store(t->failed, 1);
         /* A barrier wherever the next step reads what other workers wrote: not before
-         * grads_ready (each worker its own slices), not after the last step (the pass
-         * ends with one), not between a row-split last forward and the loss. */
+         * grads_ready (each worker its own slices) unless backward went by rows, not
+         * after the last step (the pass ends with one), not between a row-split last
+         * forward and the loss, nor between that loss and the backward by rows. */
         const bp__step_kind kind = net->steps[s].kind;
-        if (kind != BP_STEP_GRADS_READY && !(kind == BP_STEP_BACKWARD && i == 0) &&
-            !(kind == BP_STEP_FORWARD && i == net->n_layers - 1 && rows_split(t, m, l)))
+        if (kind != BP_STEP_GRADS_READY && !(kind == BP_STEP_BACKWARD && i == 0 && !row_back) &&
+            !(kind == BP_STEP_FORWARD && row_back) && !(kind == BP_STEP_LOSS && row_back && mode != BP_MODE_LOSS_ONLY))
             team_barrier(t);
         if (net->steps[s].kind == BP_STEP_LOSS && mode == BP_MODE_LOSS_ONLY)
             break;
