@@ -31,7 +31,7 @@ if (strstrt(GPVAL_TERMINALS, "pngcairo") > 0) {
 }
 set output outfile
 
-set title "backprop training step, MLP 784-512-512-10, softmax cross-entropy, SGD"
+set title "backprop training step (fused SGD), MLP 784-512-512-10, softmax cross-entropy"
 set xlabel "batch size"
 set ylabel "ms per step (median)"
 set logscale x 2
