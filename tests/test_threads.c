@@ -127,26 +127,32 @@ START_TEST(test_no_allocation_in_step)
 }
 END_TEST
 
+/* A 2-worker network with the finite check on, planned for 20, and data whose row 15 (in
+ * worker 1's share of rows 0..19) makes z = 1e300 x 1e300 overflow to +Inf in layer 0 (a
+ * ReLU layer, so it stays infinite); every other row stays finite. */
+static bp_net *poisoned_net(data *d)
+{
+    static const bp_layer_spec relu_layers[] = {{7, BP_ACT_RELU, 0}, {5, BP_ACT_IDENTITY, 0}};
+    bp_net *net = NULL;
+    make_data(d);
+    ck_assert_int_eq(bp_net_create(&net, BP_F64, NIN, 2, relu_layers, BP_LOSS_SOFTMAX_XENT, NULL), BP_OK);
+    ck_assert_int_eq(bp_net_plan(net, 20), BP_OK);
+    ck_assert_int_eq(bp_net_set_threads(net, 2), BP_OK);
+    ck_assert_int_eq(bp_net_set_check_finite(net, 1), BP_OK);
+    d->Xd[15 * NIN + 3] = 1e300;
+    bp_layer_view v;
+    ck_assert_int_eq(bp_net_layer(net, 0, &v), BP_OK);
+    ((double *)v.W)[3] = 1e300;
+    nt_reset_error();
+    return net;
+}
+
 /* A NaN met by worker 1 (the second share of the batch) is reported to the caller, with
  * the layer named, although the message was raised in another thread. */
 START_TEST(test_worker_error)
 {
     static data d;
-    make_data(&d);
-    /* A ReLU first layer, so an infinite pre-activation stays infinite. */
-    static const bp_layer_spec relu_layers[] = {{7, BP_ACT_RELU, 0}, {5, BP_ACT_IDENTITY, 0}};
-    bp_net *net = NULL;
-    ck_assert_int_eq(bp_net_create(&net, BP_F64, NIN, 2, relu_layers, BP_LOSS_SOFTMAX_XENT, NULL), BP_OK);
-    ck_assert_int_eq(bp_net_plan(net, 20), BP_OK);
-    ck_assert_int_eq(bp_net_set_threads(net, 2), BP_OK);
-    ck_assert_int_eq(bp_net_set_check_finite(net, 1), BP_OK);
-    /* Row 15 is in worker 1's share of the first micro-batch (rows 10..19): there
-     * z = 1e300 x 1e300 overflows to +Inf in layer 0, and stays finite everywhere else. */
-    d.Xd[15 * NIN + 3] = 1e300;
-    bp_layer_view v;
-    ck_assert_int_eq(bp_net_layer(net, 0, &v), BP_OK);
-    ((double *)v.W)[3] = 1e300;
-    nt_reset_error();
+    bp_net *net = poisoned_net(&d);
     double loss;
     ck_assert_int_eq(bp_net_loss_and_grad(net, N, d.Xd, NIN, d.y, 0, &loss), BP_ERR_NONFINITE);
     ck_assert_msg(strstr(bp_last_error(), "bp_net_loss_and_grad: layer 0") != NULL, "message: %s",
@@ -203,19 +209,8 @@ END_TEST
 START_TEST(test_inference_worker_error)
 {
     static data d;
-    make_data(&d);
-    static const bp_layer_spec relu_layers[] = {{7, BP_ACT_RELU, 0}, {5, BP_ACT_IDENTITY, 0}};
-    bp_net *net = NULL;
-    ck_assert_int_eq(bp_net_create(&net, BP_F64, NIN, 2, relu_layers, BP_LOSS_SOFTMAX_XENT, NULL), BP_OK);
-    ck_assert_int_eq(bp_net_plan(net, 20), BP_OK);
-    ck_assert_int_eq(bp_net_set_threads(net, 2), BP_OK);
-    ck_assert_int_eq(bp_net_set_check_finite(net, 1), BP_OK);
-    d.Xd[15 * NIN + 3] = 1e300;  /* row 15: worker 1's share of rows 0..19 */
-    bp_layer_view v;
-    ck_assert_int_eq(bp_net_layer(net, 0, &v), BP_OK);
-    ((double *)v.W)[3] = 1e300;
+    bp_net *net = poisoned_net(&d);
     static double y[N * 5];
-    nt_reset_error();
     ck_assert_int_eq(bp_net_forward(net, 20, d.Xd, NIN, y, 5), BP_ERR_NONFINITE);
     ck_assert_msg(strstr(bp_last_error(), "bp_net_forward: layer 0") != NULL, "message: %s", bp_last_error());
     /* Rows 0..9 alone are worker 0's and 1's shares of a clean batch. */
