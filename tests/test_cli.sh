@@ -55,6 +55,10 @@ if [ "$(printf '%s\n' "$out" | tail -2 | sed -n '1s/^test accuracy: [0-9.]*$/ok/
 expect logreg-newton 0 'newton: [0-9]+ iterations' -- --train "$dir/two.csv" --test "$dir/two.csv" --logreg --newton
 expect naive-double 0 'test accuracy' -- --train "$dir/two.csv" --test "$dir/two.csv" --layers 2-4-2 --epochs 2 \
     --double --backend naive --optim sgd --schedule step
+expect bad-net-threads 2 "--net-threads: '65' is not a whole number in \[0, 64\]" -- --synthetic --net-threads 65
+# Two worker threads (fused SGD, rows split): the same separable problem is learnt as well.
+expect net-threads 0 'test accuracy: (0\.9[0-9]*|1\.0000)' -- --train "$dir/two.csv" --test "$dir/two.csv" \
+    --layers 2-8-2 --epochs 5 --batch 16 --optim sgd --lr 0.1 --net-threads 2
 
 # Models: save, load and go on training, a dtype mismatch, a corrupt file.
 expect save 0 'model saved' -- --synthetic --layers 784-16-10 --epochs 1 --save "$dir/m.bpm"

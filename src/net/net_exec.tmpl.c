@@ -384,23 +384,23 @@ static void batch_part(batch_job *j, int w)
         micro b = {.rows = j->n - start < net->mb ? j->n - start : net->mb, .divisor = (T)j->n,
                    .beta = start == 0 ? 0 : 1, .ldt = labels ? 0 : j->ldt,
                    .lr = j->sgd ? (T)j->sgd->lr : 0, .decay = j->sgd ? (T)(1 - j->sgd->lr * j->sgd->wd) : 1};
-        if (j->idx) {  /* worker 0 gathers the rows into the arena */
+        if (j->idx) {  /* each worker gathers its share of the rows into the arena */
             T *xg = ARENA(net, net->xg_off);
-            if (w == 0) {
-                for (bp_int r = 0; r < b.rows; r++)
-                    memcpy(xg + (size_t)r * (size_t)net->n_in,
-                           j->X + (size_t)j->idx[start + r] * (size_t)j->ldx, (size_t)net->n_in * sizeof(T));
-                if (labels) {
-                    int32_t *tg = (int32_t *)(void *)((char *)net->arena + net->tg_off);
-                    for (bp_int r = 0; r < b.rows; r++)
-                        tg[r] = ((const int32_t *)j->targets)[j->idx[start + r]];
-                } else {
-                    T *tg = ARENA(net, net->tg_off);
-                    for (bp_int r = 0; r < b.rows; r++)
-                        memcpy(tg + (size_t)r * (size_t)n_out,
-                               (const T *)j->targets + (size_t)j->idx[start + r] * (size_t)j->ldt,
-                               (size_t)n_out * sizeof(T));
-                }
+            bp_int lo, hi;
+            slice(&t, b.rows, 0, &lo, &hi);
+            for (bp_int r = lo; r < hi; r++)
+                memcpy(xg + (size_t)r * (size_t)net->n_in,
+                       j->X + (size_t)j->idx[start + r] * (size_t)j->ldx, (size_t)net->n_in * sizeof(T));
+            if (labels) {
+                int32_t *tg = (int32_t *)(void *)((char *)net->arena + net->tg_off);
+                for (bp_int r = lo; r < hi; r++)
+                    tg[r] = ((const int32_t *)j->targets)[j->idx[start + r]];
+            } else {
+                T *tg = ARENA(net, net->tg_off);
+                for (bp_int r = lo; r < hi; r++)
+                    memcpy(tg + (size_t)r * (size_t)n_out,
+                           (const T *)j->targets + (size_t)j->idx[start + r] * (size_t)j->ldt,
+                           (size_t)n_out * sizeof(T));
             }
             team_barrier(&t);
             b.X = xg;
