@@ -140,8 +140,8 @@ static void sgd_rows(bp_net *net, const bp__layer *l, const micro *b, const T *i
         bias[j] = b->decay * bias[j] - b->lr * db[j];
 }
 
-/* Walks the plan's step list for one micro-batch as worker t->w of t->T; worker 0 adds
- * the micro-batch's share of the loss to *loss. */
+/* Walks the plan's step list for one micro-batch as worker t->w of t->T; each worker adds
+ * the part of the micro-batch's loss it computed to *loss (its own sum). */
 static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mode mode, double *loss)
 {
     bp_net *net = t->net;
@@ -159,8 +159,9 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
         const T *in = layer_input(net, b, i, &ldin);
         const int idle = st != BP_OK || team_failed(t);
         /* The last layer after a row-split loss goes back by rows too: dZ and dX need no
-         * other worker's rows, and dW, db wait for grads_ready (by features). */
-        const int row_back = i == net->n_layers - 1 && rows_split(t, m, l);
+         * other worker's rows, and dW, db wait for grads_ready (by features). (The naive
+         * backend keeps the feature split, so its dZ comes from its own kernel.) */
+        const int row_back = i == net->n_layers - 1 && rows_split(t, m, l) && net->backend == BP_BACKEND_BLAS;
         switch (net->steps[s].kind) {
         case BP_STEP_FORWARD:
             if (rows_split(t, m, l)) {
