@@ -22,6 +22,9 @@ const char *bp__sys_error(int err, char *buf, size_t size);
 /* Records `message` verbatim (a message raised in another thread) and returns st. */
 bp_status bp__fail_copy(bp_status st, const char *message);
 
+/* Returns from the calling function with the status of `call` when it is not BP_OK. */
+#define TRY(call) do { bp_status st_ = (call); if (st_ != BP_OK) return st_; } while (0)
+
 /* The checks below return from the calling function with the error, so a
  * validation function reads as a list of requirements. They expect `fn`, the
  * public function's name, in scope. */

@@ -3,8 +3,6 @@
 #include "core/internal.h"
 #include "backprop/kernels.h"
 
-#define TRY(call) do { bp_status st_ = (call); if (st_ != BP_OK) return st_; } while (0)
-
 static const char *layout_name(bp_layout layout)
 {
     return layout == BP_ROW_MAJOR ? "BP_ROW_MAJOR" : "BP_COL_MAJOR";

@@ -55,8 +55,6 @@ bp_status bp__check_targets(const char *fn, const bp_net *net, bp_int n, const v
     return BP_OK;
 }
 
-#define TRY(call) do { bp_status st_ = (call); if (st_ != BP_OK) return st_; } while (0)
-
 bp_status bp_net_forward(bp_net *net, bp_int n, const void *X, bp_int ldx, void *Y, bp_int ldy)
 {
     const char *fn = __func__;

@@ -9,8 +9,6 @@
 #include "net/net_exec.h"
 #include "optim/optim_internal.h"
 
-#define TRY(call) do { bp_status st_ = (call); if (st_ != BP_OK) return st_; } while (0)
-
 static double seconds_now(void)
 {
     struct timespec t;

@@ -8,8 +8,6 @@
 #include "net/net_exec.h"
 #include "optim/optim_internal.h"
 
-#define TRY(call) do { bp_status st_ = (call); if (st_ != BP_OK) return st_; } while (0)
-
 struct bp_optim {
     bp_optim_config config;  /* a validated copy */
     bp_dtype dtype;
