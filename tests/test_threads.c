@@ -219,6 +219,50 @@ START_TEST(test_inference_worker_error)
 }
 END_TEST
 
+/* A one-layer network (logistic regression) on 2 workers: its only layer is the last, so
+ * its backward goes by rows and its dW, db (or fused W update) wait for a barrier before
+ * grads_ready. Gradients and fused SGD steps equal one thread's within 1e-13. */
+START_TEST(test_one_layer)
+{
+    static data d;
+    make_data(&d);
+    static const bp_layer_spec one[] = {{5, BP_ACT_IDENTITY, 0}};
+    bp_net *net[2];
+    bp_optim *opt[2];
+    const bp_optim_config c = bp_optim_defaults(BP_OPT_SGD, 0.5);
+    for (int k = 0; k < 2; k++) {
+        net[k] = NULL;
+        ck_assert_int_eq(bp_net_create(&net[k], BP_F64, NIN, 1, one, BP_LOSS_SOFTMAX_XENT, NULL), BP_OK);
+        ck_assert_int_eq(bp_net_init(net[k], BP_INIT_GLOROT_UNIFORM, 9, 1), BP_OK);
+        ck_assert_int_eq(bp_net_plan(net[k], N), BP_OK);
+        ck_assert_int_eq(bp_net_set_threads(net[k], k + 1), BP_OK);
+        ck_assert_int_eq(bp_optim_create(&opt[k], net[k], &c), BP_OK);
+    }
+    const size_t P = bp_net_n_params(net[0]);
+    double l0, l1;
+    ck_assert_int_eq(bp_net_loss_and_grad(net[0], N, d.Xd, NIN, d.y, 0, &l0), BP_OK);
+    ck_assert_int_eq(bp_net_loss_and_grad(net[1], N, d.Xd, NIN, d.y, 0, &l1), BP_OK);
+    const double *g0 = bp_net_grads(net[0]), *g1 = bp_net_grads(net[1]);
+    double err = 0;
+    for (size_t q = 0; q < P; q++)
+        err = fmax(err, fabs(g0[q] - g1[q]));
+    ck_assert_msg(err <= 1e-14 * max_abs(g0, P), "gradient differs by %g", err);
+    ck_assert(fabs(l0 - l1) <= 1e-14 * fabs(l0));
+    for (int s = 0; s < 20; s++)
+        for (int k = 0; k < 2; k++)
+            ck_assert_int_eq(bp_optim_train_step(opt[k], net[k], N, d.Xd, NIN, d.y, 0, NULL), BP_OK);
+    const double *p0 = bp_net_params(net[0]), *p1 = bp_net_params(net[1]);
+    err = 0;
+    for (size_t q = 0; q < P; q++)
+        err = fmax(err, fabs(p0[q] - p1[q]));
+    ck_assert_msg(err <= 1e-13 * max_abs(p0, P), "parameters differ by %g after 20 fused steps", err);
+    for (int k = 0; k < 2; k++) {
+        bp_optim_destroy(opt[k]);
+        bp_net_destroy(net[k]);
+    }
+}
+END_TEST
+
 /* A threaded network sets OpenBLAS to one thread and gives the count back when it returns
  * to one thread or is destroyed; bad counts are refused. */
 START_TEST(test_blas_threads)
@@ -327,6 +371,7 @@ int main(void)
     tcase_add_test(tc, test_softmax_hidden);
     tcase_add_test(tc, test_inference);
     tcase_add_test(tc, test_inference_worker_error);
+    tcase_add_test(tc, test_one_layer);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
