@@ -80,6 +80,16 @@ static void free_problem(problem *p)
 
 /* ---- networks and optimizers ------------------------------------------------------------------ */
 
+/* Frees the two networks of a comparison, their optimizers and the problem. */
+static void destroy_twins(bp_optim *oa, bp_optim *ob, bp_net *a, bp_net *b, problem *p)
+{
+    bp_optim_destroy(oa);
+    bp_optim_destroy(ob);
+    bp_net_destroy(a);
+    bp_net_destroy(b);
+    free_problem(p);
+}
+
 /* The test network, initialised from a fixed seed (so two of them are identical), planned for
  * micro-batches of mb, with `threads` workers. */
 static bp_net *make_net(bp_dtype dt, bp_act act, bp_loss loss, bp_int mb, int threads,
@@ -213,11 +223,7 @@ START_TEST(test_fused_matches_two_calls)
         ck_assert_msg(e <= tol_of(dt), "%s step %d: parameters differ by %g (normwise) > %g", what, s, e,
                       tol_of(dt));
     }
-    bp_optim_destroy(oa);
-    bp_optim_destroy(ob);
-    bp_net_destroy(a);
-    bp_net_destroy(b);
-    free_problem(&p);
+    destroy_twins(oa, ob, a, b, &p);
 }
 END_TEST
 
@@ -282,11 +288,7 @@ START_TEST(test_unfused_bitwise)
         ck_assert_msg(memcmp(bp_net_grads(a), bp_net_grads(b), bytes) == 0,
                       "%s %s step %d: gradient buffers differ", nt_dtype_name(dt), c->what, s);
     }
-    bp_optim_destroy(oa);
-    bp_optim_destroy(ob);
-    bp_net_destroy(a);
-    bp_net_destroy(b);
-    free_problem(&p);
+    destroy_twins(oa, ob, a, b, &p);
 }
 END_TEST
 
