@@ -179,8 +179,14 @@ static int lookup(const char *s, const char *const *names, int count)
     return -1;
 }
 
-static const char *const act_names[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu",
-                                        "elu", "gelu", "gelu_tanh", "softplus"};
+/* A hidden activation by the library's name of it (softmax is not offered for hidden layers). */
+static int act_lookup(const char *s)
+{
+    for (int k = BP_ACT_IDENTITY; k <= BP_ACT_SOFTPLUS; k++)
+        if (strcmp(s, bp_act_name((bp_act)k)) == 0)
+            return k;
+    return -1;
+}
 
 static int parse_args(int argc, char **argv, options *o)
 {
@@ -245,7 +251,7 @@ static int parse_args(int argc, char **argv, options *o)
             if (len >= sizeof name) return fail("--act: unknown activation '%s'", v);
             memcpy(name, v, len);
             name[len] = 0;
-            if ((k = lookup(name, act_names, 9)) < 0) return fail("--act: unknown activation '%s'", v);
+            if ((k = act_lookup(name)) < 0) return fail("--act: unknown activation '%s'", v);
             o->act = (bp_act)k;
             if (colon && parse_double(colon + 1, &o->act_alpha)) return fail("--act: bad alpha in '%s'", v);
         } else if (!strcmp(a, "--loss")) {

@@ -42,6 +42,10 @@ typedef enum bp_act {
 /* Nonzero when backward of `act` reads the pre-activation Z (the GELUs). */
 BP_API int bp_act_needs_z(bp_act act);
 
+/* The activation's name in lower case ("relu", "gelu_tanh", "softmax", ...; the
+ * spelling of backprop-train's --act), or NULL when act is not a bp_act. */
+BP_API const char *bp_act_name(bp_act act);
+
 /* Conventions shared by every kernel below.
  * - Names carry the BLAS precision letter: bp_s... works on float, bp_d... on
  *   double, with identical semantics. Each has a naive-loop twin with the same

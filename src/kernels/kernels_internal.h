@@ -5,6 +5,10 @@
 
 #include "backprop/kernels.h"
 
+/* Checks an activation and its alpha (finite; >= 0 for leaky ReLU, > 0 for ELU), naming
+ * them `prefix`act and `prefix`alpha in the message (act_info.c). */
+bp_status bp__check_act(const char *fn, const char *prefix, bp_act act, double alpha);
+
 /* The first half of a dense backward, in one pass over dY: dZ = dY * f'(Z) (dZ may be
  * dY; Z is read only by the activations that need it, Y by the others) and, if db is
  * not NULL, db = beta db + the column sums of dZ. n rows of n_out values. */

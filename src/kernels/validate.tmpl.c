@@ -1,7 +1,7 @@
 /* validate.tmpl.c: argument checks of every kernel, shared by the BLAS kernels and their naive twins
  * (included once per precision after prec.h). Each returns BP_OK or the error it raised. */
 #include "core/internal.h"
-#include "backprop/kernels.h"
+#include "kernels/kernels_internal.h"
 
 static const char *layout_name(bp_layout layout)
 {
@@ -10,14 +10,7 @@ static const char *layout_name(bp_layout layout)
 
 static bp_status check_act(const char *fn, bp_act act, T alpha)
 {
-    BP_REQUIRE((int)act >= (int)BP_ACT_IDENTITY && (int)act <= (int)BP_ACT_SOFTMAX, BP_ERR_ARG,
-               "act (%d) is not a bp_act", (int)act);
-    BP_REQUIRE(isfinite(alpha), BP_ERR_ARG, "alpha is not finite");
-    BP_REQUIRE(act != BP_ACT_LEAKY_RELU || alpha >= 0, BP_ERR_ARG,
-               "alpha (%g) < 0 for BP_ACT_LEAKY_RELU", (double)alpha);
-    BP_REQUIRE(act != BP_ACT_ELU || alpha > 0, BP_ERR_ARG,
-               "alpha (%g) <= 0 for BP_ACT_ELU", (double)alpha);
-    return BP_OK;
+    return bp__check_act(fn, "", act, (double)alpha);
 }
 
 static bp_status check_scalar(const char *fn, const char *name, T v, int positive)

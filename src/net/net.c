@@ -6,6 +6,7 @@
 #include <string.h>
 #include <math.h>
 #include <unistd.h>
+#include "kernels/kernels_internal.h"
 #include "net/net_internal.h"
 #include "net/net_exec.h"
 
@@ -66,14 +67,9 @@ static size_t align64(size_t x)
 static bp_status check_layer_spec(const char *fn, bp_int i, const bp_layer_spec *l)
 {
     BP_REQUIRE(l->n_out >= 1, BP_ERR_ARG, "layers[%d].n_out (%d) < 1", (int)i, (int)l->n_out);
-    BP_REQUIRE((int)l->act >= (int)BP_ACT_IDENTITY && (int)l->act <= (int)BP_ACT_SOFTMAX, BP_ERR_ARG,
-               "layers[%d].act (%d) is not a bp_act", (int)i, (int)l->act);
-    BP_REQUIRE(isfinite(l->alpha), BP_ERR_ARG, "layers[%d].alpha is not finite", (int)i);
-    BP_REQUIRE(l->act != BP_ACT_LEAKY_RELU || l->alpha >= 0, BP_ERR_ARG,
-               "layers[%d].alpha (%g) < 0 for BP_ACT_LEAKY_RELU", (int)i, l->alpha);
-    BP_REQUIRE(l->act != BP_ACT_ELU || l->alpha > 0, BP_ERR_ARG,
-               "layers[%d].alpha (%g) <= 0 for BP_ACT_ELU", (int)i, l->alpha);
-    return BP_OK;
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "layers[%d].", (int)i);
+    return bp__check_act(fn, prefix, l->act, l->alpha);
 }
 
 bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_layers,
@@ -382,13 +378,6 @@ static void out(outbuf *o, const char *fmt, ...)
         o->used += (size_t)k;
 }
 
-static const char *act_name(bp_act a)
-{
-    static const char *const names[] = {"identity", "sigmoid", "tanh", "relu", "leaky_relu",
-                                        "elu", "gelu", "gelu_tanh", "softplus", "softmax"};
-    return (int)a >= 0 && (int)a < 10 ? names[a] : "?";
-}
-
 bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, size_t *needed)
 {
     const char *fn = __func__;
@@ -402,7 +391,7 @@ bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, size_t 
     for (bp_int i = 0; i < net->n_layers; i++) {
         const bp__layer *l = &net->layers[i];
         out(&o, "  layer %d: %d -> %d, %s, W at %zu, b at %zu\n", (int)i, (int)l->n_in, (int)l->n_out,
-            act_name(l->act), l->w_off, l->b_off);
+            bp_act_name(l->act), l->w_off, l->b_off);
     }
     if (!net->arena) {
         out(&o, "not planned\n");
