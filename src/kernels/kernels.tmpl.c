@@ -238,9 +238,7 @@ bp_status PFX(act_backward)(bp_act act, T alpha, bp_int n, bp_int m,
                             const T *dY, bp_int lddy, T *dZ, bp_int lddz)
 {
     TRY(check_act_backward(__func__, act, alpha, n, m, Z, ldz, Y, ldy, dY, lddy, dZ, lddz));
-    for (bp_int i = 0; i < n; i++)
-        dact_row(act, alpha, m, bp_act_needs_z(act) ? &AT(Z, ldz, i, 0) : NULL,
-                 act_reads_y(act) ? &AT(Y, ldy, i, 0) : NULL, &AT(dY, lddy, i, 0), &AT(dZ, lddz, i, 0));
+    IPFX(dz_db)(act, alpha, n, m, Z, ldz, Y, ldy, dY, lddy, dZ, lddz, 0, NULL);
     return BP_OK;
 }
 

@@ -140,6 +140,56 @@ static void sgd_rows(bp_net *net, const bp__layer *l, const micro *b, const T *i
         bias[j] = b->decay * bias[j] - b->lr * db[j];
 }
 
+/* Features [lo, hi) of layer i's backward through dense_backward: dZ over dY in place
+ * (act: the layer's, or identity when dZ is already final), and their rows of dW and db
+ * (beta: the micro-batch's), with the finite check. */
+static bp_status grad_features(bp_net *net, const kernels *k, const char *fn, bp_int i, const micro *b,
+                               const T *in, bp_int ldin, bp_act act, const T *Z, const T *Y, T *dY,
+                               bp_int lo, bp_int hi)
+{
+    const bp__layer *l = &net->layers[i];
+    T *dW = GRAD(net, l->w_off) + (size_t)lo * (size_t)l->n_in, *db = GRAD(net, l->b_off) + lo;
+    bp_status st = k->dense_backward(BP_ROW_MAJOR, b->rows, l->n_in, hi - lo, in, ldin,
+                                     PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in, act,
+                                     (T)l->alpha, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out, dY + lo,
+                                     l->n_out, dY + lo, l->n_out, b->beta, dW, l->n_in, db, NULL, 0);
+    if (st == BP_OK && net->check_finite &&
+        (!bp__all_finite(net->dtype, (size_t)(hi - lo) * (size_t)l->n_in, dW) ||
+         !bp__all_finite(net->dtype, (size_t)(hi - lo), db)))
+        st = nonfinite(fn, i, "gradient");
+    return st;
+}
+
+/* Rows [lo, hi) of layer i's dX = dZ W, with the finite check. */
+static bp_status dx_rows(bp_net *net, const kernels *k, const char *fn, bp_int i, const T *dZ, T *dX,
+                         bp_int lo, bp_int hi)
+{
+    const bp__layer *l = &net->layers[i];
+    T *dXr = dX + (size_t)lo * (size_t)l->n_in;
+    bp_status st = k->dense_forward(BP_COL_MAJOR, hi - lo, l->n_out, l->n_in, dZ + (size_t)lo * (size_t)l->n_out,
+                                    l->n_out, PARAM(net, l->w_off), l->n_in, NULL, BP_ACT_IDENTITY, 0, NULL, 0,
+                                    dXr, l->n_in);
+    if (st == BP_OK && net->check_finite && !block_finite(net, hi - lo, dXr, l->n_in, 0, l->n_in))
+        st = nonfinite(fn, i, "gradient");
+    return st;
+}
+
+/* Whether the workers meet after a step of layer i: wherever the next step reads what
+ * other workers wrote. Not after grads_ready (each worker its own slices); not after
+ * backward(0), unless it went by rows (then grads_ready(0) needs every row of dZ; the
+ * pass ends with a barrier anyway); not between a row-split last forward, its loss and
+ * a backward by rows (each worker its own rows). */
+static int barrier_after(bp__step_kind kind, bp_int i, int row_back, bp__mode mode)
+{
+    switch (kind) {
+    case BP_STEP_FORWARD: return !row_back;
+    case BP_STEP_LOSS: return !row_back || mode == BP_MODE_LOSS_ONLY;
+    case BP_STEP_BACKWARD: return i > 0 || row_back;
+    case BP_STEP_GRADS_READY: return 0;
+    }
+    return 1;
+}
+
 /* Walks the plan's step list for one micro-batch as worker t->w of t->T; each worker adds
  * the part of the micro-batch's loss it computed to *loss (its own sum). */
 static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mode mode, double *loss)
@@ -222,14 +272,8 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                 if (!idle && hi > lo)
                     IPFX(dz_db)(l->act, alpha, hi - lo, l->n_out, Z ? Z + r0 : NULL, l->n_out, Y + r0, l->n_out,
                                 dY + r0, l->n_out, dY + r0, l->n_out, 0, NULL);
-                if (!idle && hi > lo && dX) {
-                    T *dXr = dX + (size_t)lo * (size_t)l->n_in;
-                    st = k->dense_forward(BP_COL_MAJOR, hi - lo, l->n_out, l->n_in, dY + r0, l->n_out,
-                                          PARAM(net, l->w_off), l->n_in, NULL, BP_ACT_IDENTITY, 0, NULL, 0,
-                                          dXr, l->n_in);
-                    if (st == BP_OK && net->check_finite && !block_finite(net, hi - lo, dXr, l->n_in, 0, l->n_in))
-                        st = nonfinite(fn, i, "gradient");
-                }
+                if (!idle && hi > lo && dX)
+                    st = dx_rows(net, k, fn, i, dY, dX, lo, hi);
                 cur ^= 1;
                 break;
             }
@@ -238,29 +282,14 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                 IPFX(dz_db)(l->act, alpha, m, hi - lo, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out,
                             dY + lo, l->n_out, dY + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
             } else if (!idle && hi > lo) {
-                T *dW = GRAD(net, l->w_off) + (size_t)lo * (size_t)l->n_in;
-                st = k->dense_backward(BP_ROW_MAJOR, m, l->n_in, hi - lo, in, ldin,
-                                       PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in,
-                                       l->act, alpha, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out,
-                                       dY + lo, l->n_out, dY + lo, l->n_out, b->beta, dW, l->n_in,
-                                       GRAD(net, l->b_off) + lo, NULL, 0);
-                if (st == BP_OK && net->check_finite &&
-                    (!bp__all_finite(net->dtype, (size_t)(hi - lo) * (size_t)l->n_in, dW) ||
-                     !bp__all_finite(net->dtype, (size_t)(hi - lo), GRAD(net, l->b_off) + lo)))
-                    st = nonfinite(fn, i, "gradient");
+                st = grad_features(net, k, fn, i, b, in, ldin, l->act, Z, Y, dY, lo, hi);
             }
             if (dX && t->T > 1 && m > l->n_in) {
                 /* More samples than inputs: dX by rows, dX[r] = dZ[r] W. */
                 team_barrier(t);
                 slice(t, m, 0, &lo, &hi);
-                if (st == BP_OK && !team_failed(t) && hi > lo) {
-                    T *dXr = dX + (size_t)lo * (size_t)l->n_in;
-                    st = k->dense_forward(BP_COL_MAJOR, hi - lo, l->n_out, l->n_in, dY + (size_t)lo * (size_t)l->n_out,
-                                          l->n_out, PARAM(net, l->w_off), l->n_in, NULL, BP_ACT_IDENTITY, 0, NULL, 0,
-                                          dXr, l->n_in);
-                    if (st == BP_OK && net->check_finite && !block_finite(net, hi - lo, dXr, l->n_in, 0, l->n_in))
-                        st = nonfinite(fn, i, "gradient");
-                }
+                if (st == BP_OK && !team_failed(t) && hi > lo)
+                    st = dx_rows(net, k, fn, i, dY, dX, lo, hi);
             } else if (dX) {
                 team_barrier(t);
                 slice(t, l->n_in, 0, &lo, &hi);
@@ -290,29 +319,14 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                                     l->n_out, dZ + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
                     sgd_rows(net, l, b, in, ldin, dZ + lo, lo, hi);
                 } else {  /* dW and db of a by-rows backward: dZ is final, so "identity" */
-                    T *dW = GRAD(net, l->w_off) + (size_t)lo * (size_t)l->n_in;
-                    st = k->dense_backward(BP_ROW_MAJOR, m, l->n_in, hi - lo, in, ldin,
-                                           PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in,
-                                           BP_ACT_IDENTITY, 0, NULL, l->n_out, Y + lo, l->n_out, dZ + lo,
-                                           l->n_out, dZ + lo, l->n_out, b->beta, dW, l->n_in,
-                                           GRAD(net, l->b_off) + lo, NULL, 0);
-                    if (st == BP_OK && net->check_finite &&
-                        (!bp__all_finite(net->dtype, (size_t)(hi - lo) * (size_t)l->n_in, dW) ||
-                         !bp__all_finite(net->dtype, (size_t)(hi - lo), GRAD(net, l->b_off) + lo)))
-                        st = nonfinite(fn, i, "gradient");
+                    st = grad_features(net, k, fn, i, b, in, ldin, BP_ACT_IDENTITY, NULL, Y, dZ, lo, hi);
                 }
             }
             break;
         }
         if (st != BP_OK && t->T > 1)
             atomic_store(t->failed, 1);
-        /* A barrier wherever the next step reads what other workers wrote: not before
-         * grads_ready (each worker its own slices) unless backward went by rows, not
-         * after the last step (the pass ends with one), not between a row-split last
-         * forward and the loss, nor between that loss and the backward by rows. */
-        const bp__step_kind kind = net->steps[s].kind;
-        if (kind != BP_STEP_GRADS_READY && !(kind == BP_STEP_BACKWARD && i == 0 && !row_back) &&
-            !(kind == BP_STEP_FORWARD && row_back) && !(kind == BP_STEP_LOSS && row_back && mode != BP_MODE_LOSS_ONLY))
+        if (barrier_after(net->steps[s].kind, i, row_back, mode))
             team_barrier(t);
         if (net->steps[s].kind == BP_STEP_LOSS && mode == BP_MODE_LOSS_ONLY)
             break;
@@ -321,6 +335,16 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
 }
 
 /* Counts correct predictions of the micro-batch whose outputs are in the last layer's buffer. */
+/* The index of the largest of n values (the first, on a tie). */
+static bp_int argmax(const T *y, bp_int n)
+{
+    bp_int best = 0;
+    for (bp_int j = 1; j < n; j++)
+        if (y[j] > y[best])
+            best = j;
+    return best;
+}
+
 static int64_t count_correct(const bp_net *net, const micro *b)
 {
     const bp__layer *l = &net->layers[net->n_layers - 1];
@@ -329,11 +353,7 @@ static int64_t count_correct(const bp_net *net, const micro *b)
     for (bp_int r = 0; r < b->rows; r++) {
         const T *y = Y + (size_t)r * (size_t)l->n_out;
         if (net->loss == BP_LOSS_SOFTMAX_XENT) {
-            bp_int best = 0;
-            for (bp_int j = 1; j < l->n_out; j++)
-                if (y[j] > y[best])
-                    best = j;
-            c += best == b->labels[r];
+            c += argmax(y, l->n_out) == b->labels[r];
         } else {  /* BCE: each output against its target at 1/2 */
             const T *t = b->tgt + (size_t)r * (size_t)b->ldt;
             for (bp_int j = 0; j < l->n_out; j++)
@@ -341,6 +361,15 @@ static int64_t count_correct(const bp_net *net, const micro *b)
         }
     }
     return c;
+}
+
+/* Records a worker's status; a worker other than the caller's thread also keeps its
+ * message, which is thread-local, for the caller. */
+static void worker_status(bp__worker *wk, int w, bp_status st)
+{
+    wk->st = st;
+    if (st != BP_OK && w > 0)
+        snprintf(wk->err, sizeof wk->err, "%s", bp_last_error());
 }
 
 /* The first failure of a job, in worker order, raised again on the calling thread. */
@@ -421,11 +450,8 @@ static void batch_part(batch_job *j, int w)
                 b.tgt = (const T *)j->targets + (size_t)start * (size_t)j->ldt;
         }
         const bp_status st = run_steps(&t, j->fn, &b, j->mode, &wk->loss);
-        if (st != BP_OK && wk->st == BP_OK) {
-            wk->st = st;
-            if (w > 0)  /* the message is thread-local: keep it for the caller */
-                snprintf(wk->err, sizeof wk->err, "%s", bp_last_error());
-        }
+        if (st != BP_OK && wk->st == BP_OK)
+            worker_status(wk, w, st);
         if (w == 0 && wk->st == BP_OK && j->count && net->loss != BP_LOSS_MSE)
             wk->correct += count_correct(net, &b);
         /* The next micro-batch overwrites the arena: wait until every worker is done with it. */
@@ -485,10 +511,8 @@ static bp_status forward_rows(bp_net *net, const char *fn, bp_int m, bp_int r0, 
                                         l->n_in, PARAM(net, l->b_off), l->act, (T)l->alpha, NULL, 0, Y, ldy);
         if (st != BP_OK)
             return st;
-        if (net->check_finite)
-            for (bp_int r = 0; r < m; r++)
-                if (!bp__all_finite(net->dtype, (size_t)l->n_out, Y + (size_t)r * (size_t)ldy))
-                    return nonfinite(fn, i, "forward output");
+        if (net->check_finite && !block_finite(net, m, Y, ldy, 0, l->n_out))
+            return nonfinite(fn, i, "forward output");
         in = Y;
         ldin = ldy;
     }
@@ -515,11 +539,9 @@ static void forward_part(void *ctx, int w)
     const team t = {j->net, w, j->net->n_threads, NULL};
     bp_int lo, hi;
     slice(&t, j->m, 0, &lo, &hi);
-    wk->st = hi > lo ? forward_rows(j->net, j->fn, hi - lo, lo, j->X + (size_t)lo * (size_t)j->ldx, j->ldx,
-                                    j->out + (size_t)lo * (size_t)j->ldo, j->ldo)
-                     : BP_OK;
-    if (wk->st != BP_OK && w > 0)  /* the message is thread-local: keep it for the caller */
-        snprintf(wk->err, sizeof wk->err, "%s", bp_last_error());
+    worker_status(wk, w, hi > lo ? forward_rows(j->net, j->fn, hi - lo, lo, j->X + (size_t)lo * (size_t)j->ldx,
+                                                j->ldx, j->out + (size_t)lo * (size_t)j->ldo, j->ldo)
+                                 : BP_OK);
 }
 
 static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X, bp_int ldx,
@@ -570,13 +592,7 @@ bp_status IPFX(net_evaluate)(bp_net *net, const char *fn, bp_int n, const void *
                 continue;
             }
             const int32_t c = ((const int32_t *)targets)[start + r];
-            bp_int pred = 0;
-            if (n_out == 1)
-                pred = y[0] > 0;
-            else
-                for (bp_int j = 1; j < n_out; j++)
-                    if (y[j] > y[pred])
-                        pred = j;
+            const bp_int pred = n_out == 1 ? y[0] > 0 : argmax(y, n_out);
             acc += pred == c;
             if (confusion && n_out > 1)
                 confusion[(size_t)c * (size_t)n_out + (size_t)pred]++;
