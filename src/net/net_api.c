@@ -14,11 +14,14 @@ bp_status bp__check_pass(const char *fn, const bp_net *net, bp_int n, const void
     BP_REQUIRE(n == 0 || X != NULL, BP_ERR_ARG, "X is NULL");
     BP_REQUIRE(bp__block_fits(n, ldx, net->esize), BP_ERR_OVERFLOW,
                "X: %d rows of leading dimension %d overflow the address space", (int)n, (int)ldx);
-    if (net->check_finite)
-        for (bp_int i = 0; i < n; i++)
-            BP_REQUIRE(bp__all_finite(net->dtype, (size_t)net->n_in,
-                                      (const char *)X + (size_t)i * (size_t)ldx * net->esize),
-                       BP_ERR_NONFINITE, "X row %d holds a NaN or Inf", (int)i);
+    return net->check_finite ? bp__check_x_finite(fn, net, n, X, ldx) : BP_OK;
+}
+
+bp_status bp__check_x_finite(const char *fn, const bp_net *net, bp_int n, const void *X, bp_int ldx)
+{
+    for (bp_int i = 0; i < n; i++)
+        BP_REQUIRE(bp__all_finite(net->dtype, (size_t)net->n_in, (const char *)X + (size_t)i * (size_t)ldx * net->esize),
+                   BP_ERR_NONFINITE, "X row %d holds a NaN or Inf", (int)i);
     return BP_OK;
 }
 

@@ -46,6 +46,9 @@ BP_NET_EXEC_DECLS(d)
  * with the finite check on, every row of X. */
 bp_status bp__check_pass(const char *fn, const bp_net *net, bp_int n, const void *X, bp_int ldx);
 
+/* Checks that the n rows of X (n_in values each, leading dimension ldx) are finite (net_api.c). */
+bp_status bp__check_x_finite(const char *fn, const bp_net *net, bp_int n, const void *X, bp_int ldx);
+
 /* Checks a pass's targets (net_api.c): labels, or real values with ldt >= n_out. */
 bp_status bp__check_targets(const char *fn, const bp_net *net, bp_int n, const void *targets,
                             bp_int ldt, int labels);

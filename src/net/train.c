@@ -222,9 +222,7 @@ bp_status bp_logreg_newton(bp_net *net, bp_int n, const void *X, bp_int ldx, con
     BP_REQUIRE(max_iter >= 1, BP_ERR_ARG, "max_iter (%d) < 1", max_iter);
     BP_REQUIRE(isfinite(tol) && tol >= 0, BP_ERR_ARG, "tol (%g) is not finite and >= 0", tol);
     TRY(bp__check_targets(fn, net, n, labels, 0, 1));
-    for (bp_int i = 0; i < n; i++)
-        BP_REQUIRE(bp__all_finite(net->dtype, (size_t)d, (const char *)X + (size_t)i * (size_t)ldx * net->esize),
-                   BP_ERR_NONFINITE, "X row %d holds a NaN or Inf", (int)i);
+    TRY(bp__check_x_finite(fn, net, n, X, ldx));
 
     const size_t d1 = (size_t)d + 1;
     newton w = {.n = n, .d = d, .K = K, .P = P, .X = X, .ldx = ldx, .dtype = net->dtype,

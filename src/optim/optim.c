@@ -176,7 +176,7 @@ static void update_slice(void *ctx, int w)
     update_job *j = ctx;
     const bp_optim *opt = j->opt;
     const bp_net *net = j->net;
-    const size_t P = net->n_params, k = net->pool ? (size_t)net->n_threads : 1;
+    const size_t P = net->n_params, k = (size_t)net->n_threads;
     const size_t lo = P * (size_t)w / k, hi = P * ((size_t)w + 1) / k, es = net->esize;
     char *p = (char *)net->params + lo * es;
     const char *g = (const char *)net->grads + lo * es;
@@ -210,12 +210,11 @@ static bp_status update(const char *fn, bp_optim *opt, bp_net *net)
     update_job j = {opt, net, scheduled_lr(&opt->config, opt->steps), opt->steps + 1, {BP_OK}};
     /* A network with worker threads updates its parameters with them too, each worker one
      * slice of the flat buffers: the same element-wise arithmetic, so the same result. */
-    const int workers = net->pool && net->n_threads <= BP_NET_MAX_THREADS ? net->n_threads : 1;
-    if (workers > 1)
+    if (net->n_threads > 1)
         bp__pool_run(net->pool, update_slice, &j);
     else
         update_slice(&j, 0);
-    for (int w = 0; w < workers; w++)
+    for (int w = 0; w < net->n_threads; w++)
         if (j.st[w] != BP_OK)
             return j.st[w];
     opt->steps = j.t;
