@@ -96,6 +96,11 @@ static inline const char *nt_dtype_name(bp_dtype dt)
     return dt == BP_F32 ? "float" : "double";
 }
 
+static inline const char *nt_loss_name(bp_loss l)
+{
+    return l == BP_LOSS_SOFTMAX_XENT ? "xent" : l == BP_LOSS_SIGMOID_BCE ? "bce" : "mse";
+}
+
 static inline double nt_get(bp_dtype dt, const void *p, size_t i)
 {
     return dt == BP_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
@@ -183,6 +188,15 @@ static inline bp_net *nt_net(bp_dtype dt, bp_int n_in, bp_int n_layers, const bp
     NT_OK(bp_net_create(&net, dt, n_in, n_layers, layers, loss, alloc));
     ck_assert_ptr_nonnull(net);
     return net;
+}
+
+/* An optimizer of `kind` with bp_optim_defaults(kind, lr) for net, or fails the test. */
+static inline bp_optim *nt_optim(bp_net *net, bp_optimizer kind, double lr)
+{
+    const bp_optim_config oc = bp_optim_defaults(kind, lr);
+    bp_optim *opt = NULL;
+    NT_OK(bp_optim_create(&opt, net, &oc));
+    return opt;
 }
 
 /* A standard normal number from the test generator (Box-Muller), rounded to float so the

@@ -624,9 +624,5 @@ static Suite *args_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(args_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(args_suite());
 }

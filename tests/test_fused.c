@@ -21,16 +21,6 @@ enum { NIN = 7, H1 = 9, H2 = 6, NOUT = 4 };
 
 static double tol_of(bp_dtype dt) { return dt == BP_F32 ? TOL_S : TOL_D; }
 
-static const char *act_name(bp_act a)
-{
-    return tu_act_name(a);
-}
-
-static const char *loss_name(bp_loss l)
-{
-    return l == BP_LOSS_SOFTMAX_XENT ? "xent" : l == BP_LOSS_SIGMOID_BCE ? "bce" : "mse";
-}
-
 /* ---- data ------------------------------------------------------------------------------------ */
 
 /* NSTEP batches of n samples: X (n x n_in, leading dimension ldx) and targets for `loss`: int32
@@ -191,7 +181,7 @@ START_TEST(test_fused_matches_two_calls)
     const int ldx = NIN + c->ldx_pad, ldt = NOUT + c->ldt_pad;
     char what[160];
     snprintf(what, sizeof what, "%s, %s %s wd %g%s, n %d mb %d ldx %d ldt %d, threads %d vs %d",
-             nt_dtype_name(dt), act_name(c->act), loss_name(c->loss), c->wd, c->cosine ? " cosine" : "",
+             nt_dtype_name(dt), tu_act_name(c->act), nt_loss_name(c->loss), c->wd, c->cosine ? " cosine" : "",
              c->n, c->mb, ldx, ldt, c->thr_fused, c->thr_plain);
     problem p = make_problem(dt, c->loss, c->n, NIN, NOUT, ldx, ldt, 100 + (uint64_t)_i);
     bp_net *a = make_net(dt, c->act, c->loss, c->mb, c->thr_fused, NULL);
@@ -646,9 +636,5 @@ static Suite *fused_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(fused_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(fused_suite());
 }

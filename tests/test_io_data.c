@@ -1,7 +1,6 @@
 /* test_io_data.c: the IDX and CSV readers and standardisation: good files (plain and gzip), every malformed file, every bad argument. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>
-#include <dirent.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -15,6 +14,8 @@
 #include <zlib.h>
 
 #include <backprop.h>
+
+#include "nettest_util.h"
 
 /* Every file a test writes lives here: made by main before the run, removed after it. */
 static char tmpdir[64];
@@ -147,7 +148,7 @@ static void expect_fail_(int line, bp_status st, bp_status want, const bp_datase
 
 static double getv(const bp_dataset *d, size_t i)
 {
-    return d->dtype == BP_F32 ? (double)((const float *)d->X)[i] : ((const double *)d->X)[i];
+    return nt_get(d->dtype, d->X, i);
 }
 
 /* The value x as it is stored in dtype. */
@@ -1025,15 +1026,10 @@ static bp_dataset make_set(bp_dtype dt, int n, int nf, const double *v, counter 
     d.n = n;
     d.n_features = nf;
     d.alloc = counting(c);
-    const size_t es = dt == BP_F32 ? sizeof(float) : sizeof(double);
-    d.X = d.alloc.alloc(d.alloc.ctx, (size_t)(n * nf) * es + 1);
+    d.X = d.alloc.alloc(d.alloc.ctx, (size_t)(n * nf) * nt_esize(dt) + 1);
     ck_assert_ptr_nonnull(d.X);
-    for (int i = 0; i < n * nf; i++) {
-        if (dt == BP_F32)
-            ((float *)d.X)[i] = (float)v[i];
-        else
-            ((double *)d.X)[i] = v[i];
-    }
+    for (int i = 0; i < n * nf; i++)
+        nt_set(dt, d.X, (size_t)i, v[i]);
     return d;
 }
 
@@ -1126,10 +1122,8 @@ START_TEST(test_standardize_bad_args)
     bp_dataset fit = make_set(dt, 4, 3, train4, &c1);
     static const double t6[6] = {1, 2, 3, 4, 5, 6};
     bp_dataset other = make_set(dt, 2, 3, t6, &c2);
-    const size_t es = dt == BP_F32 ? sizeof(float) : sizeof(double);
-    unsigned char fit0[12 * sizeof(double)], other0[6 * sizeof(double)];
-    memcpy(fit0, fit.X, 12 * es);
-    memcpy(other0, other.X, 6 * es);
+    const size_t es = nt_esize(dt);
+    void *fit0 = nt_memdup(fit.X, 12 * es), *other0 = nt_memdup(other.X, 6 * es);
     double mean[3], sd[3];
     memset(mean, SENT, sizeof mean);
     memset(sd, SENT, sizeof sd);
@@ -1182,27 +1176,15 @@ START_TEST(test_standardize_bad_args)
     b = fit;
     BAD(bp_dataset_standardize(&fit, &b, mean, sd), BP_ERR_ARG, "other is fit");
 
-    /* Non-finite values in either set. */
-    unsigned char *fx = fit.X, *ox = other.X;
-    const double nan_v = NAN, inf_v = -INFINITY;
-    if (dt == BP_F32) {
-        const float nf = (float)nan_v, inff = (float)inf_v;
-        memcpy(fx + 7 * es, &nf, es);
-        memcpy(fit0 + 7 * es, &nf, es);
-        BAD(bp_dataset_standardize(&fit, &other, mean, sd), BP_ERR_NONFINITE, "fit->X[2][1]");
-        memcpy(fx + 7 * es, fx + 6 * es, es);
-        memcpy(fit0 + 7 * es, fx + 6 * es, es);
-        memcpy(ox + 5 * es, &inff, es);
-        memcpy(other0 + 5 * es, &inff, es);
-    } else {
-        memcpy(fx + 7 * es, &nan_v, es);
-        memcpy(fit0 + 7 * es, &nan_v, es);
-        BAD(bp_dataset_standardize(&fit, &other, mean, sd), BP_ERR_NONFINITE, "fit->X[2][1]");
-        memcpy(fx + 7 * es, fx + 6 * es, es);
-        memcpy(fit0 + 7 * es, fx + 6 * es, es);
-        memcpy(ox + 5 * es, &inf_v, es);
-        memcpy(other0 + 5 * es, &inf_v, es);
-    }
+    /* Non-finite values in either set (each change made to the reference copy too). The
+     * restoring copies are exact: the values copied are small integers. */
+    nt_set(dt, fit.X, 7, NAN);
+    nt_set(dt, fit0, 7, NAN);
+    BAD(bp_dataset_standardize(&fit, &other, mean, sd), BP_ERR_NONFINITE, "fit->X[2][1]");
+    nt_set(dt, fit.X, 7, nt_get(dt, fit.X, 6));
+    nt_set(dt, fit0, 7, nt_get(dt, fit.X, 6));
+    nt_set(dt, other.X, 5, -INFINITY);
+    nt_set(dt, other0, 5, -INFINITY);
     BAD(bp_dataset_standardize(&fit, &other, mean, sd), BP_ERR_NONFINITE, "other->X[1][2]");
     /* Finite data whose sums overflow. */
     if (dt == BP_F64) {
@@ -1215,8 +1197,8 @@ START_TEST(test_standardize_bad_args)
         bp_dataset_free(&h);
     }
     /* Out of memory for the workspace. */
-    memcpy(ox + 5 * es, ox + 4 * es, es);
-    memcpy(other0 + 5 * es, ox + 4 * es, es);
+    nt_set(dt, other.X, 5, nt_get(dt, other.X, 4));
+    nt_set(dt, other0, 5, nt_get(dt, other.X, 4));
     c1.fail_at = c1.allocs + 1;
     BAD(bp_dataset_standardize(&fit, &other, mean, sd), BP_ERR_NOMEM, "allocating");
     /* An empty other is fine. */
@@ -1226,6 +1208,8 @@ START_TEST(test_standardize_bad_args)
     bp_dataset_free(&fit);
     bp_dataset_free(&other);
     ck_assert_int_eq(c1.live + c2.live, 0);
+    free(fit0);
+    free(other0);
 #undef BAD
 #undef UNCHANGED
 }
@@ -1276,23 +1260,6 @@ static Suite *io_suite(void)
     return s;
 }
 
-/* Removes the files the tests wrote (the directory holds no subdirectories). */
-static void remove_tmpdir(void)
-{
-    DIR *dir = opendir(tmpdir);
-    if (!dir)
-        return;
-    char path[512];
-    for (struct dirent *e; (e = readdir(dir)) != NULL;) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        unlink(path);
-    }
-    closedir(dir);
-    rmdir(tmpdir);
-}
-
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/bp_io_data_XXXXXX");
@@ -1300,10 +1267,7 @@ int main(void)
         perror("mkdtemp");
         return EXIT_FAILURE;
     }
-    SRunner *sr = srunner_create(io_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    remove_tmpdir();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const int status = tu_run_suite(io_suite());
+    tu_remove_dir(tmpdir); /* the files the tests wrote */
+    return status;
 }

@@ -143,6 +143,18 @@ static double *transposed_w(const layer *L, int ldw2)
     return W2;
 }
 
+/* Initial dW (leading dimension lddw) and db of L for an accumulating kernel: random in
+ * [-1, 1] for beta = 1, NaN sentinels (which must not be read) for beta = 0. */
+static void accum_init(tu_rng *r, const layer *L, int beta1, int lddw, double **dW0, double **db0)
+{
+    *dW0 = tu_alloc((size_t)L->wr * lddw);
+    *db0 = tu_alloc((size_t)L->no);
+    if (beta1) {
+        tu_fill(r, *dW0, L->wr, L->ww, lddw, -1, 1);
+        tu_fill(r, *db0, 1, L->no, L->no, -1, 1);
+    }
+}
+
 typedef void layer_case(side a, side b, tu_rng *r, bp_layout layout, shape s, bp_act act, unsigned flags);
 
 /* Runs fn over every shape (every stride-th), both layouts and every activation (a rotating
@@ -235,11 +247,8 @@ static void backward_case(side a, side b, tu_rng *r, bp_layout layout, shape s, 
     layer L = layer_make(r, layout, n, ni, no);
     grads_in g = grads_in_make(r, act, n, no);
     const int lddz = inplace ? g.lddy : no + pad(r), lddw = L.ww + pad(r), lddx = ni + pad(r);
-    double *dW0 = tu_alloc((size_t)L.wr * lddw), *db0 = tu_alloc((size_t)no);
-    if (beta1) {
-        tu_fill(r, dW0, L.wr, L.ww, lddw, -1, 1);
-        tu_fill(r, db0, 1, no, no, -1, 1);
-    }
+    double *dW0, *db0;
+    accum_init(r, &L, beta1, lddw, &dW0, &db0);
     const double *Zp = drop && !bp_act_needs_z(act) ? NULL : g.Z;
     const double *Yp = drop && !reads_y(act) ? NULL : g.Y;
     const side sd[2] = {a, b};
@@ -483,24 +492,13 @@ static void logreg_out_free(logreg_out *o)
     free(o->db);
 }
 
-/* Initial dW and db: random for beta = 1, NaN sentinels for beta = 0. */
-static void logreg_init(tu_rng *r, const layer *L, unsigned flags, int lddw, double **dW0, double **db0)
-{
-    *dW0 = tu_alloc((size_t)L->wr * lddw);
-    *db0 = tu_alloc((size_t)L->no);
-    if (flags & 4) {
-        tu_fill(r, *dW0, L->wr, L->ww, lddw, -1, 1);
-        tu_fill(r, *db0, 1, L->no, L->no, -1, 1);
-    }
-}
-
 static void logreg_case(side a, side b, tu_rng *r, bp_layout layout, int ni, int nc, unsigned flags)
 {
     const ctx c = describe(a, b, layout, 1, ni, nc, BP_ACT_SOFTMAX, flags & 15);
     logreg_in q = logreg_in_make(r, layout, ni, nc);
     const int lddw = q.L.ww + pad(r);
     double *dW0, *db0;
-    logreg_init(r, &q.L, flags, lddw, &dW0, &db0);
+    accum_init(r, &q.L, flags & 4, lddw, &dW0, &db0);
     logreg_out o[2];
     logreg_run(a, &q, flags, dW0, db0, lddw, &o[0], &c);
     logreg_run(b, &q, flags, dW0, db0, lddw, &o[1], &c);
@@ -821,7 +819,7 @@ START_TEST(test_logreg_formula)
         const layer *L = &q.L;
         const int lddw = L->ww + pad(&r);
         double *dW0, *db0;
-        logreg_init(&r, L, flags, lddw, &dW0, &db0);
+        accum_init(&r, L, flags & 4, lddw, &dW0, &db0);
         logreg_out o;
         logreg_run(s, &q, flags, dW0, db0, lddw, &o, &c);
 
@@ -925,9 +923,5 @@ static Suite *kernels_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(kernels_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(kernels_suite());
 }

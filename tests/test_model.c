@@ -17,6 +17,8 @@
 #include <backprop/io.h>
 #include <backprop/net.h>
 
+#include "testutil.h"
+
 /* ---------------------------------------------------------------------------------------------
  * Fault injection. The suite links the static library with -Wl,--wrap=fwrite,fclose,fsync,rename
  * (see tests/meson.build), so the library's calls land here. Nothing fails unless armed; while
@@ -120,20 +122,7 @@ static void scratch_setup(void)
 
 static void scratch_teardown(void)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (unlink(p) != 0)
-            rmdir(p);
-    }
-    closedir(d);
-    rmdir(dir);
+    tu_remove_dir(dir);
 }
 
 /* The names in the scratch directory, sorted-insensitive: count, and whether `only` is the one. */
@@ -230,29 +219,22 @@ static void fix_crc(bytes *b)
     put32(b->p + b->n - 4, (uint32_t)crc32(0L, b->p, (uInt)(b->n - 4)));
 }
 
-static uint64_t mix(uint64_t *s)
-{
-    uint64_t z = (*s += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
 /* Fills the parameters with arbitrary bit patterns, so the round trip must be bitwise: signed
  * zeros, subnormals, infinities and NaNs with payloads included. */
 static void fill_bits(bp_net *net, uint64_t seed)
 {
+    tu_rng rng = tu_rng_make(seed);
     const size_t n = bp_net_n_params(net);
     if (bp_net_dtype(net) == BP_F32) {
         float *p = bp_net_params(net);
         for (size_t k = 0; k < n; k++) {
-            const uint32_t u = (uint32_t)mix(&seed);
+            const uint32_t u = (uint32_t)tu_next(&rng);
             memcpy(&p[k], &u, sizeof u);
         }
     } else {
         double *p = bp_net_params(net);
         for (size_t k = 0; k < n; k++) {
-            const uint64_t u = mix(&seed);
+            const uint64_t u = tu_next(&rng);
             memcpy(&p[k], &u, sizeof u);
         }
     }
@@ -261,9 +243,10 @@ static void fill_bits(bp_net *net, uint64_t seed)
 /* Small finite values, for nets that are run. */
 static void fill_values(bp_net *net, uint64_t seed)
 {
+    tu_rng rng = tu_rng_make(seed);
     const size_t n = bp_net_n_params(net);
     for (size_t k = 0; k < n; k++) {
-        const double v = (double)(mix(&seed) >> 11) * 0x1.0p-53 * 2 - 1;
+        const double v = (double)(tu_next(&rng) >> 11) * 0x1.0p-53 * 2 - 1;
         if (bp_net_dtype(net) == BP_F32)
             ((float *)bp_net_params(net))[k] = (float)v;
         else
@@ -386,6 +369,13 @@ static void count_free(void *ctx, void *p)
     }
 }
 
+/* An allocator counting into c (zeroed first), refusing call fail_at (0: none). */
+static bp_allocator counting(counter *c, long fail_at)
+{
+    *c = (counter){0, 0, fail_at, 0};
+    return (bp_allocator){count_alloc, count_free, c};
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The layout, byte by byte.
  * ------------------------------------------------------------------------------------------- */
@@ -504,9 +494,9 @@ START_TEST(test_loaded_net_runs)
     enum { N = 5 };
     double Xd[N * 4];
     unsigned char X[N * 4 * 8], Ya[N * 8], Yb[N * 8];
-    uint64_t seed = 7;
+    tu_rng rng = tu_rng_make(7);
     for (int k = 0; k < N * 4; k++) {
-        Xd[k] = (double)(mix(&seed) >> 11) * 0x1.0p-53 * 4 - 2;
+        Xd[k] = (double)(tu_next(&rng) >> 11) * 0x1.0p-53 * 4 - 2;
         if (dt == BP_F32)
             ((float *)(void *)X)[k] = (float)Xd[k];
         else
@@ -527,8 +517,8 @@ END_TEST
 /* Loading goes through the given allocator and gives everything back. */
 START_TEST(test_load_allocator)
 {
-    counter c = {0, 0, 0, 0};
-    const bp_allocator a = {count_alloc, count_free, &c};
+    counter c;
+    const bp_allocator a = counting(&c, 0);
     bp_net *net = make_net(BP_F64, &SHAPES[2], NULL);
     fill_bits(net, 5);
     ck_assert_int_eq(bp_model_save(net, path), BP_OK);
@@ -549,16 +539,16 @@ START_TEST(test_load_nomem)
     fill_bits(net, 11);
     ck_assert_int_eq(bp_model_save(net, path), BP_OK);
     bp_net_destroy(net);
-    counter probe = {0, 0, 0, 0};
-    const bp_allocator pa = {count_alloc, count_free, &probe};
+    counter probe;
+    const bp_allocator pa = counting(&probe, 0);
     bp_net *back = NULL;
     ck_assert_int_eq(bp_model_load(&back, path, &pa), BP_OK);
     bp_net_destroy(back);
     const long total = probe.allocs;
     ck_assert_int_ge(total, 2);
     for (long k = 1; k <= total; k++) {
-        counter c = {0, 0, k, 0};
-        const bp_allocator a = {count_alloc, count_free, &c};
+        counter c;
+        const bp_allocator a = counting(&c, k);
         bp_net *out = UNTOUCHED;
         stale_error();
         ck_assert_int_eq(bp_model_load(&out, path, &a), BP_ERR_NOMEM);
@@ -712,10 +702,10 @@ END_TEST
 START_TEST(test_foreign_files)
 {
     unsigned char buf[1000];
-    uint64_t seed = 42 + (uint64_t)_i;
+    tu_rng rng = tu_rng_make(42 + (uint64_t)_i);
     size_t n = sizeof buf;
     for (size_t k = 0; k < n; k++)
-        buf[k] = (unsigned char)mix(&seed);
+        buf[k] = (unsigned char)tu_next(&rng);
     const char *needle = "magic";
     switch (_i) {
     case 0: break;                        /* random bytes */
@@ -761,18 +751,18 @@ START_TEST(test_random_damage)
     bytes base = base_file(_i ? BP_F64 : BP_F32);
     unsigned char *b = malloc(base.n);
     ck_assert_ptr_nonnull(b);
-    uint64_t seed = 1000 + (uint64_t)_i;
+    tu_rng rng = tu_rng_make(1000 + (uint64_t)_i);
     int ok = 0, refused = 0;
     for (int it = 0; it < 400; it++) {
         memcpy(b, base.p, base.n);
         size_t n = base.n;
-        const int flips = 1 + (int)(mix(&seed) % 3);
+        const int flips = 1 + (int)(tu_next(&rng) % 3);
         for (int k = 0; k < flips; k++)
-            b[mix(&seed) % n] ^= (unsigned char)(1 + mix(&seed) % 255);
+            b[tu_next(&rng) % n] ^= (unsigned char)(1 + tu_next(&rng) % 255);
         if (it % 2)
             put32(b + n - 4, (uint32_t)crc32(0L, b, (uInt)(n - 4)));
         if (it % 5 == 4)
-            n = (size_t)(mix(&seed) % n);
+            n = (size_t)(tu_next(&rng) % n);
         write_file(path, b, n);
         bp_net *out = UNTOUCHED;
         const bp_status st = bp_model_load(&out, path, NULL);
@@ -839,8 +829,8 @@ START_TEST(test_hostile_header)
     const size_t n = 32 + 16 * (size_t)n_layers + 8 + 64;
     write_file(path, b, n);
 
-    counter c = {0, 0, 0, 0};
-    const bp_allocator a = {count_alloc, count_free, &c};
+    counter c;
+    const bp_allocator a = counting(&c, 0);
     bp_net *out = UNTOUCHED;
     stale_error();
     const bp_status st = bp_model_load(&out, path, &a);
@@ -870,8 +860,8 @@ START_TEST(test_max_layers_truncated)
         put32(b + 32 + 16 * i, 1);
     put64(b + 32 + 16 * L, 2 * (uint64_t)L);
     write_file(path, b, n);
-    counter c = {0, 0, 0, 0};
-    const bp_allocator a = {count_alloc, count_free, &c};
+    counter c;
+    const bp_allocator a = counting(&c, 0);
     bp_net *out = UNTOUCHED;
     stale_error();
     ck_assert_int_eq(bp_model_load(&out, path, &a), BP_ERR_FORMAT);
@@ -1100,8 +1090,8 @@ END_TEST
 /* The temporary file's name is allocated through the network's allocator. */
 START_TEST(test_save_nomem)
 {
-    counter c = {0, 0, 0, 0};
-    const bp_allocator a = {count_alloc, count_free, &c};
+    counter c;
+    const bp_allocator a = counting(&c, 0);
     bp_net *net = make_net(BP_F32, &SHAPES[1], &a);
     c.fail_at = c.allocs + 1;
     stale_error();
@@ -1183,9 +1173,5 @@ static Suite *model_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(model_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(model_suite());
 }

@@ -26,11 +26,6 @@ static const bp_act ACTS[TU_NACT] = {
 static const bp_loss LOSSES[3] = {BP_LOSS_SOFTMAX_XENT, BP_LOSS_SIGMOID_BCE, BP_LOSS_MSE};
 static const bp_dtype DTYPES[2] = {BP_F32, BP_F64};
 
-static const char *loss_name(bp_loss l)
-{
-    return l == BP_LOSS_SOFTMAX_XENT ? "xent" : l == BP_LOSS_SIGMOID_BCE ? "bce" : "mse";
-}
-
 static double act_alpha(bp_act a)
 {
     return a == BP_ACT_LEAKY_RELU ? 0.1 : a == BP_ACT_ELU ? 1.0 : 0.0;
@@ -188,7 +183,7 @@ START_TEST(test_grad_fd)
     const bp_layer_spec layers[3] = {
         {5, act, alpha}, {4, act, alpha}, {NOUT, loss == BP_LOSS_MSE ? act : BP_ACT_IDENTITY, alpha}};
     char ctx[80];
-    snprintf(ctx, sizeof ctx, "%s x %s", tu_act_name(act), loss_name(loss));
+    snprintf(ctx, sizeof ctx, "%s x %s", tu_act_name(act), nt_loss_name(loss));
 
     problem pb = make_problem(BP_F64, loss, N, NIN, NOUT, NIN + 1, NOUT + 2, 1000 + (uint64_t)_i);
     bp_net *net = nt_net(BP_F64, NIN, 3, layers, loss, NULL);
@@ -295,9 +290,9 @@ START_TEST(test_microbatch)
         const double tol = dt == BP_F64 ? 1e-12 : nt_tol(net, n, FLT_EPSILON);
         const double eg = nt_err(g7, gf, P), el = tu_rel(l7, lf, TU_FLOOR);
         ck_assert_msg(eg <= tol, "%s %s n=%d: micro-batched gradient vs full batch: %.3g > %.3g",
-                      nt_dtype_name(dt), loss_name(loss), n, eg, tol);
+                      nt_dtype_name(dt), nt_loss_name(loss), n, eg, tol);
         ck_assert_msg(el <= tol, "%s %s n=%d: micro-batched loss vs full batch: %.3g > %.3g",
-                      nt_dtype_name(dt), loss_name(loss), n, el, tol);
+                      nt_dtype_name(dt), nt_loss_name(loss), n, el, tol);
         free(g7);
         free(gf);
         bp_net_destroy(net);
@@ -337,17 +332,17 @@ START_TEST(test_batch1)
         nG[q] = N * G[q];
     const double tol = nt_tol(net, N, nt_eps(dt));
     ck_assert_msg(nt_err(sum, nG, P) <= tol, "%s %s: sum of one-sample gradients vs n x batch gradient: %.3g > %.3g",
-                  nt_dtype_name(dt), loss_name(loss), nt_err(sum, nG, P), tol);
+                  nt_dtype_name(dt), nt_loss_name(loss), nt_err(sum, nG, P), tol);
     ck_assert_msg(tu_rel(lsum, N * lb, TU_FLOOR) <= tol, "%s %s: sum of one-sample losses %.10g vs n x %.10g",
-                  nt_dtype_name(dt), loss_name(loss), lsum, lb);
+                  nt_dtype_name(dt), nt_loss_name(loss), lsum, lb);
 
     NT_OK(bp_net_plan(net, 1));
     double l1 = NAN;
     NT_OK(bp_net_loss_and_grad(net, N, pb.X, pb.ldx, targets_at(&pb, 0), pb.ldt, &l1));
     double *G1 = nt_grads_d(net);
     ck_assert_msg(nt_err(G1, G, P) <= tol, "%s %s: plan(1) gradient vs gemm batch gradient: %.3g > %.3g",
-                  nt_dtype_name(dt), loss_name(loss), nt_err(G1, G, P), tol);
-    ck_assert_msg(tu_rel(l1, lb, TU_FLOOR) <= tol, "%s %s: plan(1) loss", nt_dtype_name(dt), loss_name(loss));
+                  nt_dtype_name(dt), nt_loss_name(loss), nt_err(G1, G, P), tol);
+    ck_assert_msg(tu_rel(l1, lb, TU_FLOOR) <= tol, "%s %s: plan(1) loss", nt_dtype_name(dt), nt_loss_name(loss));
     free(G);
     free(G1);
     free(sum);
@@ -384,12 +379,12 @@ START_TEST(test_backend)
         }
         const double tol = nt_tol(net, n, nt_eps(dt));
         ck_assert_msg(tu_rel(loss_v[1], loss_v[0], TU_FLOOR) <= tol, "%s %s n=%d: naive loss %.10g vs blas %.10g",
-                      nt_dtype_name(dt), loss_name(loss), n, loss_v[1], loss_v[0]);
+                      nt_dtype_name(dt), nt_loss_name(loss), n, loss_v[1], loss_v[0]);
         ck_assert_msg(nt_err(g[1], g[0], P) <= tol, "%s %s n=%d: naive gradient vs blas: %.3g > %.3g",
-                      nt_dtype_name(dt), loss_name(loss), n, nt_err(g[1], g[0], P), tol);
+                      nt_dtype_name(dt), nt_loss_name(loss), n, nt_err(g[1], g[0], P), tol);
         const double ey = tu_err(n, 4, y[1], ldy, y[0], ldy, TU_FLOOR);
         ck_assert_msg(ey <= tol, "%s %s n=%d: naive forward vs blas: %.3g > %.3g", nt_dtype_name(dt),
-                      loss_name(loss), n, ey, tol);
+                      nt_loss_name(loss), n, ey, tol);
         for (int b = 0; b < 2; b++) {
             free(Y[b]);
             free(y[b]);
@@ -430,7 +425,7 @@ START_TEST(test_forward)
         for (int s = 0; s + 1 < n; s++)
             ck_assert_msg(tu_is_sentinel((char *)Y + ((size_t)s * ldy + NOUT) * es, (size_t)(ldy - NOUT) * es),
                           "%s %s n=%d: bp_net_forward wrote into the padding of Y row %d", nt_dtype_name(dt),
-                          loss_name(loss), n, s);
+                          nt_loss_name(loss), n, s);
         double *y = nt_to_d(dt, Y, ysz);
 
         /* The chain of kernels, each layer on its view. */
@@ -458,15 +453,15 @@ START_TEST(test_forward)
         const double e1 = tu_err(n, NOUT, y, ldy, chain, NOUT, TU_FLOOR);
         const double e2 = tu_err(n, NOUT, y, ldy, ref, NOUT, TU_FLOOR);
         ck_assert_msg(e1 <= tol, "%s %s n=%d: forward vs the kernel chain: %.3g > %.3g", nt_dtype_name(dt),
-                      loss_name(loss), n, e1, tol);
+                      nt_loss_name(loss), n, e1, tol);
         ck_assert_msg(e2 <= tol, "%s %s n=%d: forward vs the double oracle: %.3g > %.3g", nt_dtype_name(dt),
-                      loss_name(loss), n, e2, tol);
+                      nt_loss_name(loss), n, e2, tol);
 
         double l = NAN;
         NT_OK(bp_net_loss_and_grad(net, n, pb.X, ldx, targets_at(&pb, 0), pb.ldt, &l));
         const double lref = ref_loss(&pb, y, ldy);
         ck_assert_msg(tu_rel(l, lref, TU_FLOOR) <= tol, "%s %s n=%d: loss %.10g vs the formula on forward's outputs %.10g",
-                      nt_dtype_name(dt), loss_name(loss), n, l, lref);
+                      nt_dtype_name(dt), nt_loss_name(loss), n, l, lref);
         free(Y);
         free(y);
         free(chain);
@@ -511,9 +506,9 @@ START_TEST(test_accuracy)
         double acc = NAN;
         NT_OK(bp_net_accuracy(net, N, pb.X, NIN, pb.labels, &acc, nout > 1 ? conf : NULL));
         ck_assert_msg(acc == (double)correct / N, "%s %s: accuracy %.17g, expected %d/%d", nt_dtype_name(dt),
-                      loss_name(loss), acc, correct, N);
+                      nt_loss_name(loss), acc, correct, N);
         ck_assert_msg(correct > 0 && correct < N, "%s %s: a degenerate case (%d/%d correct)", nt_dtype_name(dt),
-                      loss_name(loss), correct, N);
+                      nt_loss_name(loss), correct, N);
         if (nout > 1)
             for (int q = 0; q < nout * nout; q++)
                 ck_assert_msg(conf[q] == ref_conf[q], "%s: confusion[%d][%d] = %lld, expected %lld", nt_dtype_name(dt),
@@ -566,9 +561,7 @@ START_TEST(test_no_alloc)
     bp_net *net = nt_net(dt, NIN, 3, layers, loss, &a);
     NT_OK(bp_net_init(net, BP_INIT_ORTHOGONAL, 14, 1.4));
     NT_OK(bp_net_plan(net, 8));
-    bp_optim *opt = NULL;
-    const bp_optim_config oc = bp_optim_defaults(BP_OPT_ADAM, 1e-3);
-    NT_OK(bp_optim_create(&opt, net, &oc));
+    bp_optim *opt = nt_optim(net, BP_OPT_ADAM, 1e-3);
     const long a0 = c.allocs, f0 = c.frees;
 
     static const int batches[] = {N, 8, 1, 1, 13, N};
@@ -604,17 +597,17 @@ START_TEST(test_no_alloc)
     bp_layer_view v;
     NT_OK(bp_net_layer(net, 2, &v));
     ck_assert_msg(c.allocs == a0 && c.frees == f0, "%s %s: steps allocated %ld and freed %ld times",
-                  nt_dtype_name(dt), loss_name(loss), c.allocs - a0, c.frees - f0);
+                  nt_dtype_name(dt), nt_loss_name(loss), c.allocs - a0, c.frees - f0);
 
     bp_train_config tc = {.epochs = 2, .batch_size = 6, .seed = 3, .shuffle = 1};
     NT_OK(bp_train(net, opt, N, pb.X, NIN, targets_at(&pb, 0), nout, &tc));
     ck_assert_msg(c.allocs == a0 + 1 && c.frees == f0 + 1, "%s %s: bp_train allocated %ld and freed %ld times (expected 1, 1)",
-                  nt_dtype_name(dt), loss_name(loss), c.allocs - a0, c.frees - f0);
+                  nt_dtype_name(dt), nt_loss_name(loss), c.allocs - a0, c.frees - f0);
     tc.batch_size = 13;
     tc.epochs = 3;
     NT_OK(bp_train(net, opt, N, pb.X, NIN, targets_at(&pb, 0), nout, &tc));
     ck_assert_msg(c.allocs == a0 + 2 && c.frees == f0 + 2, "%s %s: a second bp_train: %ld allocations, %ld frees in all",
-                  nt_dtype_name(dt), loss_name(loss), c.allocs - a0, c.frees - f0);
+                  nt_dtype_name(dt), nt_loss_name(loss), c.allocs - a0, c.frees - f0);
     free(Y);
     bp_optim_destroy(opt);
     bp_net_destroy(net);
@@ -779,9 +772,7 @@ START_TEST(test_determinism)
         bp_net *net = nt_net(dt, NIN, 2, layers, BP_LOSS_SOFTMAX_XENT, NULL);
         NT_OK(bp_net_init(net, BP_INIT_GLOROT_UNIFORM, 21, 1));
         NT_OK(bp_net_plan(net, 5));
-        bp_optim *opt = NULL;
-        const bp_optim_config oc = bp_optim_defaults(BP_OPT_ADAM, 0.01);
-        NT_OK(bp_optim_create(&opt, net, &oc));
+        bp_optim *opt = nt_optim(net, BP_OPT_ADAM, 0.01);
         const bp_train_config tc = {.epochs = 3, .batch_size = 7, .seed = k == 2 ? 8 : 7, .shuffle = 1};
         NT_OK(bp_train(net, opt, N, pb.X, NIN, pb.labels, 0, &tc));
         w[k] = nt_memdup(bp_net_params(net), bp_net_n_params(net) * nt_esize(dt));
@@ -897,9 +888,7 @@ START_TEST(test_finite_inside_train)
     NT_EXPECT(bp_net_loss_and_grad(net, 1, pb.X, 3, pb.labels, 0, &l), BP_ERR_NONFINITE, "bp_net_loss_and_grad", "layer 1");
     const size_t bytes = bp_net_n_params(net) * nt_esize(dt);
     void *p0 = nt_memdup(bp_net_params(net), bytes);
-    bp_optim *opt = NULL;
-    const bp_optim_config oc = bp_optim_defaults(BP_OPT_SGD, 0.1);
-    NT_OK(bp_optim_create(&opt, net, &oc));
+    bp_optim *opt = nt_optim(net, BP_OPT_SGD, 0.1);
     const bp_train_config tc = {.epochs = 2, .batch_size = 4, .seed = 1, .shuffle = 1};
     NT_EXPECT(bp_train(net, opt, 6, pb.X, 3, pb.labels, 0, &tc), BP_ERR_NONFINITE, "bp_train", "layer 1");
     ck_assert_msg(memcmp(bp_net_params(net), p0, bytes) == 0, "%s: bp_train changed the parameters after a refused pass",
@@ -958,12 +947,11 @@ START_TEST(test_finite_optim)
     problem pb = make_problem(dt, BP_LOSS_SOFTMAX_XENT, 6, 3, 3, 3, 3, 99);
     bp_net *net[2];
     bp_optim *opt[2];
-    const bp_optim_config oc = bp_optim_defaults(BP_OPT_ADAM, 0.01);
     for (int k = 0; k < 2; k++) {
         net[k] = nt_net(dt, 3, 3, finite_layers, BP_LOSS_SOFTMAX_XENT, NULL);
         NT_OK(bp_net_init(net[k], BP_INIT_GLOROT_NORMAL, 6, 1));
         NT_OK(bp_net_plan(net[k], 6));
-        NT_OK(bp_optim_create(&opt[k], net[k], &oc));
+        opt[k] = nt_optim(net[k], BP_OPT_ADAM, 0.01);
         NT_OK(bp_net_loss_and_grad(net[k], 6, pb.X, 3, pb.labels, 0, NULL));
     }
     const size_t P = bp_net_n_params(net[0]), bytes = P * nt_esize(dt);
@@ -1594,9 +1582,5 @@ static Suite *net_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(net_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(net_suite());
 }

@@ -13,6 +13,8 @@
 #include <backprop/net.h>
 #include <backprop/optim.h>
 
+#include "nettest_util.h"
+
 #define NP 6        /* parameters of the hand-computed cases */
 #define NSTEPS 3
 #define NBIG 1003   /* an odd length, for the vectorised loops' remainders */
@@ -88,14 +90,7 @@ static void ref_step(const bp_optim_config *c, double lr, long t, double g, ref_
 /* Normwise error max|a - b| / max|b| (denominator at least 1e-300); +Inf if anything is not finite. */
 static double nerr(size_t n, const double *a, const double *b)
 {
-    double num = 0, den = 1e-300;
-    for (size_t i = 0; i < n; i++) {
-        if (!isfinite(a[i]) || !isfinite(b[i]))
-            return INFINITY;
-        num = fmax(num, fabs(a[i] - b[i]));
-        den = fmax(den, fabs(b[i]));
-    }
-    return num / den;
+    return tu_err(1, (int)n, a, (int)n, b, (int)n, 1e-300);
 }
 
 static double tol_of(int f32) { return f32 ? 1e-6 : 1e-14; }
@@ -277,58 +272,21 @@ START_TEST(test_defaults)
 END_TEST
 
 /* ---------------------------------------------------------------------------------------------
- * Networks: a counting (and optionally failing) allocator, a small F64 or F32 net.
+ * Networks: a small F64 or F32 net, optionally on a counting allocator (nettest_util.h).
  * ------------------------------------------------------------------------------------------- */
-typedef struct counter {
-    long allocs, frees;
-    long budget;   /* allocations still allowed; < 0: unlimited */
-} counter;
-
-static void *count_alloc(void *ctx, size_t size)
-{
-    counter *c = ctx;
-    if (c->budget == 0)
-        return NULL;
-    if (c->budget > 0)
-        c->budget--;
-    c->allocs++;
-    return malloc(size);
-}
-
-static void count_free(void *ctx, void *p)
-{
-    counter *c = ctx;
-    if (p != NULL)
-        c->frees++;
-    free(p);
-}
 
 /* n_in 3, tanh 4, identity 2: 3*4 + 4 + 4*2 + 2 = 26 parameters. */
 #define NET_PARAMS 26
 
-static bp_net *make_net(bp_dtype dtype, counter *cnt)
+static bp_net *make_net(bp_dtype dtype, nt_counter *cnt)
 {
     const bp_layer_spec specs[2] = {{4, BP_ACT_TANH, 0}, {2, BP_ACT_IDENTITY, 0}};
-    const bp_allocator a = {count_alloc, count_free, cnt};
+    const bp_allocator a = nt_allocator(cnt);
     bp_net *net = NULL;
     ck_assert_int_eq(bp_net_create(&net, dtype, 3, 2, specs, BP_LOSS_MSE, cnt ? &a : NULL), BP_OK);
     ck_assert_ptr_nonnull(net);
     ck_assert_uint_eq(bp_net_n_params(net), NET_PARAMS);
     return net;
-}
-
-/* Reads / writes element i of a net buffer as double, whatever the dtype. */
-static double get_el(const bp_net *net, const void *buf, size_t i)
-{
-    return bp_net_dtype(net) == BP_F32 ? (double)((const float *)buf)[i] : ((const double *)buf)[i];
-}
-
-static void set_el(const bp_net *net, void *buf, size_t i, double x)
-{
-    if (bp_net_dtype(net) == BP_F32)
-        ((float *)buf)[i] = (float)x;
-    else
-        ((double *)buf)[i] = x;
 }
 
 static double net_p0(size_t i) { return (double)((int)(i * 7) % 17 - 8) / 8; }
@@ -340,12 +298,13 @@ START_TEST(test_net_steps)
 {
     const int f32 = _i / NKIND;
     const bp_optimizer kind = kinds[_i % NKIND];
-    counter cnt = {0, 0, -1};
-    bp_net *net = make_net(f32 ? BP_F32 : BP_F64, &cnt);
+    const bp_dtype dt = f32 ? BP_F32 : BP_F64;
+    nt_counter cnt = nt_counter_make();
+    bp_net *net = make_net(dt, &cnt);
     void *params = bp_net_params(net), *grads = bp_net_grads(net);
     ref_state ref[NET_PARAMS];
     for (size_t i = 0; i < NET_PARAMS; i++) {
-        set_el(net, params, i, net_p0(i));
+        nt_set(dt, params, i, net_p0(i));
         ref[i] = (ref_state){net_p0(i), 0, 0};
     }
     bp_optim_config c = make_config(kind, 0.05);
@@ -360,14 +319,14 @@ START_TEST(test_net_steps)
         const double lr = c.lr * (t == 3 ? 0.5 : 1);
         ck_assert(bp_optim_lr(opt) == lr);
         for (size_t i = 0; i < NET_PARAMS; i++)
-            set_el(net, grads, i, net_g(i, t));
+            nt_set(dt, grads, i, net_g(i, t));
         ck_assert_int_eq(bp_optim_step(opt, net), BP_OK);
         ck_assert_int_eq(bp_optim_steps(opt), t);
         double got[NET_PARAMS], want[NET_PARAMS];
         for (size_t i = 0; i < NET_PARAMS; i++) {
             ref_step(&c, lr, t, net_g(i, t), &ref[i]);
             want[i] = ref[i].p;
-            got[i] = get_el(net, params, i);
+            got[i] = nt_get(dt, params, i);
         }
         const double e = nerr(NET_PARAMS, got, want);
         ck_assert_msg(e <= tol_of(f32), "%s %s step %ld: error %g", f32 ? "F32" : "F64",
@@ -573,7 +532,7 @@ START_TEST(test_create_bad_config)
     const cfg_case *k = &bad_cases[_i];
     const bp_optim_config c = case_config(k);
     const bp_optim_config saved = c;
-    counter cnt = {0, 0, -1};
+    nt_counter cnt = nt_counter_make();
     bp_net *net = make_net(BP_F64, &cnt);
     const long allocs = cnt.allocs;
     bp_optim *const sentinel = (bp_optim *)(void *)&cnt;
@@ -620,9 +579,9 @@ END_TEST
 /* Out of memory: the allocation of the state fails; nothing leaks and *out is untouched. */
 START_TEST(test_create_nomem)
 {
-    counter cnt = {0, 0, -1};
+    nt_counter cnt = nt_counter_make();
     bp_net *net = make_net(BP_F64, &cnt);
-    cnt.budget = 0;
+    cnt.fail_after = cnt.allocs; /* every allocation from now on fails */
     const bp_optim_config c = bp_optim_defaults(kinds[_i], 0.01);
     bp_optim *const sentinel = (bp_optim *)(void *)&cnt;
     bp_optim *opt = sentinel;
@@ -799,8 +758,8 @@ static void expect_unchanged(bp_net *net, const snapshot *s)
 static void fill_net(bp_net *net)
 {
     for (size_t i = 0; i < NET_PARAMS; i++) {
-        set_el(net, bp_net_params(net), i, net_p0(i));
-        set_el(net, bp_net_grads(net), i, net_g(i, 1));
+        nt_set(bp_net_dtype(net), bp_net_params(net), i, net_p0(i));
+        nt_set(bp_net_dtype(net), bp_net_grads(net), i, net_g(i, 1));
     }
 }
 
@@ -859,10 +818,10 @@ END_TEST
  * dtype x position x value. */
 START_TEST(test_step_nonfinite)
 {
-    const int f32 = _i / 9;
-    const size_t pos[3] = {0, 13, NET_PARAMS - 1};
+    const bp_dtype dt = _i / 9 ? BP_F32 : BP_F64;
+    const size_t pos[3] = {0, 13, NET_PARAMS - 1}, at = pos[(_i / 3) % 3];
     const double bad[3] = {NAN, INFINITY, -INFINITY};
-    bp_net *net = make_net(f32 ? BP_F32 : BP_F64, NULL), *ref = make_net(f32 ? BP_F32 : BP_F64, NULL);
+    bp_net *net = make_net(dt, NULL), *ref = make_net(dt, NULL);
     fill_net(net), fill_net(ref);
     ck_assert_int_eq(bp_net_set_check_finite(net, 1), BP_OK);
     const bp_optim_config c = bp_optim_defaults(BP_OPT_ADAMW, 0.01);
@@ -870,8 +829,8 @@ START_TEST(test_step_nonfinite)
     ck_assert_int_eq(bp_optim_create(&opt, net, &c), BP_OK);
     ck_assert_int_eq(bp_optim_create(&opt_ref, ref, &c), BP_OK);
 
-    const double keep = get_el(net, bp_net_grads(net), pos[(_i / 3) % 3]);
-    set_el(net, bp_net_grads(net), pos[(_i / 3) % 3], bad[_i % 3]);
+    const double keep = nt_get(dt, bp_net_grads(net), at);
+    nt_set(dt, bp_net_grads(net), at, bad[_i % 3]);
     snapshot s;
     snap(net, &s);
     ck_assert_int_eq(bp_optim_step(opt, net), BP_ERR_NONFINITE);
@@ -879,7 +838,7 @@ START_TEST(test_step_nonfinite)
     expect_unchanged(net, &s);
     ck_assert_int_eq(bp_optim_steps(opt), 0);
 
-    set_el(net, bp_net_grads(net), pos[(_i / 3) % 3], keep);
+    nt_set(dt, bp_net_grads(net), at, keep);
     ck_assert_int_eq(bp_optim_step(opt, net), BP_OK);
     ck_assert_int_eq(bp_optim_step(opt_ref, ref), BP_OK);
     ck_assert(memcmp(bp_net_params(net), bp_net_params(ref), s.bytes) == 0);
@@ -912,7 +871,7 @@ END_TEST
  * everything, also after the network is gone. */
 START_TEST(test_memory)
 {
-    counter cnt = {0, 0, -1};
+    nt_counter cnt = nt_counter_make();
     bp_net *net = make_net(_i / NKIND ? BP_F32 : BP_F64, &cnt);
     fill_net(net);
     const long before = cnt.allocs;
@@ -942,16 +901,16 @@ START_TEST(test_float_vs_double)
     ck_assert_int_eq(bp_optim_create(&of, nf, &c), BP_OK);
     for (long t = 1; t <= 20; t++) {
         for (size_t i = 0; i < NET_PARAMS; i++) {
-            set_el(nd, bp_net_grads(nd), i, net_g(i, t));
-            set_el(nf, bp_net_grads(nf), i, net_g(i, t));
+            nt_set(BP_F64, bp_net_grads(nd), i, net_g(i, t));
+            nt_set(BP_F32, bp_net_grads(nf), i, net_g(i, t));
         }
         ck_assert_int_eq(bp_optim_step(od, nd), BP_OK);
         ck_assert_int_eq(bp_optim_step(of, nf), BP_OK);
     }
     double a[NET_PARAMS], b[NET_PARAMS];
     for (size_t i = 0; i < NET_PARAMS; i++) {
-        a[i] = get_el(nf, bp_net_params(nf), i);
-        b[i] = get_el(nd, bp_net_params(nd), i);
+        a[i] = nt_get(BP_F32, bp_net_params(nf), i);
+        b[i] = nt_get(BP_F64, bp_net_params(nd), i);
     }
     const double e = nerr(NET_PARAMS, a, b);
     ck_assert_msg(e <= 1e-5, "%s: float vs double %g", kind_names[kind], e);
@@ -1002,9 +961,5 @@ static Suite *optim_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(optim_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(optim_suite());
 }

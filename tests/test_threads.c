@@ -48,6 +48,15 @@ static double max_abs(const double *a, size_t n)
     return m;
 }
 
+/* max |a_i - b_i| over n elements. */
+static double max_diff(const double *a, const double *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++)
+        m = fmax(m, fabs(a[i] - b[i]));
+    return m;
+}
+
 /* Double: the gradient with 2, 3 and 4 workers equals one thread's within 1e-14 normwise
  * (sums in another order), for micro-batches that split evenly or not, and n below mb. */
 START_TEST(test_same_gradient)
@@ -64,10 +73,7 @@ START_TEST(test_same_gradient)
         for (int t = 2; t <= 4; t++) {
             bp_net *many = make_net(BP_F64, mbs[k], t, NULL);
             ck_assert_int_eq(bp_net_loss_and_grad(many, N, d.Xd, NIN, d.y, 0, &lt), BP_OK);
-            const double *gt = bp_net_grads(many);
-            double diff = 0;
-            for (size_t q = 0; q < P; q++)
-                diff = fmax(diff, fabs(gt[q] - g1[q]));
+            const double diff = max_diff(bp_net_grads(many), g1, P);
             ck_assert_msg(diff <= 1e-14 * max_abs(g1, P), "mb %d, %d threads: gradient differs by %g",
                           (int)mbs[k], t, diff);
             ck_assert_msg(fabs(lt - l1) <= 1e-14 * fabs(l1), "loss %.17g vs %.17g", lt, l1);
@@ -87,9 +93,7 @@ START_TEST(test_deterministic)
     size_t P = 0;
     for (int run = 0; run < 2; run++) {
         bp_net *net = make_net(BP_F32, 16, 2, NULL);
-        bp_optim *opt = NULL;
-        bp_optim_config c = bp_optim_defaults(BP_OPT_ADAM, 0.01);
-        ck_assert_int_eq(bp_optim_create(&opt, net, &c), BP_OK);
+        bp_optim *opt = nt_optim(net, BP_OPT_ADAM, 0.01);
         bp_train_config tc = {.epochs = 3, .batch_size = 20, .seed = 9, .shuffle = 1};
         ck_assert_int_eq(bp_train(net, opt, N, d.Xs, NIN, d.y, 0, &tc), BP_OK);
         P = bp_net_n_params(net);
@@ -110,9 +114,7 @@ START_TEST(test_no_allocation_in_step)
     nt_counter cnt = nt_counter_make();
     const bp_allocator a = nt_allocator(&cnt);
     bp_net *net = make_net(BP_F32, 16, 2, &a);
-    bp_optim *opt = NULL;
-    bp_optim_config c = bp_optim_defaults(BP_OPT_MOMENTUM, 0.01);
-    ck_assert_int_eq(bp_optim_create(&opt, net, &c), BP_OK);
+    bp_optim *opt = nt_optim(net, BP_OPT_MOMENTUM, 0.01);
     const long before = cnt.allocs;
     double loss;
     for (int s = 0; s < 5; s++) {
@@ -243,19 +245,15 @@ START_TEST(test_one_layer)
     ck_assert_int_eq(bp_net_loss_and_grad(net[0], N, d.Xd, NIN, d.y, 0, &l0), BP_OK);
     ck_assert_int_eq(bp_net_loss_and_grad(net[1], N, d.Xd, NIN, d.y, 0, &l1), BP_OK);
     const double *g0 = bp_net_grads(net[0]), *g1 = bp_net_grads(net[1]);
-    double err = 0;
-    for (size_t q = 0; q < P; q++)
-        err = fmax(err, fabs(g0[q] - g1[q]));
+    const double err = max_diff(g0, g1, P);
     ck_assert_msg(err <= 1e-14 * max_abs(g0, P), "gradient differs by %g", err);
     ck_assert(fabs(l0 - l1) <= 1e-14 * fabs(l0));
     for (int s = 0; s < 20; s++)
         for (int k = 0; k < 2; k++)
             ck_assert_int_eq(bp_optim_train_step(opt[k], net[k], N, d.Xd, NIN, d.y, 0, NULL), BP_OK);
     const double *p0 = bp_net_params(net[0]), *p1 = bp_net_params(net[1]);
-    err = 0;
-    for (size_t q = 0; q < P; q++)
-        err = fmax(err, fabs(p0[q] - p1[q]));
-    ck_assert_msg(err <= 1e-13 * max_abs(p0, P), "parameters differ by %g after 20 fused steps", err);
+    const double perr = max_diff(p0, p1, P);
+    ck_assert_msg(perr <= 1e-13 * max_abs(p0, P), "parameters differ by %g after 20 fused steps", perr);
     for (int k = 0; k < 2; k++) {
         bp_optim_destroy(opt[k]);
         bp_net_destroy(net[k]);
@@ -346,10 +344,8 @@ START_TEST(test_softmax_hidden)
             ck_assert_int_eq(bp_net_loss_and_grad(net[v], N, d.Xd, NIN, d.y, 0, &loss[v]), BP_OK);
         }
         const size_t P = bp_net_n_params(net[0]);
-        const double *g1 = bp_net_grads(net[0]), *g2 = bp_net_grads(net[1]);
-        double diff = 0;
-        for (size_t q = 0; q < P; q++)
-            diff = fmax(diff, fabs(g1[q] - g2[q]));
+        const double *g1 = bp_net_grads(net[0]);
+        const double diff = max_diff(g1, bp_net_grads(net[1]), P);
         ck_assert_msg(diff <= 1e-14 * max_abs(g1, P), "mb %d: gradient differs by %g", (int)mbs[k], diff);
         ck_assert(fabs(loss[0] - loss[1]) <= 1e-14 * fabs(loss[0]));
         bp_net_destroy(net[0]);
@@ -373,9 +369,5 @@ int main(void)
     tcase_add_test(tc, test_inference_worker_error);
     tcase_add_test(tc, test_one_layer);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(s);
 }

@@ -156,9 +156,7 @@ START_TEST(test_train_converges)
     bp_net *net = nt_net(dt, NIN, 2, blob_layers, BP_LOSS_SOFTMAX_XENT, NULL);
     NT_OK(bp_net_init(net, BP_INIT_GLOROT_UNIFORM, 502, 1));
     NT_OK(bp_net_plan(net, 8));
-    bp_optim *opt = NULL;
-    const bp_optim_config oc = bp_optim_defaults(BP_OPT_ADAM, 0.01);
-    NT_OK(bp_optim_create(&opt, net, &oc));
+    bp_optim *opt = nt_optim(net, BP_OPT_ADAM, 0.01);
     trace t = trace_make(N, BS);
     const bp_train_config tc = {.epochs = EPOCHS, .batch_size = BS, .seed = 503, .shuffle = 1,
                                 .on_epoch = on_epoch, .on_batch = on_batch, .ctx = &t};
@@ -203,9 +201,7 @@ START_TEST(test_epoch_report_values)
     bp_net *net = nt_net(BP_F64, NIN, 2, layers, mse ? BP_LOSS_MSE : BP_LOSS_SOFTMAX_XENT, NULL);
     NT_OK(bp_net_init(net, BP_INIT_GLOROT_NORMAL, 512, 1));
     NT_OK(bp_net_plan(net, 16));
-    bp_optim *opt = NULL;
-    const bp_optim_config oc = bp_optim_defaults(BP_OPT_MOMENTUM, 0.1);
-    NT_OK(bp_optim_create(&opt, net, &oc));
+    bp_optim *opt = nt_optim(net, BP_OPT_MOMENTUM, 0.1);
     trace t = trace_make(N, N);
     t.net = net;
     t.X = d.X;
@@ -247,12 +243,11 @@ START_TEST(test_train_manual_loop)
     blobs d = make_blobs(dt, N, NIN, LDX, 3, 521);
     bp_net *net[2];
     bp_optim *opt[2];
-    const bp_optim_config oc = bp_optim_defaults(BP_OPT_NESTEROV, 0.05);
     for (int k = 0; k < 2; k++) {
         net[k] = nt_net(dt, NIN, 2, blob_layers, BP_LOSS_SOFTMAX_XENT, NULL);
         NT_OK(bp_net_init(net[k], BP_INIT_HE_UNIFORM, 522, 1));
         NT_OK(bp_net_plan(net[k], 8));
-        NT_OK(bp_optim_create(&opt[k], net[k], &oc));
+        opt[k] = nt_optim(net[k], BP_OPT_NESTEROV, 0.05);
     }
     trace t = trace_make(N, BS);
     const bp_train_config tc = {.epochs = EPOCHS, .batch_size = BS, .seed = 9, .shuffle = 0,
@@ -293,9 +288,7 @@ START_TEST(test_train_stop)
     bp_net *net = nt_net(BP_F64, NIN, 2, blob_layers, BP_LOSS_SOFTMAX_XENT, NULL);
     NT_OK(bp_net_init(net, BP_INIT_GLOROT_UNIFORM, 1, 1));
     NT_OK(bp_net_plan(net, 16));
-    bp_optim *opt = NULL;
-    const bp_optim_config oc = bp_optim_defaults(BP_OPT_SGD, 0.1);
-    NT_OK(bp_optim_create(&opt, net, &oc));
+    bp_optim *opt = nt_optim(net, BP_OPT_SGD, 0.1);
     trace t = trace_make(N, BS);
     t.stop_at = 3;
     const bp_train_config tc = {.epochs = 10, .batch_size = BS, .seed = 2, .shuffle = 1,
@@ -330,9 +323,7 @@ START_TEST(test_train_bce)
     bp_net *net = nt_net(dt, NIN, 2, layers, BP_LOSS_SIGMOID_BCE, NULL);
     NT_OK(bp_net_init(net, BP_INIT_GLOROT_UNIFORM, 542, 1));
     NT_OK(bp_net_plan(net, 32));
-    bp_optim *opt = NULL;
-    const bp_optim_config oc = bp_optim_defaults(BP_OPT_ADAMW, 0.02);
-    NT_OK(bp_optim_create(&opt, net, &oc));
+    bp_optim *opt = nt_optim(net, BP_OPT_ADAMW, 0.02);
     trace t = trace_make(N, 20);
     const bp_train_config tc = {.epochs = EPOCHS, .batch_size = 20, .seed = 543, .shuffle = 1,
                                 .on_epoch = on_epoch, .on_batch = on_batch, .ctx = &t};
@@ -362,9 +353,7 @@ START_TEST(test_train_bad)
     bp_net *unplanned = nt_net(BP_F64, NIN, 2, blob_layers, BP_LOSS_SOFTMAX_XENT, &a);
     NT_OK(bp_net_init(net, BP_INIT_GLOROT_UNIFORM, 1, 1));
     NT_OK(bp_net_plan(net, 8));
-    bp_optim *opt = NULL;
-    const bp_optim_config oc = bp_optim_defaults(BP_OPT_SGD, 0.1);
-    NT_OK(bp_optim_create(&opt, net, &oc));
+    bp_optim *opt = nt_optim(net, BP_OPT_SGD, 0.1);
     const size_t bytes = bp_net_n_params(net) * sizeof(double);
     void *p0 = nt_memdup(bp_net_params(net), bytes);
     trace t = trace_make(N, 5);
@@ -431,9 +420,7 @@ START_TEST(test_train_rmse)
     NT_OK(bp_net_plan(net, 32));
     double before = NAN, after = NAN;
     NT_OK(bp_net_rmse(net, N, X, NIN, T, LDT, &before));
-    bp_optim *opt = NULL;
-    const bp_optim_config oc = bp_optim_defaults(BP_OPT_ADAM, 0.02);
-    NT_OK(bp_optim_create(&opt, net, &oc));
+    bp_optim *opt = nt_optim(net, BP_OPT_ADAM, 0.02);
     trace t = trace_make(N, 25);
     const bp_train_config tc = {.epochs = EPOCHS, .batch_size = 25, .seed = 563, .shuffle = 1,
                                 .on_epoch = on_epoch, .on_batch = on_batch, .ctx = &t};
@@ -748,9 +735,5 @@ static Suite *train_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(train_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_run_suite(train_suite());
 }

@@ -1,11 +1,13 @@
 /* testutil.c: helpers shared by the Check suites (see testutil.h). */
+#define _POSIX_C_SOURCE 200809L
 #include "testutil.h"
 
-#include <check.h>
-#include <float.h>
+#include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 tu_rng tu_rng_make(uint64_t seed)
 {
@@ -205,4 +207,30 @@ const char *tu_act_name(bp_act act)
 const char *tu_layout_name(bp_layout layout)
 {
     return layout == BP_ROW_MAJOR ? "row" : layout == BP_COL_MAJOR ? "col" : "bad";
+}
+
+int tu_run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    const int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+void tu_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    char path[512];
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (unlink(path) != 0)
+            rmdir(path);
+    }
+    closedir(d);
+    rmdir(dir);
 }

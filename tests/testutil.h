@@ -2,6 +2,7 @@
 #ifndef BP_TESTUTIL_H
 #define BP_TESTUTIL_H
 
+#include <check.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <backprop.h>
@@ -69,5 +70,12 @@ const char *tu_act_name(bp_act act);
 const char *tu_layout_name(bp_layout layout);
 
 #define TU_NACT 10 /* activations are 0 .. TU_NACT - 1 */
+
+/* A suite's main: runs every test of s (CK_NORMAL), frees the runner, and returns EXIT_SUCCESS
+ * when none failed, else EXIT_FAILURE. */
+int tu_run_suite(Suite *s);
+/* Removes the entries of directory dir (files, and subdirectories that are empty), then dir
+ * itself; a directory that cannot be opened is left alone. */
+void tu_remove_dir(const char *dir);
 
 #endif
