@@ -175,6 +175,14 @@ module backprop
     procedure(bp_batch_callback), pointer, nopass :: on_batch => null()
   end type
 
+  ! A batch of n samples checked against a network, as the C calls take it: X
+  ! and the labels or targets by address, with leading dimensions (ldt = 0
+  ! for labels).
+  type :: checked_batch
+    integer(c_int) :: n = 0, ldx = 1, ldt = 0
+    type(c_ptr) :: px = c_null_ptr, pt = c_null_ptr
+  end type
+
   ! ------------------------------------------------------- bind(C): the kernels
   include 'kernels_iface_s.inc'
   include 'kernels_iface_d.inc'
@@ -813,6 +821,18 @@ contains
     end if
   end function
 
+  ! Whether the n elements (of es bytes) of an array, from the one at first to
+  ! the one at last, are contiguous: arrays are passed in place, never copied.
+  logical function contiguous_at(fn, name, first, last, n, es, stat) result(ok)
+    character(len=*), intent(in) :: fn, name
+    type(c_ptr), intent(in) :: first, last
+    integer, intent(in) :: n
+    integer(c_size_t), intent(in) :: es
+    integer(c_int), intent(out), optional :: stat
+    ok = addr(last) - addr(first) == int(n - 1, c_intptr_t) * int(es, c_intptr_t)
+    if (.not. ok) call raise(BP_ERR_ARG, fn // ': ' // name // ' is not contiguous', stat)
+  end function
+
   ! A label vector: contiguous, passed in place (v views it).
   logical function vec_i32(fn, name, a, v, stat) result(ok)
     character(len=*), intent(in) :: fn, name
@@ -823,14 +843,19 @@ contains
     ok = .true.
     v => empty(1:0)
     if (size(a) == 0) return
-    if (size(a) > 1) then
-      ok = addr(c_loc(a(2))) - addr(c_loc(a(1))) == c_sizeof(a(1))
-      if (.not. ok) then
-        call raise(BP_ERR_ARG, fn // ': ' // name // ' is not contiguous', stat)
-        return
-      end if
-    end if
-    call c_f_pointer(c_loc(a(1)), v, [size(a)])
+    ok = contiguous_at(fn, name, c_loc(a(1)), c_loc(a(size(a))), size(a), c_sizeof(a(1)), stat)
+    if (ok) call c_f_pointer(c_loc(a(1)), v, [size(a)])
+  end function
+
+  ! The labels(n) of a batch of n samples: 0-based class indices, in place.
+  logical function labels_view(fn, n, labels, v, stat) result(ok)
+    character(len=*), intent(in) :: fn
+    integer, intent(in) :: n
+    integer(c_int32_t), intent(in), target :: labels(:)
+    integer(c_int32_t), pointer, contiguous, intent(out) :: v(:)
+    integer(c_int), intent(out), optional :: stat
+    ok = size_is(fn, 'labels', size(labels), n, stat)
+    if (ok) ok = vec_i32(fn, 'labels', labels, v, stat)
   end function
 
   ! The network's dtype must match the kind of the arrays (no conversion is
@@ -966,7 +991,6 @@ contains
     character(kind=c_char), allocatable, target :: buf(:)
     integer(c_size_t) :: needed
     integer(c_int) :: st
-    integer :: i
     text = ''
     needed = 0
     st = bp_net_describe_plan_c(net%ptr, c_null_ptr, 0_c_size_t, needed)
@@ -974,13 +998,7 @@ contains
       allocate (buf(needed + 1))
       st = bp_net_describe_plan_c(net%ptr, c_loc(buf(1)), needed + 1, needed)
     end if
-    if (st == BP_OK) then
-      deallocate (text)
-      allocate (character(len=int(needed)) :: text)
-      do i = 1, int(needed)
-        text(i:i) = buf(i)
-      end do
-    end if
+    if (st == BP_OK) text = c_string(c_loc(buf(1)))   ! C terminates it
     call finish(st, stat)
   end subroutine
 
@@ -1036,10 +1054,9 @@ contains
 
   ! The C call of a pass over a checked batch: loss_and_grad, or with opt a
   ! training step (bp_optim_train_step); loss (optional) receives the mean loss.
-  subroutine run_pass(net, n, px, ldx, pt, ldt, loss, stat, opt)
+  subroutine run_pass(net, bt, loss, stat, opt)
     type(bp_net), intent(in) :: net
-    integer(c_int), intent(in) :: n, ldx, ldt
-    type(c_ptr), intent(in) :: px, pt
+    type(checked_batch), intent(in) :: bt
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
     type(bp_optim), intent(in), optional :: opt
@@ -1047,10 +1064,27 @@ contains
     pl = c_null_ptr
     if (present(loss)) pl = c_loc(loss)
     if (present(opt)) then
-      call finish(bp_optim_train_step_c(opt%ptr, net%ptr, n, px, ldx, pt, ldt, pl), stat)
+      call finish(bp_optim_train_step_c(opt%ptr, net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, pl), stat)
     else
-      call finish(bp_net_loss_and_grad_c(net%ptr, n, px, ldx, pt, ldt, pl), stat)
+      call finish(bp_net_loss_and_grad_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, pl), stat)
     end if
+  end subroutine
+
+  ! The C call of bp_net_gradcheck over a checked batch.
+  subroutine run_gradcheck(net, bt, max_rel_err, h, worst, stat)
+    type(bp_net), intent(in) :: net
+    type(checked_batch), intent(in) :: bt
+    real(c_double), intent(inout) :: max_rel_err
+    real(c_double), intent(in), optional :: h
+    integer(c_size_t), intent(inout), target, optional :: worst
+    integer(c_int), intent(out), optional :: stat
+    real(c_double) :: hh
+    type(c_ptr) :: pw
+    hh = 0
+    if (present(h)) hh = h
+    pw = c_null_ptr
+    if (present(worst)) pw = c_loc(worst)
+    call finish(bp_net_gradcheck_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, hh, max_rel_err, pw), stat)
   end subroutine
 
   ! One update of net's parameters from its gradient buffer.
@@ -1093,15 +1127,20 @@ contains
     call cb%on_batch(epoch, batch, n_batches, loss)
   end subroutine
 
-  ! The C configuration of the wrapper bp_train's keywords; cb must outlive the call.
-  subroutine train_config(epochs, batch_size, seed, shuffle, on_epoch, on_batch, cb, config)
+  ! The C call of the wrapper bp_train over a checked batch: its keywords as
+  ! the C configuration, the Fortran callbacks reached through the trampolines.
+  subroutine run_train(net, opt, bt, epochs, batch_size, seed, shuffle, on_epoch, on_batch, stat)
+    type(bp_net), intent(in) :: net
+    type(bp_optim), intent(in) :: opt
+    type(checked_batch), intent(in) :: bt
     integer, intent(in) :: epochs, batch_size
     integer, intent(in), optional :: seed
     logical, intent(in), optional :: shuffle
     procedure(bp_epoch_callback), optional :: on_epoch
     procedure(bp_batch_callback), optional :: on_batch
-    type(train_callbacks), intent(inout), target :: cb
-    type(bp_train_config), intent(out) :: config
+    integer(c_int), intent(out), optional :: stat
+    type(train_callbacks), target :: cb
+    type(bp_train_config) :: config
     config%epochs = int(epochs, c_long)
     config%batch_size = int(batch_size, c_int)
     config%seed = 0
@@ -1117,6 +1156,7 @@ contains
       config%on_batch = c_funloc(batch_trampoline)
     end if
     config%ctx = c_loc(cb)
+    call finish(bp_train_c(net%ptr, opt%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, config), stat)
   end subroutine
 
   ! Multinomial logistic regression: one identity layer, softmax cross-entropy.
@@ -1187,21 +1227,10 @@ contains
     integer(c_int), intent(out), optional :: stat
     character(len=*), parameter :: fn = 'bp_dataset_standardize'
     type(c_ptr) :: po, pm, ps
-    real(c_double), pointer, contiguous :: v(:)
     po = c_null_ptr
-    pm = c_null_ptr
-    ps = c_null_ptr
     if (present(other)) po = c_loc(other)
-    if (present(mean)) then
-      if (.not. size_is(fn, 'mean', size(mean), int(fit%n_features), stat)) return
-      if (.not. vec_d(fn, 'mean', mean, v, stat)) return
-      if (size(v) > 0) pm = c_loc(v(1))
-    end if
-    if (present(std)) then
-      if (.not. size_is(fn, 'std', size(std), int(fit%n_features), stat)) return
-      if (.not. vec_d(fn, 'std', std, v, stat)) return
-      if (size(v) > 0) ps = c_loc(v(1))
-    end if
+    if (.not. opt_vec_d(fn, 'mean', mean, int(fit%n_features), pm, stat)) return
+    if (.not. opt_vec_d(fn, 'std', std, int(fit%n_features), ps, stat)) return
     call finish(bp_dataset_standardize_c(fit, po, pm, ps), stat)
   end subroutine
 

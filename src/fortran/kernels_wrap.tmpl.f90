@@ -16,7 +16,7 @@
     integer(c_int), intent(in), optional :: layout
     integer(c_int), intent(out), optional :: stat
     character(len=*), parameter :: fn = 'bp_dense_forward@S@'
-    real(@WP@), pointer, contiguous :: xv(:), wv(:), yv(:), bv(:), zv(:)
+    real(@WP@), pointer, contiguous :: xv(:), wv(:), yv(:)
     type(c_ptr) :: pb, pz
     integer(c_int) :: lay, n, n_in, n_out, ldx, ldw, ldy, ldz
     real(@WP@) :: a
@@ -29,19 +29,9 @@
     if (.not. mat_@P@(fn, 'X', X, xv, ldx, stat)) return
     if (.not. mat_@P@(fn, 'W', W, wv, ldw, stat)) return
     if (.not. mat_@P@(fn, 'Y', Y, yv, ldy, stat)) return
-    pb = c_null_ptr
-    if (present(b)) then
-      if (.not. size_is(fn, 'b', size(b), n_out, stat)) return
-      if (.not. vec_@P@(fn, 'b', b, bv, stat)) return
-      pb = ptr_@P@(bv)
-    end if
-    pz = c_null_ptr
+    if (.not. opt_vec_@P@(fn, 'b', b, n_out, pb, stat)) return
     ldz = ldy
-    if (present(Z)) then
-      if (.not. shape_is(fn, 'Z', shape(Z), [n_out, n], stat)) return
-      if (.not. mat_@P@(fn, 'Z', Z, zv, ldz, stat)) return
-      pz = ptr_@P@(zv)
-    end if
+    if (.not. opt_mat_@P@(fn, 'Z', Z, [n_out, n], pz, ldz, stat)) return
     a = 0
     if (present(alpha)) a = alpha
     call finish(bp_@P@dense_forward@S@(lay, n, n_in, n_out, xv, ldx, wv, ldw, pb, act, a, pz, ldz, yv, ldy), stat)
@@ -62,7 +52,7 @@
     integer(c_int), intent(in), optional :: layout
     integer(c_int), intent(out), optional :: stat
     character(len=*), parameter :: fn = 'bp_dense_backward@S@'
-    real(@WP@), pointer, contiguous :: xv(:), wv(:), dyv(:), dwv(:), v(:), dzv(:)
+    real(@WP@), pointer, contiguous :: xv(:), wv(:), dyv(:), dwv(:), dzv(:)
     type(c_ptr) :: py, pz, pdb, pdx
     integer(c_int) :: lay, n, n_in, n_out, ldx, ldw, lddy, lddw, ldy, ldz, lddz, lddx
     real(@WP@) :: a, bt
@@ -83,16 +73,8 @@
     if (.not. opt_mat_@P@(fn, 'Z', Z, [n_out, n], pz, ldz, stat)) return
     dzv => dyv
     lddz = lddy
-    if (present(dZ)) then
-      if (.not. shape_is(fn, 'dZ', shape(dZ), [n_out, n], stat)) return
-      if (.not. mat_@P@(fn, 'dZ', dZ, dzv, lddz, stat)) return
-    end if
-    pdb = c_null_ptr
-    if (present(db)) then
-      if (.not. size_is(fn, 'db', size(db), n_out, stat)) return
-      if (.not. vec_@P@(fn, 'db', db, v, stat)) return
-      pdb = ptr_@P@(v)
-    end if
+    if (.not. opt_view_@P@(fn, 'dZ', dZ, [n_out, n], dzv, lddz, stat)) return
+    if (.not. opt_vec_@P@(fn, 'db', db, n_out, pdb, stat)) return
     lddx = n_in
     if (.not. opt_mat_@P@(fn, 'dX', dX, [n_in, n], pdx, lddx, stat)) return
     a = 0
@@ -120,10 +102,7 @@
     if (.not. mat_@P@(fn, 'Z', Z, zv, ldz, stat)) return
     yv => zv
     ldy = ldz
-    if (present(Y)) then
-      if (.not. shape_is(fn, 'Y', shape(Y), [m, n], stat)) return
-      if (.not. mat_@P@(fn, 'Y', Y, yv, ldy, stat)) return
-    end if
+    if (.not. opt_view_@P@(fn, 'Y', Y, [m, n], yv, ldy, stat)) return
     a = 0
     if (present(alpha)) a = alpha
     call finish(bp_@P@act_forward@S@(act, a, n, m, zv, ldz, yv, ldy), stat)
@@ -153,10 +132,7 @@
     if (.not. opt_mat_@P@(fn, 'Z', Z, [m, n], pz, ldz, stat)) return
     dzv => dyv
     lddz = lddy
-    if (present(dZ)) then
-      if (.not. shape_is(fn, 'dZ', shape(dZ), [m, n], stat)) return
-      if (.not. mat_@P@(fn, 'dZ', dZ, dzv, lddz, stat)) return
-    end if
+    if (.not. opt_view_@P@(fn, 'dZ', dZ, [m, n], dzv, lddz, stat)) return
     a = 0
     if (present(alpha)) a = alpha
     call finish(bp_@P@act_backward@S@(act, a, n, m, pz, ldz, py, ldy, dyv, lddy, dzv, lddz), stat)
@@ -171,17 +147,10 @@
     type(c_ptr), intent(out) :: pl, pdz
     integer(c_int), intent(out) :: lddz
     integer(c_int), intent(out), optional :: stat
-    real(@WP@), pointer, contiguous :: v(:)
-    ok = .true.
     pl = c_null_ptr
     if (present(loss)) pl = c_loc(loss)
-    pdz = c_null_ptr
     lddz = max(m, 1_c_int)
-    if (present(dZ)) then
-      ok = shape_is(fn, 'dZ', shape(dZ), [m, n], stat)
-      if (ok) ok = mat_@P@(fn, 'dZ', dZ, v, lddz, stat)
-      if (ok) pdz = ptr_@P@(v)
-    end if
+    ok = opt_mat_@P@(fn, 'dZ', dZ, [m, n], pdz, lddz, stat)
   end function
 
   ! Softmax cross-entropy of logits Z(m, n) against 0-based labels(n):
@@ -219,7 +188,7 @@
     real(@WP@), intent(inout), target, optional :: dZ(:, :)
     real(@WP@), intent(in), optional :: divisor
     integer(c_int), intent(out), optional :: stat
-    call target_loss_@P@@S@(1, 'bp_softmax_xent_prob@S@', Z, T, loss, dZ, divisor, stat)
+    call target_loss_@P@@S@(bp_@P@softmax_xent_prob@S@, 'bp_softmax_xent_prob@S@', Z, T, loss, dZ, divisor, stat)
   end subroutine
 
   ! Sigmoid binary cross-entropy of logits Z(m, n) against targets T(m, n) in [0, 1].
@@ -229,7 +198,7 @@
     real(@WP@), intent(inout), target, optional :: dZ(:, :)
     real(@WP@), intent(in), optional :: divisor
     integer(c_int), intent(out), optional :: stat
-    call target_loss_@P@@S@(2, 'bp_sigmoid_bce@S@', Z, T, loss, dZ, divisor, stat)
+    call target_loss_@P@@S@(bp_@P@sigmoid_bce@S@, 'bp_sigmoid_bce@S@', Z, T, loss, dZ, divisor, stat)
   end subroutine
 
   ! Mean squared error of outputs Z(m, n) against T(m, n), a mean over all
@@ -240,13 +209,13 @@
     real(@WP@), intent(inout), target, optional :: dZ(:, :)
     real(@WP@), intent(in), optional :: divisor
     integer(c_int), intent(out), optional :: stat
-    call target_loss_@P@@S@(3, 'bp_mse@S@', Z, T, loss, dZ, divisor, stat)
+    call target_loss_@P@@S@(bp_@P@mse@S@, 'bp_mse@S@', Z, T, loss, dZ, divisor, stat)
   end subroutine
 
-  ! The three losses against real targets T(m, n): the same checks, then the C
-  ! kernel of `rule` (1 softmax_xent_prob, 2 sigmoid_bce, 3 mse).
-  subroutine target_loss_@P@@S@(rule, fn, Z, T, loss, dZ, divisor, stat)
-    integer, intent(in) :: rule
+  ! The three losses against real targets T(m, n): the same checks, then the
+  ! C kernel given (the three bind(C) kernels have the same interface).
+  subroutine target_loss_@P@@S@(kernel, fn, Z, T, loss, dZ, divisor, stat)
+    procedure(bp_@P@mse@S@) :: kernel
     character(len=*), intent(in) :: fn
     real(@WP@), intent(in), target :: Z(:, :), T(:, :)
     real(c_double), intent(inout), target, optional :: loss
@@ -255,7 +224,7 @@
     integer(c_int), intent(out), optional :: stat
     real(@WP@), pointer, contiguous :: zv(:), tv(:)
     type(c_ptr) :: pl, pdz
-    integer(c_int) :: m, n, ldz, ldt, lddz, st
+    integer(c_int) :: m, n, ldz, ldt, lddz
     real(@WP@) :: d
 
     m = int(size(Z, 1), c_int)
@@ -266,15 +235,7 @@
     if (.not. loss_outputs_@P@@S@(fn, m, n, loss, dZ, pl, pdz, lddz, stat)) return
     d = real(max(n, 1_c_int), @WP@)
     if (present(divisor)) d = divisor
-    select case (rule)
-    case (1)
-      st = bp_@P@softmax_xent_prob@S@(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz)
-    case (2)
-      st = bp_@P@sigmoid_bce@S@(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz)
-    case default
-      st = bp_@P@mse@S@(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz)
-    end select
-    call finish(st, stat)
+    call finish(kernel(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz), stat)
   end subroutine
 
   ! One sample x(n_in) with 0-based label: p(n_classes) = softmax(W x + b),
@@ -291,7 +252,7 @@
     integer(c_int), intent(in), optional :: layout
     integer(c_int), intent(out), optional :: stat
     character(len=*), parameter :: fn = 'bp_logreg_grad@S@'
-    real(@WP@), pointer, contiguous :: wv(:), xv(:), pv(:), dwv(:), v(:)
+    real(@WP@), pointer, contiguous :: wv(:), xv(:), pv(:), dwv(:)
     type(c_ptr) :: pb, pdb, pl
     integer(c_int) :: lay, n_in, n_classes, ldw, lddw
     real(@WP@) :: d, bt
@@ -305,18 +266,8 @@
     if (.not. mat_@P@(fn, 'dW', dW, dwv, lddw, stat)) return
     if (.not. vec_@P@(fn, 'x', x, xv, stat)) return
     if (.not. vec_@P@(fn, 'p', p, pv, stat)) return
-    pb = c_null_ptr
-    if (present(b)) then
-      if (.not. size_is(fn, 'b', size(b), n_classes, stat)) return
-      if (.not. vec_@P@(fn, 'b', b, v, stat)) return
-      pb = ptr_@P@(v)
-    end if
-    pdb = c_null_ptr
-    if (present(db)) then
-      if (.not. size_is(fn, 'db', size(db), n_classes, stat)) return
-      if (.not. vec_@P@(fn, 'db', db, v, stat)) return
-      pdb = ptr_@P@(v)
-    end if
+    if (.not. opt_vec_@P@(fn, 'b', b, n_classes, pb, stat)) return
+    if (.not. opt_vec_@P@(fn, 'db', db, n_classes, pdb, stat)) return
     pl = c_null_ptr
     if (present(loss)) pl = c_loc(loss)
     d = 1

@@ -31,9 +31,24 @@
     call c_f_pointer(base, v, [count])
   end function
 
-  ! A vector argument: contiguous, passed in place.
-  ! An optional matrix of the given shape: its address (c_null_ptr when absent) and
-  ! leading dimension (left as given when absent).
+  ! An optional matrix argument of the given shape: when present, v and ld
+  ! become its view and leading dimension; when absent, they keep what the
+  ! caller set (e.g. the view of an input that an absent output overwrites).
+  logical function opt_view_@P@(fn, name, A, dims, v, ld, stat) result(ok)
+    character(len=*), intent(in) :: fn, name
+    real(@WP@), intent(in), target, optional :: A(:, :)
+    integer(c_int), intent(in) :: dims(2)
+    real(@WP@), pointer, contiguous, intent(inout) :: v(:)
+    integer(c_int), intent(inout) :: ld
+    integer(c_int), intent(out), optional :: stat
+    ok = .true.
+    if (.not. present(A)) return
+    ok = shape_is(fn, name, shape(A), dims, stat)
+    if (ok) ok = mat_@P@(fn, name, A, v, ld, stat)
+  end function
+
+  ! The same as the address the library takes (c_null_ptr when absent; ld is
+  ! then left as given).
   logical function opt_mat_@P@(fn, name, A, dims, p, ld, stat) result(ok)
     character(len=*), intent(in) :: fn, name
     real(@WP@), intent(in), target, optional :: A(:, :)
@@ -42,14 +57,12 @@
     integer(c_int), intent(inout) :: ld
     integer(c_int), intent(out), optional :: stat
     real(@WP@), pointer, contiguous :: v(:)
-    ok = .true.
-    p = c_null_ptr
-    if (.not. present(A)) return
-    ok = shape_is(fn, name, shape(A), dims, stat)
-    if (ok) ok = mat_@P@(fn, name, A, v, ld, stat)
-    if (ok) p = ptr_@P@(v)
+    v => empty_@P@(1:0)
+    ok = opt_view_@P@(fn, name, A, dims, v, ld, stat)
+    p = ptr_@P@(v)
   end function
 
+  ! A vector argument: contiguous, passed in place.
   logical function vec_@P@(fn, name, a, v, stat) result(ok)
     character(len=*), intent(in) :: fn, name
     real(@WP@), intent(in), target :: a(:)
@@ -58,14 +71,24 @@
     ok = .true.
     v => empty_@P@(1:0)
     if (size(a) == 0) return
-    if (size(a) > 1) then
-      ok = addr(c_loc(a(2))) - addr(c_loc(a(1))) == c_sizeof(a(1))
-      if (.not. ok) then
-        call raise(BP_ERR_ARG, fn // ': ' // name // ' is not contiguous', stat)
-        return
-      end if
-    end if
-    call c_f_pointer(c_loc(a(1)), v, [size(a)])
+    ok = contiguous_at(fn, name, c_loc(a(1)), c_loc(a(size(a))), size(a), c_sizeof(a(1)), stat)
+    if (ok) call c_f_pointer(c_loc(a(1)), v, [size(a)])
+  end function
+
+  ! An optional vector of n elements: its address (c_null_ptr when absent or empty).
+  logical function opt_vec_@P@(fn, name, a, n, p, stat) result(ok)
+    character(len=*), intent(in) :: fn, name
+    real(@WP@), intent(in), target, optional :: a(:)
+    integer, intent(in) :: n
+    type(c_ptr), intent(out) :: p
+    integer(c_int), intent(out), optional :: stat
+    real(@WP@), pointer, contiguous :: v(:)
+    ok = .true.
+    p = c_null_ptr
+    if (.not. present(a)) return
+    ok = size_is(fn, name, size(a), n, stat)
+    if (ok) ok = vec_@P@(fn, name, a, v, stat)
+    if (ok) p = ptr_@P@(v)
   end function
 
   ! The C pointer of a view: NULL for an empty one (the library accepts NULL
@@ -111,18 +134,26 @@
     if (ok) pt = ptr_@P@(v)
   end function
 
-  ! Labels(n) for a network: 0-based class indices.
-  logical function net_labels_@P@(fn, n, labels, pl, stat) result(ok)
+  ! A batch for a network: X(n_in, n) with either 0-based labels(n) or real
+  ! targets T(n_out, n), checked, as the C calls take it.
+  logical function batch_@P@(fn, net, X, bt, stat, labels, T) result(ok)
     character(len=*), intent(in) :: fn
-    integer, intent(in) :: n
-    integer(c_int32_t), intent(in), target :: labels(:)
-    type(c_ptr), intent(out) :: pl
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    type(checked_batch), intent(out) :: bt
     integer(c_int), intent(out), optional :: stat
-    integer(c_int32_t), pointer, contiguous :: v(:)
-    pl = c_null_ptr
-    ok = size_is(fn, 'labels', size(labels), n, stat)
-    if (ok) ok = vec_i32(fn, 'labels', labels, v, stat)
-    if (ok .and. size(v) > 0) pl = c_loc(v(1))
+    integer(c_int32_t), intent(in), target, optional :: labels(:)
+    real(@WP@), intent(in), target, optional :: T(:, :)
+    integer(c_int32_t), pointer, contiguous :: lv(:)
+    bt%n = int(size(X, 2), c_int)
+    ok = net_input_@P@(fn, net, X, bt%px, bt%ldx, stat)
+    if (.not. ok) return
+    if (present(labels)) then
+      ok = labels_view(fn, size(X, 2), labels, lv, stat)
+      if (ok .and. size(lv) > 0) bt%pt = c_loc(lv(1))
+    else
+      ok = net_targets_@P@(fn, 'T', net, size(X, 2), T, bt%pt, bt%ldt, stat)
+    end if
   end function
 
   ! The flat parameter (or gradient) buffer, in place: n_params values, layer
@@ -234,7 +265,9 @@
     integer(c_int32_t), intent(in), target :: labels(:)
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
-    call labels_pass_@P@('bp_net_loss_and_grad', net, X, labels, loss, stat)
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_net_loss_and_grad', net, X, bt, stat, labels=labels)) return
+    call run_pass(net, bt, loss, stat)
   end subroutine
 
   ! The same with real targets T(n_out, n) (sigmoid BCE, MSE).
@@ -243,7 +276,9 @@
     real(@WP@), intent(in), target :: X(:, :), T(:, :)
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
-    call targets_pass_@P@('bp_net_loss_and_grad', net, X, T, loss, stat)
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_net_loss_and_grad', net, X, bt, stat, T=T)) return
+    call run_pass(net, bt, loss, stat)
   end subroutine
 
   ! One training step, bp_optim_train_step: loss_and_grad over X(n_in, n) and
@@ -255,7 +290,9 @@
     integer(c_int32_t), intent(in), target :: labels(:)
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
-    call labels_pass_@P@('bp_optim_train_step', net, X, labels, loss, stat, opt)
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_optim_train_step', net, X, bt, stat, labels=labels)) return
+    call run_pass(net, bt, loss, stat, opt)
   end subroutine
 
   ! The same with real targets T(n_out, n).
@@ -265,38 +302,9 @@
     real(@WP@), intent(in), target :: X(:, :), T(:, :)
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
-    call targets_pass_@P@('bp_optim_train_step', net, X, T, loss, stat, opt)
-  end subroutine
-
-  ! The two passes above over labels: loss_and_grad, or with opt a training step.
-  subroutine labels_pass_@P@(fn, net, X, labels, loss, stat, opt)
-    character(len=*), intent(in) :: fn
-    type(bp_net), intent(in) :: net
-    real(@WP@), intent(in), target :: X(:, :)
-    integer(c_int32_t), intent(in), target :: labels(:)
-    real(c_double), intent(inout), target, optional :: loss
-    integer(c_int), intent(out), optional :: stat
-    type(bp_optim), intent(in), optional :: opt
-    type(c_ptr) :: px, pt
-    integer(c_int) :: ldx
-    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_labels_@P@(fn, size(X, 2), labels, pt, stat)) return
-    call run_pass(net, int(size(X, 2), c_int), px, ldx, pt, 0_c_int, loss, stat, opt)
-  end subroutine
-
-  ! The same over real targets T(n_out, n).
-  subroutine targets_pass_@P@(fn, net, X, T, loss, stat, opt)
-    character(len=*), intent(in) :: fn
-    type(bp_net), intent(in) :: net
-    real(@WP@), intent(in), target :: X(:, :), T(:, :)
-    real(c_double), intent(inout), target, optional :: loss
-    integer(c_int), intent(out), optional :: stat
-    type(bp_optim), intent(in), optional :: opt
-    type(c_ptr) :: px, pt
-    integer(c_int) :: ldx, ldt
-    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_targets_@P@(fn, 'T', net, size(X, 2), T, pt, ldt, stat)) return
-    call run_pass(net, int(size(X, 2), c_int), px, ldx, pt, ldt, loss, stat, opt)
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_optim_train_step', net, X, bt, stat, T=T)) return
+    call run_pass(net, bt, loss, stat, opt)
   end subroutine
 
   ! Classification accuracy over X(n_in, n) against labels(n). confusion
@@ -315,21 +323,15 @@
     type(c_ptr) :: px, pc
     integer(c_int) :: ldx, k
     if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. size_is(fn, 'labels', size(labels), size(X, 2), stat)) return
-    if (.not. vec_i32(fn, 'labels', labels, lv, stat)) return
+    if (.not. labels_view(fn, size(X, 2), labels, lv, stat)) return
     pc = c_null_ptr
     if (present(confusion) .and. c_associated(net%ptr)) then
       k = bp_net_n_out_c(net%ptr)
       if (.not. shape_is(fn, 'confusion', shape(confusion), [int(k), int(k)], stat)) return
       if (size(confusion) > 0) then
         pc = c_loc(confusion(1, 1))
-        if (size(confusion) > 1) then
-          if (addr(c_loc(confusion(size(confusion, 1), size(confusion, 2)))) - addr(pc) /= &
-              (size(confusion) - 1) * c_sizeof(confusion(1, 1))) then
-            call raise(BP_ERR_ARG, fn // ': confusion is not contiguous', stat)
-            return
-          end if
-        end if
+        if (.not. contiguous_at(fn, 'confusion', pc, c_loc(confusion(k, k)), size(confusion), &
+            c_sizeof(confusion(1, 1)), stat)) return
       end if
     end if
     call finish(bp_net_accuracy_c(net%ptr, int(size(X, 2), c_int), px, ldx, lv, accuracy, pc), stat)
@@ -341,12 +343,9 @@
     real(@WP@), intent(in), target :: X(:, :), T(:, :)
     real(c_double), intent(inout) :: rmse
     integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_net_rmse'
-    type(c_ptr) :: px, pt
-    integer(c_int) :: ldx, ldt
-    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_targets_@P@(fn, 'T', net, size(X, 2), T, pt, ldt, stat)) return
-    call finish(bp_net_rmse_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, rmse), stat)
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_net_rmse', net, X, bt, stat, T=T)) return
+    call finish(bp_net_rmse_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, rmse), stat)
   end subroutine
 
   ! Central-difference gradient check (BP_F64 networks; BP_F32 gives
@@ -360,18 +359,9 @@
     real(c_double), intent(in), optional :: h
     integer(c_size_t), intent(inout), target, optional :: worst
     integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_net_gradcheck'
-    type(c_ptr) :: px, pt, pw
-    integer(c_int) :: ldx
-    real(c_double) :: hh
-    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_labels_@P@(fn, size(X, 2), labels, pt, stat)) return
-    hh = 0
-    if (present(h)) hh = h
-    pw = c_null_ptr
-    if (present(worst)) pw = c_loc(worst)
-    call finish(bp_net_gradcheck_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, 0_c_int, hh, &
-        max_rel_err, pw), stat)
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_net_gradcheck', net, X, bt, stat, labels=labels)) return
+    call run_gradcheck(net, bt, max_rel_err, h, worst, stat)
   end subroutine
 
   subroutine bp_@P@net_gradcheck_targets_f(net, X, T, max_rel_err, h, worst, stat)
@@ -381,18 +371,9 @@
     real(c_double), intent(in), optional :: h
     integer(c_size_t), intent(inout), target, optional :: worst
     integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_net_gradcheck'
-    type(c_ptr) :: px, pt, pw
-    integer(c_int) :: ldx, ldt
-    real(c_double) :: hh
-    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_targets_@P@(fn, 'T', net, size(X, 2), T, pt, ldt, stat)) return
-    hh = 0
-    if (present(h)) hh = h
-    pw = c_null_ptr
-    if (present(worst)) pw = c_loc(worst)
-    call finish(bp_net_gradcheck_c(net%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, hh, &
-        max_rel_err, pw), stat)
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_net_gradcheck', net, X, bt, stat, T=T)) return
+    call run_gradcheck(net, bt, max_rel_err, h, worst, stat)
   end subroutine
 
   ! Trains net (planned) with opt on X(n_in, n) and 0-based labels(n) for
@@ -412,15 +393,9 @@
     procedure(bp_epoch_callback), optional :: on_epoch
     procedure(bp_batch_callback), optional :: on_batch
     integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_train'
-    type(train_callbacks), target :: cb
-    type(bp_train_config) :: config
-    type(c_ptr) :: px, pt
-    integer(c_int) :: ldx
-    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_labels_@P@(fn, size(X, 2), labels, pt, stat)) return
-    call train_config(epochs, batch_size, seed, shuffle, on_epoch, on_batch, cb, config)
-    call finish(bp_train_c(net%ptr, opt%ptr, int(size(X, 2), c_int), px, ldx, pt, 0_c_int, config), stat)
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_train', net, X, bt, stat, labels=labels)) return
+    call run_train(net, opt, bt, epochs, batch_size, seed, shuffle, on_epoch, on_batch, stat)
   end subroutine
 
   ! The same with real targets T(n_out, n).
@@ -434,15 +409,9 @@
     procedure(bp_epoch_callback), optional :: on_epoch
     procedure(bp_batch_callback), optional :: on_batch
     integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_train'
-    type(train_callbacks), target :: cb
-    type(bp_train_config) :: config
-    type(c_ptr) :: px, pt
-    integer(c_int) :: ldx, ldt
-    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. net_targets_@P@(fn, 'T', net, size(X, 2), T, pt, ldt, stat)) return
-    call train_config(epochs, batch_size, seed, shuffle, on_epoch, on_batch, cb, config)
-    call finish(bp_train_c(net%ptr, opt%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, config), stat)
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_train', net, X, bt, stat, T=T)) return
+    call run_train(net, opt, bt, epochs, batch_size, seed, shuffle, on_epoch, on_batch, stat)
   end subroutine
 
   ! Newton / IRLS fit of a logistic-regression network (bp_logreg_create) on
@@ -460,8 +429,7 @@
     type(c_ptr) :: px, pi
     integer(c_int) :: ldx
     if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
-    if (.not. size_is(fn, 'labels', size(labels), size(X, 2), stat)) return
-    if (.not. vec_i32(fn, 'labels', labels, lv, stat)) return
+    if (.not. labels_view(fn, size(X, 2), labels, lv, stat)) return
     pi = c_null_ptr
     if (present(iters)) pi = c_loc(iters)
     call finish(bp_logreg_newton_c(net%ptr, int(size(X, 2), c_int), px, ldx, lv, ridge, max_iter, tol, pi), &
@@ -479,23 +447,13 @@
     real(@WP@), intent(inout), target, optional :: m(:), v(:)
     integer(c_int), intent(out), optional :: stat
     character(len=*), parameter :: fn = 'bp_optim_update'
-    real(@WP@), pointer, contiguous :: pv(:), gv(:), w(:)
+    real(@WP@), pointer, contiguous :: pv(:), gv(:)
     type(c_ptr) :: pm, pvv
     if (.not. size_is(fn, 'g', size(g), size(p), stat)) return
     if (.not. vec_@P@(fn, 'p', p, pv, stat)) return
     if (.not. vec_@P@(fn, 'g', g, gv, stat)) return
-    pm = c_null_ptr
-    if (present(m)) then
-      if (.not. size_is(fn, 'm', size(m), size(p), stat)) return
-      if (.not. vec_@P@(fn, 'm', m, w, stat)) return
-      pm = ptr_@P@(w)
-    end if
-    pvv = c_null_ptr
-    if (present(v)) then
-      if (.not. size_is(fn, 'v', size(v), size(p), stat)) return
-      if (.not. vec_@P@(fn, 'v', v, w, stat)) return
-      pvv = ptr_@P@(w)
-    end if
+    if (.not. opt_vec_@P@(fn, 'm', m, size(p), pm, stat)) return
+    if (.not. opt_vec_@P@(fn, 'v', v, size(p), pvv, stat)) return
     call finish(bp_@P@optim_update(config, int(size(p), c_size_t), pv, gv, pm, pvv, int(t, c_long), lr), stat)
   end subroutine
 

@@ -115,9 +115,9 @@ contains
   subroutine fill_s1(a, seed)
     real(c_float), intent(out) :: a(:)
     integer, intent(in) :: seed
-    real(c_double) :: t(size(a), 1)
-    call fill_d2(t, seed)
-    a = real(t(:, 1), c_float)
+    real(c_double) :: t(size(a))
+    call fill_d1(t, seed)
+    a = real(t, c_float)
   end subroutine
 
   ! The training data the C reference (cref.c) generates too, by the same
