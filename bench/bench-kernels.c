@@ -1,7 +1,6 @@
 /* bench-kernels.c: dense-layer kernel benchmark: BLAS kernels vs their naive twins vs the bare GEMMs. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -17,7 +16,6 @@
 #define PROG "bench-kernels"
 #define MAX_SIZE 4096          /* 16 s x s buffers: 2 GiB of doubles at 4096 */
 #define MAX_SIZES 64
-#define MAX_REPS 200000        /* caps the sample arrays at tiny sizes */
 #define DEFAULT_SIZES "64,128,256,512,1024"
 #define DEFAULT_MIN_REPS 5
 #define DEFAULT_MIN_REPS_NAIVE 3
@@ -29,13 +27,8 @@
 struct opts {
     int sizes[MAX_SIZES];
     int nsizes;
-    int min_reps;        /* BLAS kernels and bare GEMMs */
-    int min_reps_naive;
-    double min_time;     /* seconds of samples wanted per variant per size */
     int naive_max;
-    int prec_s, prec_d;
-    int json;
-    const char *dat;
+    struct bench_common c;   /* min_reps: BLAS kernels and bare GEMMs; min_time: per variant per size */
 };
 
 static void usage(FILE *f)
@@ -73,116 +66,40 @@ static void usage(FILE *f)
         MAX_SIZE, DEFAULT_MIN_REPS, DEFAULT_MIN_REPS_NAIVE, DEFAULT_MIN_TIME, DEFAULT_NAIVE_MAX);
 }
 
-static void bad_usage(const char *fmt, const char *arg)
-{
-    fprintf(stderr, PROG ": ");
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    usage(stderr);
-    exit(2);
-}
+#define bad_usage(...) bench_bad_usage(PROG, usage, __VA_ARGS__)
 
 static void parse_sizes(struct opts *o, const char *list)
 {
-    char buf[1024];
-    if (strlen(list) >= sizeof buf)
+    char bad[BENCH_LIST_MAX];
+    int n = bench_parse_list(list, 1, MAX_SIZE, o->sizes, MAX_SIZES, bad);
+    if (n == BENCH_LIST_LONG)
         bad_usage("--sizes: list too long: %s", list);
-    strcpy(buf, list);
-    o->nsizes = 0;
-    char *p = buf;
-    for (;;) {
-        char *comma = strchr(p, ',');
-        if (comma)
-            *comma = '\0';
-        long v = bench_parse_int(p, 1, MAX_SIZE);
-        if (v < 0)
-            bad_usage("--sizes: not a size in 1..4096: '%s'", p);
-        if (o->nsizes == MAX_SIZES)
-            bad_usage("--sizes: more than 64 sizes in %s", list);
-        o->sizes[o->nsizes++] = (int)v;
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
+    if (n == BENCH_LIST_BAD)
+        bad_usage("--sizes: not a size in 1..%d: '%s'", MAX_SIZE, bad);
+    if (n == BENCH_LIST_MANY)
+        bad_usage("--sizes: more than %d sizes in %s", MAX_SIZES, list);
+    o->nsizes = n;
 }
 
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-    int reps = -1;
+    static const char *const own[] = { "--sizes", "--naive-max", NULL };
+    struct bench_args a = { PROG, usage, argc, argv, 0, "" };
+    const char *val;
     parse_sizes(o, DEFAULT_SIZES);
-    o->min_time = DEFAULT_MIN_TIME;
     o->naive_max = DEFAULT_NAIVE_MAX;
-    o->prec_s = o->prec_d = 1;
-    o->json = 0;
-    o->dat = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = NULL;
-        char name[32];
-        if (strncmp(a, "--", 2) != 0)
-            bad_usage("unexpected argument '%s'", a);
-        const char *eq = strchr(a, '=');
-        size_t len = eq ? (size_t)(eq - a) : strlen(a);
-        if (len >= sizeof name)
-            bad_usage("unknown option '%s'", a);
-        memcpy(name, a, len);
-        name[len] = '\0';
-        if (!strcmp(name, "--help")) {
-            if (eq)
-                bad_usage("--help takes no value: '%s'", a);
-            usage(stdout);
-            exit(0);
-        }
-        if (!strcmp(name, "--json")) {
-            if (eq)
-                bad_usage("--json takes no value: '%s'", a);
-            o->json = 1;
-            continue;
-        }
-        if (strcmp(name, "--sizes") && strcmp(name, "--repeats") && strcmp(name, "--min-time")
-            && strcmp(name, "--naive-max") && strcmp(name, "--precision") && strcmp(name, "--dat"))
-            bad_usage("unknown option '%s'", a);
-        if (eq)
-            val = eq + 1;
-        else if (i + 1 < argc)
-            val = argv[++i];
-        else
-            bad_usage("%s needs a value", name);
-
-        if (!strcmp(name, "--sizes")) {
+    o->c = (struct bench_common){ .min_reps = DEFAULT_MIN_REPS, .min_reps_naive = DEFAULT_MIN_REPS_NAIVE,
+                                  .min_time = DEFAULT_MIN_TIME, .prec = { 1, 1 } };
+    while ((val = bench_next_option(&a, &o->c, own)) != NULL) {
+        if (!strcmp(a.name, "--sizes")) {
             parse_sizes(o, val);
-        } else if (!strcmp(name, "--repeats")) {
-            long v = bench_parse_int(val, 1, MAX_REPS);
-            if (v < 0)
-                bad_usage("--repeats: not an integer in 1..200000: '%s'", val);
-            reps = (int)v;
-        } else if (!strcmp(name, "--min-time")) {
-            double v;
-            if (bench_parse_double(val, 0, 3600, &v) != 0)
-                bad_usage("--min-time: not a number of seconds in [0, 3600]: '%s'", val);
-            o->min_time = v;
-        } else if (!strcmp(name, "--naive-max")) {
+        } else { /* --naive-max */
             long v = bench_parse_int(val, 0, INT_MAX);
             if (v < 0)
                 bad_usage("--naive-max: not a non-negative integer: '%s'", val);
             o->naive_max = (int)v;
-        } else if (!strcmp(name, "--precision")) {
-            if (!strcmp(val, "s"))
-                o->prec_s = 1, o->prec_d = 0;
-            else if (!strcmp(val, "d"))
-                o->prec_s = 0, o->prec_d = 1;
-            else if (!strcmp(val, "both"))
-                o->prec_s = o->prec_d = 1;
-            else
-                bad_usage("--precision: expected s, d or both, not '%s'", val);
-        } else { /* --dat */
-            if (*val == '\0')
-                bad_usage("--dat: empty file name%s", "");
-            o->dat = val;
         }
     }
-    o->min_reps = reps > 0 ? reps : DEFAULT_MIN_REPS;
-    o->min_reps_naive = reps > 0 ? reps : DEFAULT_MIN_REPS_NAIVE;
 }
 
 /* ---- per-size workspace and the typed operations --------------------------------- */
@@ -220,27 +137,6 @@ struct prec {
  * same for all: a z that rounds to the other side of 0 in one variant would
  * otherwise flip a whole dY entry in dW and fail the check for no fault. */
 #define DEFINE_PREC(P, T)                                                                     \
-static void P##_fill(void *p, size_t count, double lo, double hi, uint64_t *rng)            \
-{                                                                                           \
-    T *a = p;                                                                               \
-    for (size_t i = 0; i < count; i++)                                                      \
-        a[i] = (T)(lo + (hi - lo) * bench_uniform(rng));                                    \
-}                                                                                           \
-                                                                                            \
-static double P##_relerr(const void *pa, const void *pref, size_t count)                    \
-{                                                                                           \
-    const T *a = pa, *r = pref;                                                             \
-    double num = 0, den = 0;                                                                \
-    for (size_t i = 0; i < count; i++) {                                                    \
-        double d = fabs((double)a[i] - (double)r[i]);                                      \
-        if (!(d <= num))                                                                    \
-            num = isnan(d) ? INFINITY : d;                                                  \
-        if (fabs((double)r[i]) > den)                                                       \
-            den = fabs((double)r[i]);                                                       \
-    }                                                                                       \
-    return den > 0 ? num / den : num;                                                       \
-}                                                                                           \
-                                                                                            \
 static bp_status P##_fwd(const struct ws *w)                                                \
 {                                                                                           \
     int s = w->s;                                                                           \
@@ -280,14 +176,20 @@ static bp_status P##_gemm_fwd(const struct ws *w)                               
     return BP_OK;                                                                           \
 }                                                                                           \
                                                                                             \
-/* dW += dZ^T X,  dX = dZ W, from the dZ the BLAS backward left */                          \
-static bp_status P##_gemm_bwd(const struct ws *w)                                           \
+/* dW += dZ^T X,  dX = dZ W, into the bare-GEMM outputs */                                 \
+static void P##_gemms_bwd(const struct ws *w, const T *dZ)                                  \
 {                                                                                           \
     int s = w->s;                                                                           \
     cblas_##P##gemm(CblasRowMajor, CblasTrans, CblasNoTrans, s, s, s,                       \
-        (T)1, w->dZ, s, w->X, s, (T)1, w->dWg, s);                                          \
+        (T)1, dZ, s, w->X, s, (T)1, w->dWg, s);                                             \
     cblas_##P##gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s, s, s,                     \
-        (T)1, w->dZ, s, w->W, s, (T)0, w->dXg, s);                                          \
+        (T)1, dZ, s, w->W, s, (T)0, w->dXg, s);                                             \
+}                                                                                           \
+                                                                                            \
+/* the same from the dZ the BLAS backward left */                                           \
+static bp_status P##_gemm_bwd(const struct ws *w)                                           \
+{                                                                                           \
+    P##_gemms_bwd(w, w->dZ);                                                                \
     return BP_OK;                                                                           \
 }                                                                                           \
                                                                                             \
@@ -311,17 +213,14 @@ static void P##_reference(const struct ws *w)                                   
             dZg[i * n + j] = dz;                                                            \
             dbg[j] += dz;                                                                   \
         }                                                                                   \
-    cblas_##P##gemm(CblasRowMajor, CblasTrans, CblasNoTrans, s, s, s,                       \
-        (T)1, dZg, s, w->X, s, (T)1, w->dWg, s);                                            \
-    cblas_##P##gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, s, s, s,                     \
-        (T)1, dZg, s, w->W, s, (T)0, w->dXg, s);                                            \
+    P##_gemms_bwd(w, dZg);                                                                  \
 }
 
 DEFINE_PREC(s, float)
 DEFINE_PREC(d, double)
 
 #define PREC_TABLE(P, T, LETTER, NAME, TOL)                                                  \
-    { LETTER, NAME, sizeof(T), TOL, P##_fill, P##_relerr, P##_reference,                      \
+    { LETTER, NAME, sizeof(T), TOL, bench_fill_##P, bench_relerr_##P, P##_reference,          \
       { P##_fwd, P##_bwd, P##_gemm_fwd, P##_gemm_bwd, P##_naive_fwd, P##_naive_bwd } }
 
 static const struct prec precs[2] = {
@@ -437,6 +336,16 @@ static double ratio(const struct row *r)
     return (r->t[V_FWD] + r->t[V_BWD]) / (r->t[V_GEMM_FWD] + r->t[V_GEMM_BWD]);
 }
 
+/* The normwise error of the BLAS kernels' outputs (Y, dW, db, dX) against another
+ * variant's: the largest of the four. */
+static double kernel_err(const struct prec *p, const struct ws *w, const void *Y, const void *dW,
+    const void *db, const void *dX)
+{
+    size_t nn = (size_t)w->s * (size_t)w->s;
+    return fmax(fmax(p->relerr(w->Y, Y, nn), p->relerr(w->dW, dW, nn)),
+                fmax(p->relerr(w->db, db, (size_t)w->s), p->relerr(w->dX, dX, nn)));
+}
+
 /* Checks once (that run is also the warm-up), then times every variant. */
 static void bench_one(const struct opts *o, const struct prec *p, int s, struct row *r)
 {
@@ -453,26 +362,17 @@ static void bench_one(const struct opts *o, const struct prec *p, int s, struct 
     ws_alloc(&w, p, s, naive);
     ws_fill(&w, p, 0x5eed0000u + (uint64_t)s);
 
-    /* Check (and warm up): the forward first, since every backward reads its Y. */
-    double t_est[NV] = { 0 };
-    t_est[V_FWD] = run_timed(p, V_FWD, &w);
-    t_est[V_BWD] = run_timed(p, V_BWD, &w);
+    /* Check (and warm up): the forward first, since every backward reads its Y. The
+     * naive kernels' times here serve as their estimate for the repeat count. */
+    double t_naive = 0;
+    run_timed(p, V_FWD, &w);
+    run_timed(p, V_BWD, &w);
     p->reference(&w);
-    size_t nn = (size_t)s * (size_t)s;
-    double e[4];
-    e[0] = p->relerr(w.Y, w.Yg, nn);
-    e[1] = p->relerr(w.dW, w.dWg, nn);
-    e[2] = p->relerr(w.db, w.dbg, (size_t)s);
-    e[3] = p->relerr(w.dX, w.dXg, nn);
-    r->err_gemm = fmax(fmax(e[0], e[1]), fmax(e[2], e[3]));
+    r->err_gemm = kernel_err(p, &w, w.Yg, w.dWg, w.dbg, w.dXg);
     if (naive) {
-        t_est[V_NAIVE_FWD] = run_timed(p, V_NAIVE_FWD, &w);
-        t_est[V_NAIVE_BWD] = run_timed(p, V_NAIVE_BWD, &w);
-        e[0] = p->relerr(w.Y, w.Yn, nn);
-        e[1] = p->relerr(w.dW, w.dWn, nn);
-        e[2] = p->relerr(w.db, w.dbn, (size_t)s);
-        e[3] = p->relerr(w.dX, w.dXn, nn);
-        r->err_naive = fmax(fmax(e[0], e[1]), fmax(e[2], e[3]));
+        t_naive = run_timed(p, V_NAIVE_FWD, &w);
+        t_naive += run_timed(p, V_NAIVE_BWD, &w);
+        r->err_naive = kernel_err(p, &w, w.Yn, w.dWn, w.dbn, w.dXn);
     }
     r->ok = r->err_gemm <= p->tol && (!naive || r->err_naive <= p->tol);
     if (!r->ok) {
@@ -483,14 +383,12 @@ static void bench_one(const struct opts *o, const struct prec *p, int s, struct 
     }
 
     /* Estimates for the repeat counts, from a second (warm) call of the fast variants. */
-    double t_blas = 0, t_naive = 0;
+    double t_blas = 0;
     for (int v = 0; v < NV_BLAS; v++)
-        t_blas += t_est[v] = run_timed(p, v, &w);
-    r->reps = bench_reps_for(o->min_time, t_blas / NV_BLAS, o->min_reps, MAX_REPS);
-    if (naive) {
-        t_naive = 0.5 * (t_est[V_NAIVE_FWD] + t_est[V_NAIVE_BWD]);
-        r->reps_naive = bench_reps_for(o->min_time, t_naive, o->min_reps_naive, MAX_REPS);
-    }
+        t_blas += run_timed(p, v, &w);
+    r->reps = bench_reps_for(o->c.min_time, t_blas / NV_BLAS, o->c.min_reps, BENCH_MAX_REPS);
+    if (naive)
+        r->reps_naive = bench_reps_for(o->c.min_time, 0.5 * t_naive, o->c.min_reps_naive, BENCH_MAX_REPS);
 
     double *samples[NV] = { 0 };
     for (int v = 0; v < NV; v++)
@@ -530,7 +428,7 @@ static void print_header(const struct opts *o, const struct bench_meta *m)
     printf(", %ld CPUs\n", m->cpus);
     printf("# row-major, ReLU, bias, n = n_in = n_out = size; backward: beta = 1, db and dX; "
         "median of >= %d repeats (naive >= %d), ~%.2g s per variant; naive up to %d\n",
-        o->min_reps, o->min_reps_naive, o->min_time, o->naive_max);
+        o->c.min_reps, o->c.min_reps_naive, o->c.min_time, o->naive_max);
     printf("%-11s|%-18s|%-18s|%-20s|%-20s|%-8s|%-18s|%-6s|%-19s|%s\n", "",
         "   BLAS forward", "   BLAS backward", "   naive forward", "   naive backward",
         "speed-up", "  3 bare GEMMs", "ratio", "  error (normwise)", " repeats");
@@ -577,21 +475,11 @@ static void print_row(const struct row *r)
 static void print_json(const struct opts *o, const struct bench_meta *m, const struct row *rows, int nrows)
 {
     FILE *f = stdout;
-    fprintf(f, "{\n  \"benchmark\": \"bench-kernels\",\n  \"backprop_version\": ");
-    bench_json_str(f, bp_version());
-    fprintf(f, ",\n  \"date\": ");
-    bench_json_str(f, m->date);
-    fprintf(f, ",\n  \"blas\": ");
-    bench_json_str(f, m->blas);
-    if (m->threads > 0)
-        fprintf(f, ",\n  \"blas_threads\": %d", m->threads);
-    else
-        fprintf(f, ",\n  \"blas_threads\": null");
-    fprintf(f, ",\n  \"cpus_online\": %ld", m->cpus);
+    bench_json_begin(f, PROG, bp_version(), m);
     fprintf(f, ",\n  \"layout\": \"row-major\", \"activation\": \"relu\", \"bias\": true, "
         "\"backward_beta\": 1, \"backward_dX\": true");
     fprintf(f, ",\n  \"statistic\": \"median\", \"min_repeats\": %d, \"min_repeats_naive\": %d, "
-        "\"min_time_s\": %g, \"naive_max\": %d", o->min_reps, o->min_reps_naive, o->min_time, o->naive_max);
+        "\"min_time_s\": %g, \"naive_max\": %d", o->c.min_reps, o->c.min_reps_naive, o->c.min_time, o->naive_max);
     fprintf(f, ",\n  \"flops\": {\"fwd\": \"2 n n_in n_out\", \"bwd\": \"4 n n_in n_out\"}");
     fprintf(f, ",\n  \"rows\": [");
     for (int i = 0; i < nrows; i++) {
@@ -665,22 +553,22 @@ int main(int argc, char **argv)
 
     parse_args(&o, argc, argv);
     bench_get_meta(&m);
-    if (!o.json)
+    if (!o.c.json)
         print_header(&o, &m);
     for (int i = 0; i < o.nsizes; i++)
         for (int k = 0; k < 2; k++) {
-            if (!(k == 0 ? o.prec_s : o.prec_d))
+            if (!o.c.prec[k])
                 continue;
             struct row *r = &rows[nrows++];
             bench_one(&o, &precs[k], o.sizes[i], r);
             if (!r->ok)
                 status = 1;
-            if (!o.json)
+            if (!o.c.json)
                 print_row(r);
         }
-    if (o.json)
+    if (o.c.json)
         print_json(&o, &m, rows, nrows);
-    if (o.dat && write_dat(o.dat, &m, rows, nrows) != 0)
+    if (o.c.dat && write_dat(o.c.dat, &m, rows, nrows) != 0)
         status = 1;
     return status;
 }

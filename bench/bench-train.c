@@ -1,7 +1,6 @@
 /* bench-train.c: training-step benchmark of an MLP: whole SGD steps vs their GEMMs alone vs the naive backend. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -18,7 +17,6 @@
 #define PROG "bench-train"
 #define MAX_BATCH 16384        /* X alone is 100 MiB of doubles there */
 #define MAX_BATCHES 32
-#define MAX_REPS 200000        /* caps the sample arrays at batch 1 */
 #define DEFAULT_BATCHES "1,32,256,1024"
 #define DEFAULT_NAIVE_BATCHES "32,256"
 #define DEFAULT_MIN_REPS 5
@@ -62,12 +60,7 @@ struct opts {
     int nbatches;
     int naive[MAX_BATCHES];   /* batches at which the naive backend is timed */
     int nnaive;
-    int min_reps;             /* BLAS steps and GEMMs alone */
-    int min_reps_naive;
-    double min_time;          /* seconds of samples wanted per variant per row */
-    int prec_s, prec_d;
-    int json;
-    const char *dat;
+    struct bench_common c;    /* min_reps: BLAS steps and GEMMs alone; min_time: per variant per row */
 };
 
 /* Worker threads of the timed (BLAS) network, --net-threads; 1: the library's default. */
@@ -122,138 +115,63 @@ static void usage(FILE *f)
         TARGET_RATIO, TARGET_RATIO_BATCH, TARGET_SPEEDUP, TARGET_SPEEDUP_BATCH);
 }
 
-static void bad_usage(const char *fmt, const char *arg)
-{
-    fprintf(stderr, PROG ": ");
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    usage(stderr);
-    exit(2);
-}
+#define bad_usage(...) bench_bad_usage(PROG, usage, __VA_ARGS__)
 
 /* A comma-separated list of batch sizes into out[]; returns the count. */
 static int parse_batches(const char *opt, const char *list, int *out)
 {
-    char buf[1024];
-    int n = 0;
-    if (strlen(list) >= sizeof buf)
+    char bad[BENCH_LIST_MAX];
+    int n = bench_parse_list(list, 1, MAX_BATCH, out, MAX_BATCHES, bad);
+    if (n == BENCH_LIST_LONG)
         bad_usage("%s: list too long", opt);
-    strcpy(buf, list);
-    char *p = buf;
-    for (;;) {
-        char *comma = strchr(p, ',');
-        if (comma)
-            *comma = '\0';
-        long v = bench_parse_int(p, 1, MAX_BATCH);
-        if (v < 0) {
-            fprintf(stderr, PROG ": %s: not a batch size in 1..%d: '%s'\n", opt, MAX_BATCH, p);
-            usage(stderr);
-            exit(2);
-        }
-        if (n == MAX_BATCHES)
-            bad_usage("%s: more than 32 batch sizes", opt);
-        out[n++] = (int)v;
-        if (!comma)
-            break;
-        p = comma + 1;
-    }
+    if (n == BENCH_LIST_BAD)
+        bad_usage("%s: not a batch size in 1..%d: '%s'", opt, MAX_BATCH, bad);
+    if (n == BENCH_LIST_MANY)
+        bad_usage("%s: more than %d batch sizes", opt, MAX_BATCHES);
     return n;
+}
+
+/* --layers A-B-...-K into NL, width[] and net_name. */
+static void parse_layers(const char *val)
+{
+    int k = 0;
+    for (const char *q = val; *q; k++) {
+        char *end;
+        long w = strtol(q, &end, 10);
+        if (end == q || w < 1 || w > 65536 || k > MAX_L || (*end && *end != '-'))
+            bad_usage("--layers: not a list like 784-128-10 of 2..17 widths: '%s'", val);
+        width[k] = (int)w;
+        q = *end ? end + 1 : end;
+    }
+    if (k < 2)
+        bad_usage("--layers: needs at least inputs and outputs: '%s'", val);
+    NL = k - 1;
+    snprintf(net_name, sizeof net_name, "%s", val);
 }
 
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-    int reps = -1;
+    static const char *const own[] = { "--batches", "--naive-batches", "--layers", "--net-threads", NULL };
+    struct bench_args a = { PROG, usage, argc, argv, 0, "" };
+    const char *val;
     o->nbatches = parse_batches("--batches", DEFAULT_BATCHES, o->batches);
     o->nnaive = parse_batches("--naive-batches", DEFAULT_NAIVE_BATCHES, o->naive);
-    o->min_time = DEFAULT_MIN_TIME;
-    o->prec_s = o->prec_d = 1;
-    o->json = 0;
-    o->dat = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *val = NULL;
-        char name[32];
-        if (strncmp(a, "--", 2) != 0)
-            bad_usage("unexpected argument '%s'", a);
-        const char *eq = strchr(a, '=');
-        size_t len = eq ? (size_t)(eq - a) : strlen(a);
-        if (len >= sizeof name)
-            bad_usage("unknown option '%s'", a);
-        memcpy(name, a, len);
-        name[len] = '\0';
-        if (!strcmp(name, "--help")) {
-            if (eq)
-                bad_usage("--help takes no value: '%s'", a);
-            usage(stdout);
-            exit(0);
-        }
-        if (!strcmp(name, "--json")) {
-            if (eq)
-                bad_usage("--json takes no value: '%s'", a);
-            o->json = 1;
-            continue;
-        }
-        if (strcmp(name, "--batches") && strcmp(name, "--naive-batches") && strcmp(name, "--repeats")
-            && strcmp(name, "--min-time") && strcmp(name, "--precision") && strcmp(name, "--dat")
-            && strcmp(name, "--net-threads") && strcmp(name, "--layers"))
-            bad_usage("unknown option '%s'", a);
-        if (eq)
-            val = eq + 1;
-        else if (i + 1 < argc)
-            val = argv[++i];
-        else
-            bad_usage("%s needs a value", name);
-
-        if (!strcmp(name, "--batches")) {
-            o->nbatches = parse_batches(name, val, o->batches);
-        } else if (!strcmp(name, "--naive-batches")) {
-            o->nnaive = strcmp(val, "none") ? parse_batches(name, val, o->naive) : 0;
-        } else if (!strcmp(name, "--repeats")) {
-            long v = bench_parse_int(val, 1, MAX_REPS);
-            if (v < 0)
-                bad_usage("--repeats: not an integer in 1..200000: '%s'", val);
-            reps = (int)v;
-        } else if (!strcmp(name, "--min-time")) {
-            double v;
-            if (bench_parse_double(val, 0, 3600, &v) != 0)
-                bad_usage("--min-time: not a number of seconds in [0, 3600]: '%s'", val);
-            o->min_time = v;
-        } else if (!strcmp(name, "--precision")) {
-            if (!strcmp(val, "s"))
-                o->prec_s = 1, o->prec_d = 0;
-            else if (!strcmp(val, "d"))
-                o->prec_s = 0, o->prec_d = 1;
-            else if (!strcmp(val, "both"))
-                o->prec_s = o->prec_d = 1;
-            else
-                bad_usage("--precision: expected s, d or both, not '%s'", val);
-        } else if (!strcmp(name, "--layers")) {
-            int k = 0;
-            for (const char *q = val; *q; k++) {
-                char *end;
-                long w = strtol(q, &end, 10);
-                if (end == q || w < 1 || w > 65536 || k > MAX_L || (*end && *end != '-'))
-                    bad_usage("--layers: not a list like 784-128-10 of 2..17 widths: '%s'", val);
-                width[k] = (int)w;
-                q = *end ? end + 1 : end;
-            }
-            if (k < 2)
-                bad_usage("--layers: needs at least inputs and outputs: '%s'", val);
-            NL = k - 1;
-            snprintf(net_name, sizeof net_name, "%s", val);
-        } else if (!strcmp(name, "--net-threads")) {
+    o->c = (struct bench_common){ .min_reps = DEFAULT_MIN_REPS, .min_reps_naive = DEFAULT_MIN_REPS_NAIVE,
+                                  .min_time = DEFAULT_MIN_TIME, .prec = { 1, 1 } };
+    while ((val = bench_next_option(&a, &o->c, own)) != NULL) {
+        if (!strcmp(a.name, "--batches")) {
+            o->nbatches = parse_batches(a.name, val, o->batches);
+        } else if (!strcmp(a.name, "--naive-batches")) {
+            o->nnaive = strcmp(val, "none") ? parse_batches(a.name, val, o->naive) : 0;
+        } else if (!strcmp(a.name, "--layers")) {
+            parse_layers(val);
+        } else { /* --net-threads */
             long v = bench_parse_int(val, 0, BP_NET_MAX_THREADS);
             if (v < 0)
-                bad_usage("--net-threads: not an integer in 0..64: '%s'", val);
+                bad_usage("--net-threads: not an integer in 0..%d: '%s'", BP_NET_MAX_THREADS, val);
             net_threads = (int)v;
-        } else { /* --dat */
-            if (*val == '\0')
-                bad_usage("--dat: empty file name%s", "");
-            o->dat = val;
         }
     }
-    o->min_reps = reps > 0 ? reps : DEFAULT_MIN_REPS;
-    o->min_reps_naive = reps > 0 ? reps : DEFAULT_MIN_REPS_NAIVE;
 }
 
 static int naive_at(const struct opts *o, int n)
@@ -272,7 +190,6 @@ static int naive_at(const struct opts *o, int n)
  * dX of layers 3 and 2 (the library writes each dZ over its dY likewise). */
 struct gemm_ws {
     int n;
-    int fused;   /* dW as the fused step computes it: into W, alpha = -lr, beta = 1 */
     const void *X;
     void *W[MAX_L], *dW[MAX_L], *A[MAX_L], *G[MAX_L];
 };
@@ -285,38 +202,17 @@ struct prec {
     double tol;
     void (*fill)(void *p, size_t count, double lo, double hi, uint64_t *rng);
     double (*relerr)(const void *a, const void *ref, size_t count);
-    void (*gemms)(struct gemm_ws *w);
+    void (*gemms)(const struct gemm_ws *w, int fused);
 };
 
 /* One definition per precision P (s or d) and type T. The GEMMs are the calls
  * the library's kernels make for this network, in its order: forward
  * Y = X W^T per layer; backward from the last layer, dW = dZ^T X (beta = 0: one
  * micro-batch overwrites the gradient) and dX = dZ W. At batch 1 the kernels
- * call gemv, ger (which accumulates) and gemv(Trans) instead. With w->fused, the
+ * call gemv, ger (which accumulates) and gemv(Trans) instead. With fused, the
  * weight products are those of the fused SGD step, W = W - lr dZ^T X (beta = 1,
  * after dX as there). */
 #define DEFINE_PREC(P, T)                                                                     \
-static void P##_fill(void *p, size_t count, double lo, double hi, uint64_t *rng)            \
-{                                                                                           \
-    T *a = p;                                                                               \
-    for (size_t i = 0; i < count; i++)                                                      \
-        a[i] = (T)(lo + (hi - lo) * bench_uniform(rng));                                    \
-}                                                                                           \
-                                                                                            \
-static double P##_relerr(const void *pa, const void *pref, size_t count)                    \
-{                                                                                           \
-    const T *a = pa, *r = pref;                                                             \
-    double num = 0, den = 0;                                                                \
-    for (size_t i = 0; i < count; i++) {                                                    \
-        double d = fabs((double)a[i] - (double)r[i]);                                       \
-        if (!(d <= num))                                                                    \
-            num = isnan(d) ? INFINITY : d;                                                  \
-        if (fabs((double)r[i]) > den)                                                       \
-            den = fabs((double)r[i]);                                                       \
-    }                                                                                       \
-    return den > 0 ? num / den : num;                                                       \
-}                                                                                           \
-                                                                                            \
 static void P##_dx(const struct gemm_ws *w, int l)     /* dX of layer l into G[l - 1] */  \
 {                                                                                           \
     int n = w->n, k = width[l], m = width[l + 1];                                           \
@@ -328,7 +224,7 @@ static void P##_dx(const struct gemm_ws *w, int l)     /* dX of layer l into G[l
             w->G[l], m, w->W[l], k, (T)0, w->G[l - 1], k);                                  \
 }                                                                                           \
                                                                                             \
-static void P##_gemms(struct gemm_ws *w)                                                    \
+static void P##_gemms(const struct gemm_ws *w, int fused)                                  \
 {                                                                                           \
     int n = w->n;                                                                           \
     for (int l = 0; l < NL; l++) {                                                          \
@@ -344,16 +240,16 @@ static void P##_gemms(struct gemm_ws *w)                                        
     for (int l = NL - 1; l >= 0; l--) {                                                     \
         int k = width[l], m = width[l + 1];                                                 \
         const T *in = l ? (const T *)w->A[l - 1] : (const T *)w->X;                         \
-        T *dst = w->fused ? w->W[l] : w->dW[l];                                             \
-        const T alpha = w->fused ? (T)-LEARNING_RATE : 1, beta = w->fused ? 1 : 0;         \
-        if (l > 0 && w->fused)                                                              \
+        T *dst = fused ? w->W[l] : w->dW[l];                                                \
+        const T alpha = fused ? (T)-LEARNING_RATE : 1, beta = fused ? 1 : 0;                \
+        if (l > 0 && fused)                                                                 \
             P##_dx(w, l);                                                                   \
         if (n == 1)                                                                         \
             cblas_##P##ger(CblasRowMajor, m, k, alpha, w->G[l], 1, in, 1, dst, k);          \
         else                                                                                \
             cblas_##P##gemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, k, n, alpha,        \
                 w->G[l], m, in, k, beta, dst, k);                                           \
-        if (l > 0 && !w->fused)                                                             \
+        if (l > 0 && !fused)                                                                \
             P##_dx(w, l);                                                                   \
     }                                                                                       \
 }
@@ -362,7 +258,7 @@ DEFINE_PREC(s, float)
 DEFINE_PREC(d, double)
 
 #define PREC_TABLE(P, T, LETTER, NAME, DTYPE, TOL)                                          \
-    { LETTER, NAME, DTYPE, sizeof(T), TOL, P##_fill, P##_relerr, P##_gemms }
+    { LETTER, NAME, DTYPE, sizeof(T), TOL, bench_fill_##P, bench_relerr_##P, P##_gemms }
 
 static const struct prec precs[2] = {
     PREC_TABLE(s, float, 's', "float", BP_F32, 1e-3),
@@ -507,11 +403,11 @@ static struct step_time step(const struct trainer *t, const struct data *d, doub
     return s;
 }
 
-static double time_gemms(const struct prec *p, struct gemm_ws *w, int fused)
+/* The step's GEMMs alone (fused: in the fused step's form), in seconds. */
+static double time_gemms(const struct prec *p, const struct gemm_ws *w, int fused)
 {
-    w->fused = fused;
     double t0 = bench_now();
-    p->gemms(w);
+    p->gemms(w, fused);
     return bench_now() - t0;
 }
 
@@ -602,63 +498,56 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
 
     /* Warm the GEMM buffers, then estimate the repeat counts from warm calls. */
     time_gemms(p, &g, 0);
-    double t_est = step_fused(&tb, &d, &loss) + step(&tb, &d, &loss).total + time_gemms(p, &g, 0) +
-                   time_gemms(p, &g, 1);
-    r->reps = bench_reps_for(o->min_time, t_est / 4, o->min_reps, MAX_REPS);
+    double t_est = step_fused(&tb, &d, &loss);
+    t_est += step(&tb, &d, &loss).total;
+    t_est += time_gemms(p, &g, 0);
+    t_est += time_gemms(p, &g, 1);
+    r->reps = bench_reps_for(o->c.min_time, t_est / 4, o->c.min_reps, BENCH_MAX_REPS);
     if (naive)
-        r->reps_naive = bench_reps_for(o->min_time, step(&tn, &d, &loss).total, o->min_reps_naive, MAX_REPS);
+        r->reps_naive = bench_reps_for(o->c.min_time, step(&tn, &d, &loss).total, o->c.min_reps_naive,
+                                       BENCH_MAX_REPS);
 
-    double *s_step = xalloc(sizeof(double) * (size_t)r->reps);
-    double *s_unfused = xalloc(sizeof(double) * (size_t)r->reps);
-    double *s_grad = xalloc(sizeof(double) * (size_t)r->reps);
-    double *s_update = xalloc(sizeof(double) * (size_t)r->reps);
-    double *s_gemms = xalloc(sizeof(double) * (size_t)r->reps);
-    double *s_gemms_fused = xalloc(sizeof(double) * (size_t)r->reps);
-    double *s_naive = naive ? xalloc(sizeof(double) * (size_t)r->reps_naive) : NULL;
+    /* The samples of each median of the row: one per repeat (the naive step's: per naive repeat). */
+    enum { S_STEP, S_UNFUSED, S_GRAD, S_UPDATE, S_GEMMS, S_GEMMS_FUSED, S_NAIVE, NS };
+    double *const median[NS] = { &r->step, &r->unfused, &r->grad, &r->update, &r->gemms, &r->gemms_fused,
+                                 &r->naive_step };
+    double *smp[NS] = { 0 };
+    for (int k = 0; k < NS; k++)
+        if (k != S_NAIVE || naive)
+            smp[k] = xalloc(sizeof(double) * (size_t)(k == S_NAIVE ? r->reps_naive : r->reps));
 
     /* Each repeat times a fused step, an unfused step and the GEMMs alone in both
      * forms, in an order that rotates so none always follows another; the naive steps are spread
      * evenly among them (naive sample j before repeat j * reps / reps_naive). */
     int jn = 0;
     for (int i = 0; i < r->reps; i++) {
-        while (naive && jn < r->reps_naive && (long long)jn * r->reps / r->reps_naive <= i) {
-            s_naive[jn++] = step(&tn, &d, &loss).total;
-        }
+        while (naive && jn < r->reps_naive && (long long)jn * r->reps / r->reps_naive <= i)
+            smp[S_NAIVE][jn++] = step(&tn, &d, &loss).total;
         for (int k = 0; k < 4; k++)
             switch ((i + k) % 4) {
             case 0:
-                s_gemms[i] = time_gemms(p, &g, 0);
-                break;
-            case 2:
-                s_gemms_fused[i] = time_gemms(p, &g, 1);
+                smp[S_GEMMS][i] = time_gemms(p, &g, 0);
                 break;
             case 1: {
                 struct step_time st = step(&tb, &d, &loss);
-                s_unfused[i] = st.total;
-                s_grad[i] = st.grad;
-                s_update[i] = st.update;
+                smp[S_UNFUSED][i] = st.total;
+                smp[S_GRAD][i] = st.grad;
+                smp[S_UPDATE][i] = st.update;
                 break;
             }
+            case 2:
+                smp[S_GEMMS_FUSED][i] = time_gemms(p, &g, 1);
+                break;
             default:
-                s_step[i] = step_fused(&tb, &d, &loss);
+                smp[S_STEP][i] = step_fused(&tb, &d, &loss);
             }
     }
     r->loss_last = loss;
-    r->step = bench_median(s_step, r->reps);
-    r->unfused = bench_median(s_unfused, r->reps);
-    r->grad = bench_median(s_grad, r->reps);
-    r->update = bench_median(s_update, r->reps);
-    r->gemms = bench_median(s_gemms, r->reps);
-    r->gemms_fused = bench_median(s_gemms_fused, r->reps);
-    if (naive)
-        r->naive_step = bench_median(s_naive, r->reps_naive);
-    free(s_step);
-    free(s_unfused);
-    free(s_grad);
-    free(s_update);
-    free(s_gemms);
-    free(s_gemms_fused);
-    free(s_naive);
+    for (int k = 0; k < NS; k++)
+        if (smp[k]) {
+            *median[k] = bench_median(smp[k], k == S_NAIVE ? r->reps_naive : r->reps);
+            free(smp[k]);
+        }
 
 done:
     if (naive)
@@ -686,7 +575,7 @@ static void print_header(const struct opts *o, const struct bench_meta *m)
         "He-uniform seed %d; a step = optim_train_step (fused SGD), unfused = loss_and_grad + optim_step, "
         "one micro-batch; median of >= %d "
         "repeats (naive >= %d), ~%.2g s per variant\n",
-        net_name, LEARNING_RATE, INIT_SEED, o->min_reps, o->min_reps_naive, o->min_time);
+        net_name, LEARNING_RATE, INIT_SEED, o->c.min_reps, o->c.min_reps_naive, o->c.min_time);
     printf("%-12s|%-18s|%-28s|%-18s|%-9s|%-13s|%-6s|%-20s|%-8s|%s\n", "",
         "  training step", "  unfused step: of which", "   GEMMs alone", " fused GEMMs", " / GEMMs",
         "/fused", "   naive backend", " check", " repeats");
@@ -756,17 +645,7 @@ static void print_targets(const struct row *rows, int nrows)
 static void print_json(const struct opts *o, const struct bench_meta *m, const struct row *rows, int nrows)
 {
     FILE *f = stdout;
-    fprintf(f, "{\n  \"benchmark\": \"bench-train\",\n  \"backprop_version\": ");
-    bench_json_str(f, bp_version());
-    fprintf(f, ",\n  \"date\": ");
-    bench_json_str(f, m->date);
-    fprintf(f, ",\n  \"blas\": ");
-    bench_json_str(f, m->blas);
-    if (m->threads > 0)
-        fprintf(f, ",\n  \"blas_threads\": %d", m->threads);
-    else
-        fprintf(f, ",\n  \"blas_threads\": null");
-    fprintf(f, ",\n  \"cpus_online\": %ld", m->cpus);
+    bench_json_begin(f, PROG, bp_version(), m);
     fprintf(f, ",\n  \"net_threads\": %d", net_threads);
     fprintf(f, ",\n  \"network\": [");
     for (int l = 0; l <= NL; l++)
@@ -777,7 +656,7 @@ static void print_json(const struct opts *o, const struct bench_meta *m, const s
     fprintf(f, "], \"loss\": \"softmax_xent\", \"optimizer\": \"sgd\", \"lr\": %g, \"init\": \"he_uniform\", "
         "\"init_seed\": %d, \"micro_batch_equals_batch\": true", LEARNING_RATE, INIT_SEED);
     fprintf(f, ",\n  \"statistic\": \"median\", \"min_repeats\": %d, \"min_repeats_naive\": %d, "
-        "\"min_time_s\": %g", o->min_reps, o->min_reps_naive, o->min_time);
+        "\"min_time_s\": %g", o->c.min_reps, o->c.min_reps_naive, o->c.min_time);
     fprintf(f, ",\n  \"flops_per_sample\": %.0f", step_flops(1));
     fprintf(f, ",\n  \"targets\": {\"ratio_max\": %g, \"ratio_min_batch\": %d, \"speedup_min\": %g, "
         "\"speedup_batch\": %d}", net_threads == 1 ? TARGET_RATIO : TARGET_RATIO_THREADED, TARGET_RATIO_BATCH, TARGET_SPEEDUP, TARGET_SPEEDUP_BATCH);
@@ -850,24 +729,24 @@ int main(int argc, char **argv)
 
     parse_args(&o, argc, argv);
     bench_get_meta(&m);
-    if (!o.json)
+    if (!o.c.json)
         print_header(&o, &m);
     for (int i = 0; i < o.nbatches; i++)
         for (int k = 0; k < 2; k++) {
-            if (!(k == 0 ? o.prec_s : o.prec_d))
+            if (!o.c.prec[k])
                 continue;
             struct row *r = &rows[nrows++];
             bench_one(&o, &precs[k], o.batches[i], r);
             if (!r->ok)
                 status = 1;
-            if (!o.json)
+            if (!o.c.json)
                 print_row(r);
         }
-    if (o.json)
+    if (o.c.json)
         print_json(&o, &m, rows, nrows);
     else
         print_targets(rows, nrows);
-    if (o.dat && write_dat(o.dat, &m, rows, nrows) != 0)
+    if (o.c.dat && write_dat(o.c.dat, &m, rows, nrows) != 0)
         status = 1;
     return status;
 }

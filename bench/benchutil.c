@@ -1,10 +1,11 @@
-/* benchutil.c: timing, statistics, random fill and report helpers shared by the benchmarks. */
+/* benchutil.c: options, timing, statistics, random fill and report helpers shared by the benchmarks. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "benchutil.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -67,6 +68,114 @@ int bench_parse_double(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+int bench_parse_list(const char *list, long lo, long hi, int *out, int max, char bad[BENCH_LIST_MAX])
+{
+    if (strlen(list) >= BENCH_LIST_MAX)
+        return BENCH_LIST_LONG;
+    int n = 0;
+    const char *p = list;
+    for (;;) {
+        size_t len = strcspn(p, ",");   /* the item, copied into bad to parse (and to name) */
+        memcpy(bad, p, len);
+        bad[len] = '\0';
+        long v = bench_parse_int(bad, lo, hi);
+        if (v < 0)
+            return BENCH_LIST_BAD;
+        if (n == max)
+            return BENCH_LIST_MANY;
+        out[n++] = (int)v;
+        if (p[len] == '\0')
+            return n;
+        p += len + 1;
+    }
+}
+
+_Noreturn void bench_bad_usage(const char *prog, void (*usage)(FILE *f), const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    usage(stderr);
+    exit(2);
+}
+
+static int in_list(const char *const *list, const char *s)
+{
+    for (; *list; list++)
+        if (!strcmp(*list, s))
+            return 1;
+    return 0;
+}
+
+/* In bench_next_option: a bad command line. */
+#define BAD_USAGE(...) bench_bad_usage(a->prog, a->usage, __VA_ARGS__)
+
+const char *bench_next_option(struct bench_args *a, struct bench_common *c, const char *const *own)
+{
+    static const char *const common[] = { "--repeats", "--min-time", "--precision", "--dat", NULL };
+    while (++a->i < a->argc) {
+        const char *arg = a->argv[a->i], *val;
+        if (strncmp(arg, "--", 2) != 0)
+            BAD_USAGE("unexpected argument '%s'", arg);
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        if (len >= sizeof a->name)
+            BAD_USAGE("unknown option '%s'", arg);
+        memcpy(a->name, arg, len);
+        a->name[len] = '\0';
+        const char *name = a->name;
+
+        int help = !strcmp(name, "--help");
+        if (help || !strcmp(name, "--json")) {
+            if (eq)
+                BAD_USAGE("%s takes no value: '%s'", name, arg);
+            if (help) {
+                a->usage(stdout);
+                exit(0);
+            }
+            c->json = 1;
+            continue;
+        }
+        int mine = in_list(own, name);
+        if (!mine && !in_list(common, name))
+            BAD_USAGE("unknown option '%s'", arg);
+        if (eq)
+            val = eq + 1;
+        else if (a->i + 1 < a->argc)
+            val = a->argv[++a->i];
+        else
+            BAD_USAGE("%s needs a value", name);
+        if (mine)
+            return val;
+
+        if (!strcmp(name, "--repeats")) {
+            long v = bench_parse_int(val, 1, BENCH_MAX_REPS);
+            if (v < 0)
+                BAD_USAGE("--repeats: not an integer in 1..%d: '%s'", BENCH_MAX_REPS, val);
+            c->min_reps = c->min_reps_naive = (int)v;
+        } else if (!strcmp(name, "--min-time")) {
+            if (bench_parse_double(val, 0, 3600, &c->min_time) != 0)
+                BAD_USAGE("--min-time: not a number of seconds in [0, 3600]: '%s'", val);
+        } else if (!strcmp(name, "--precision")) {
+            int s = !strcmp(val, "s"), d = !strcmp(val, "d");
+            if (!s && !d && strcmp(val, "both"))
+                BAD_USAGE("--precision: expected s, d or both, not '%s'", val);
+            c->prec[0] = !d;
+            c->prec[1] = !s;
+        } else { /* --dat */
+            if (*val == '\0')
+                BAD_USAGE("--dat: empty file name");
+            c->dat = val;
+        }
+    }
+    return NULL;
+}
+
+#undef BAD_USAGE
+
 double bench_uniform(uint64_t *state)
 {
     uint64_t z = (*state += 0x9E3779B97F4A7C15u);
@@ -75,6 +184,32 @@ double bench_uniform(uint64_t *state)
     z ^= z >> 31;
     return (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }
+
+/* One definition per precision P (s or d) and type T. */
+#define DEFINE_TYPED(P, T)                                                                  \
+void bench_fill_##P(void *p, size_t count, double lo, double hi, uint64_t *rng)             \
+{                                                                                           \
+    T *a = p;                                                                               \
+    for (size_t i = 0; i < count; i++)                                                      \
+        a[i] = (T)(lo + (hi - lo) * bench_uniform(rng));                                    \
+}                                                                                           \
+                                                                                            \
+double bench_relerr_##P(const void *pa, const void *pref, size_t count)                     \
+{                                                                                           \
+    const T *a = pa, *r = pref;                                                             \
+    double num = 0, den = 0;                                                                \
+    for (size_t i = 0; i < count; i++) {                                                    \
+        double d = fabs((double)a[i] - (double)r[i]);                                       \
+        if (!(d <= num))                                                                    \
+            num = isnan(d) ? INFINITY : d;                                                  \
+        if (fabs((double)r[i]) > den)                                                       \
+            den = fabs((double)r[i]);                                                       \
+    }                                                                                       \
+    return den > 0 ? num / den : num;                                                       \
+}
+
+DEFINE_TYPED(s, float)
+DEFINE_TYPED(d, double)
 
 void *bench_xalloc(const char *prog, size_t bytes)
 {
@@ -136,6 +271,23 @@ void bench_json_str(FILE *f, const char *s)
             fputc(c, f);
     }
     fputc('"', f);
+}
+
+void bench_json_begin(FILE *f, const char *benchmark, const char *version, const struct bench_meta *m)
+{
+    fprintf(f, "{\n  \"benchmark\": ");
+    bench_json_str(f, benchmark);
+    fprintf(f, ",\n  \"backprop_version\": ");
+    bench_json_str(f, version);
+    fprintf(f, ",\n  \"date\": ");
+    bench_json_str(f, m->date);
+    fprintf(f, ",\n  \"blas\": ");
+    bench_json_str(f, m->blas);
+    if (m->threads > 0)
+        fprintf(f, ",\n  \"blas_threads\": %d", m->threads);
+    else
+        fprintf(f, ",\n  \"blas_threads\": null");
+    fprintf(f, ",\n  \"cpus_online\": %ld", m->cpus);
 }
 
 FILE *bench_dat_open(const char *prog, const char *path)

@@ -25,6 +25,7 @@ import math
 import os
 import re
 import resource
+import statistics
 import sys
 import time
 
@@ -128,9 +129,7 @@ def run_torch(args):
         t0 = clock()
         loss = step()
         samples.append(clock() - t0)
-    samples.sort()
-    mid = len(samples) // 2
-    median = samples[mid] if len(samples) % 2 else 0.5 * (samples[mid - 1] + samples[mid])
+    median = statistics.median(samples)
     loss_last = float(loss.detach())
 
     libs = mapped_blas_libraries()
@@ -152,7 +151,7 @@ def run_torch(args):
         "dtype": args.dtype,
         "repeats": reps,
         "step_ms": median * 1e3,
-        "step_min_ms": samples[0] * 1e3,
+        "step_min_ms": min(samples) * 1e3,
         "loss_first": loss_first,
         "loss_last": loss_last,
         "ok": math.isfinite(loss_first) and math.isfinite(loss_last),
