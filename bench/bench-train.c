@@ -65,6 +65,8 @@ struct opts {
 
 /* Worker threads of the timed (BLAS) network, --net-threads; 1: the library's default. */
 static int net_threads = 1;
+/* Pass threads of a single-worker network, --pass-threads; -1: the library's default. */
+static int pass_threads = -1;
 
 static void usage(FILE *f)
 {
@@ -93,6 +95,9 @@ static void usage(FILE *f)
         "  --net-threads N       run the timed network on N worker threads (bp_net_set_threads;\n"
         "                        0: one per CPU); OpenBLAS is then set to one thread, so the\n"
         "                        GEMMs alone are timed on one BLAS thread (default 1)\n"
+        "  --pass-threads N      threads sharing a single worker's element-wise passes\n"
+        "                        (bp_net_set_pass_threads; 0: one per CPU, 1: the caller\n"
+        "                        alone; default: the library's, one per CPU)\n"
         "  --json                print one JSON object instead of the table\n"
         "  --dat FILE            also write a whitespace-separated data file for gnuplot\n"
         "                        (bench/plot.sh train FILE OUT.png draws it)\n"
@@ -151,7 +156,8 @@ static void parse_layers(const char *val)
 
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-    static const char *const own[] = { "--batches", "--naive-batches", "--layers", "--net-threads", NULL };
+    static const char *const own[] = { "--batches", "--naive-batches", "--layers", "--net-threads", "--pass-threads",
+                                        NULL };
     struct bench_args a = { PROG, usage, argc, argv, 0, "" };
     const char *val;
     o->nbatches = parse_batches("--batches", DEFAULT_BATCHES, o->batches);
@@ -165,11 +171,11 @@ static void parse_args(struct opts *o, int argc, char **argv)
             o->nnaive = strcmp(val, "none") ? parse_batches(a.name, val, o->naive) : 0;
         } else if (!strcmp(a.name, "--layers")) {
             parse_layers(val);
-        } else { /* --net-threads */
+        } else { /* --net-threads, --pass-threads */
             long v = bench_parse_int(val, 0, BP_NET_MAX_THREADS);
             if (v < 0)
-                bad_usage("--net-threads: not an integer in 0..%d: '%s'", BP_NET_MAX_THREADS, val);
-            net_threads = (int)v;
+                bad_usage("%s: not an integer in 0..%d: '%s'", a.name, BP_NET_MAX_THREADS, val);
+            *(strcmp(a.name, "--net-threads") ? &pass_threads : &net_threads) = (int)v;
         }
     }
 }
@@ -339,6 +345,8 @@ static void trainer_create(struct trainer *t, const struct prec *p, int n, bp_ba
     check(bp_net_plan(t->net, n), t, "bp_net_plan");
     check(bp_net_init(t->net, BP_INIT_HE_UNIFORM, INIT_SEED, 1), t, "bp_net_init");
     check(bp_net_set_backend(t->net, backend), t, "bp_net_set_backend");
+    if (pass_threads >= 0)
+        check(bp_net_set_pass_threads(t->net, pass_threads), t, "bp_net_set_pass_threads");
     if (backend == BP_BACKEND_BLAS && net_threads != 1)
         check(bp_net_set_threads(t->net, net_threads), t, "bp_net_set_threads");
     bp_optim_config cfg = bp_optim_defaults(BP_OPT_SGD, LEARNING_RATE);
@@ -560,6 +568,12 @@ done:
 
 /* ---- output ---------------------------------------------------------------------- */
 
+/* The pass threads the timed network had: --pass-threads, 0 and the default being one per CPU. */
+static int pass_threads_used(const struct bench_meta *m)
+{
+    return pass_threads > 0 ? pass_threads : m->cpus > BP_NET_MAX_THREADS ? BP_NET_MAX_THREADS : (int)m->cpus;
+}
+
 static void print_header(const struct opts *o, const struct bench_meta *m)
 {
     printf("# backprop %s training-step benchmark, %s, %s", bp_version(), m->date, m->blas);
@@ -571,6 +585,9 @@ static void print_header(const struct opts *o, const struct bench_meta *m)
     if (net_threads != 1)
         printf("# network on %d worker threads (bp_net_set_threads; 0 = one per CPU): OpenBLAS runs on one "
                "thread while it exists, so the GEMMs alone are timed on one BLAS thread\n", net_threads);
+    else
+        printf("# network on one worker thread; element-wise passes of layers with >= 65536 values shared by "
+               "%d pass threads (bp_net_set_pass_threads)\n", pass_threads_used(m));
     printf("# MLP %s (ReLU hidden layers, identity last), softmax cross-entropy, SGD lr %g, "
         "He-uniform seed %d; a step = optim_train_step (fused SGD), unfused = loss_and_grad + optim_step, "
         "one micro-batch; median of >= %d "
@@ -646,7 +663,7 @@ static void print_json(const struct opts *o, const struct bench_meta *m, const s
 {
     FILE *f = stdout;
     bench_json_begin(f, PROG, bp_version(), m);
-    fprintf(f, ",\n  \"net_threads\": %d", net_threads);
+    fprintf(f, ",\n  \"net_threads\": %d, \"pass_threads\": %d", net_threads, pass_threads_used(m));
     fprintf(f, ",\n  \"network\": [");
     for (int l = 0; l <= NL; l++)
         fprintf(f, "%s%d", l ? ", " : "", width[l]);

@@ -151,6 +151,25 @@ BP_API bp_status bp_net_set_backend(bp_net *net, bp_backend backend);
 BP_API bp_status bp_net_set_threads(bp_net *net, int n_threads);
 BP_API int bp_net_threads(const bp_net *net);
 
+/* Pass threads of a single-worker network (bp_net_set_threads 1). Its GEMMs run on
+ * BLAS's own threads, but the element-wise passes between them (bias + activation
+ * after a forward GEMM; dZ = dY f'(Z) with db before the backward GEMMs) would run on
+ * the calling thread alone while the other cores wait for the next GEMM. With
+ * n_threads > 1 (0: one per online processor), the passes of every layer with at least
+ * 65536 values (rows x features) per micro-batch are cut into chunks that the calling
+ * thread and n_threads - 1 helper threads take in turn, from a shared counter: the
+ * caller starts at once and never waits for a helper to wake, and a helper that comes
+ * late takes fewer chunks. Each chunk is computed exactly as on one thread (forward by
+ * rows; dZ and db by columns, each db summed over the samples in order), so results are
+ * bitwise the same for every n_threads. The helpers sleep between passes, leaving the
+ * cores to BLAS; they are started by bp_net_plan (or here, when already planned) once
+ * the plan has such a layer, and never by a pass. If they cannot be started at
+ * bp_net_plan, passes run on the calling thread (here, that is reported as
+ * BP_ERR_NOMEM). Passes of a network on several workers (bp_net_set_threads > 1) do
+ * not use them. Default: one per online processor; 1 turns them off. */
+BP_API bp_status bp_net_set_pass_threads(bp_net *net, int n_threads);
+BP_API int bp_net_pass_threads(const bp_net *net);
+
 /* With check on, inputs are scanned for NaN/Inf, and every layer's output and
  * gradient after it is produced; the first non-finite value stops the call with
  * BP_ERR_NONFINITE and bp_last_error() names the layer and pass. Off by default

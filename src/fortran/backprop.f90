@@ -194,7 +194,8 @@ module backprop
   public :: bp_net_create_c, bp_net_destroy_c, bp_net_init_c, bp_net_dtype_c, bp_net_n_layers_c, &
       bp_net_n_in_c, bp_net_n_out_c, bp_net_loss_c, bp_net_n_params_c, bp_net_params_c, bp_net_grads_c, &
       bp_net_layer_c, bp_net_plan_c, bp_net_describe_plan_c, bp_net_set_backend_c, &
-      bp_net_set_threads_c, bp_net_threads_c, bp_net_set_check_finite_c, bp_net_forward_c, &
+      bp_net_set_threads_c, bp_net_threads_c, bp_net_set_pass_threads_c, bp_net_pass_threads_c, &
+      bp_net_set_check_finite_c, bp_net_forward_c, &
       bp_net_loss_and_grad_c, bp_optim_train_step_c, bp_net_accuracy_c, bp_net_rmse_c, bp_net_gradcheck_c
   public :: bp_optim_defaults, bp_optim_create_c, bp_optim_destroy_c, bp_optim_step_c, bp_optim_lr_c, &
       bp_optim_steps_c, bp_soptim_update, bp_doptim_update
@@ -319,6 +320,17 @@ module backprop
       integer(c_int) :: status
     end function
     pure function bp_net_threads_c(net) bind(C, name='bp_net_threads') result(r)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net
+      integer(c_int) :: r
+    end function
+    function bp_net_set_pass_threads_c(net, n_threads) bind(C, name='bp_net_set_pass_threads') result(status)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net
+      integer(c_int), value :: n_threads
+      integer(c_int) :: status
+    end function
+    pure function bp_net_pass_threads_c(net) bind(C, name='bp_net_pass_threads') result(r)
       import :: c_int, c_ptr
       type(c_ptr), value :: net
       integer(c_int) :: r
@@ -577,7 +589,8 @@ module backprop
   public :: bp_net_create, bp_net_destroy, bp_net_init, bp_net_dtype, bp_net_n_layers, bp_net_n_in, &
       bp_net_n_out, bp_net_loss, bp_net_n_params, bp_net_params, bp_net_grads, bp_net_layer, &
       bp_net_weights, bp_net_weight_grads, bp_net_plan, bp_net_describe_plan, bp_net_set_backend, &
-      bp_net_set_threads, bp_net_threads, bp_net_set_check_finite, bp_net_forward, bp_net_loss_and_grad, &
+      bp_net_set_threads, bp_net_threads, bp_net_set_pass_threads, bp_net_pass_threads, &
+      bp_net_set_check_finite, bp_net_forward, bp_net_loss_and_grad, &
       bp_net_accuracy, bp_net_rmse, bp_net_gradcheck
   public :: bp_optim_create, bp_optim_destroy, bp_optim_step, bp_optim_train_step, bp_optim_lr, bp_optim_steps, &
       bp_optim_update
@@ -1021,6 +1034,20 @@ contains
   pure integer(c_int) function bp_net_threads(net)
     type(bp_net), intent(in) :: net
     bp_net_threads = bp_net_threads_c(net%ptr)
+  end function
+
+  ! Threads sharing a single worker's element-wise passes (0: one per processor, the
+  ! default; 1: the calling thread alone; see backprop/net.h).
+  subroutine bp_net_set_pass_threads(net, n_threads, stat)
+    type(bp_net), intent(in) :: net
+    integer(c_int), intent(in) :: n_threads
+    integer(c_int), intent(out), optional :: stat
+    call finish(bp_net_set_pass_threads_c(net%ptr, n_threads), stat)
+  end subroutine
+
+  pure integer(c_int) function bp_net_pass_threads(net)
+    type(bp_net), intent(in) :: net
+    bp_net_pass_threads = bp_net_pass_threads_c(net%ptr)
   end function
 
   subroutine bp_net_set_check_finite(net, on, stat)

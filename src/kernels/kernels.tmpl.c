@@ -156,7 +156,12 @@ bp_status PFX(dense_forward)(bp_layout layout, bp_int n, bp_int n_in, bp_int n_o
     else         /* Y = X W^T */
         CB(gemm)(CblasRowMajor, CblasNoTrans, w_as_transposed(layout), n, n_out, n_in,
                  1, X, ldx, W, ldw, 0, Y, ldy);
-    /* One pass over the output: each row gets its bias, is kept as Z if asked, and activated. */
+    IPFX(bias_act)(act, alpha, n, n_out, b, Z, ldz, Y, ldy);
+    return BP_OK;
+}
+
+void IPFX(bias_act)(bp_act act, T alpha, bp_int n, bp_int n_out, const T *b, T *Z, bp_int ldz, T *Y, bp_int ldy)
+{
     for (bp_int i = 0; i < n; i++) {
         T *y = &AT(Y, ldy, i, 0);
         if (b)
@@ -166,7 +171,6 @@ bp_status PFX(dense_forward)(bp_layout layout, bp_int n, bp_int n_in, bp_int n_o
             memcpy(&AT(Z, ldz, i, 0), y, (size_t)n_out * sizeof *y);
         act_row(act, alpha, n_out, y, y);
     }
-    return BP_OK;
 }
 
 void IPFX(dz_db)(bp_act act, T alpha, bp_int n, bp_int n_out, const T *Z, bp_int ldz,

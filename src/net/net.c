@@ -72,6 +72,13 @@ static bp_status check_layer_spec(const char *fn, bp_int i, const bp_layer_spec 
     return bp__check_act(fn, prefix, l->act, l->alpha);
 }
 
+/* The online processors, within [1, BP_NET_MAX_THREADS]. */
+static int online_cpus(void)
+{
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > BP_NET_MAX_THREADS ? BP_NET_MAX_THREADS : (int)cpus;
+}
+
 bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_layers,
                         const bp_layer_spec *layers, bp_loss loss, const bp_allocator *alloc)
 {
@@ -114,6 +121,7 @@ bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_laye
     net->loss = loss;
     net->n_params = n_params;
     net->n_threads = 1;
+    net->pass_threads = online_cpus();
     net->workers = bp__net_alloc(net, sizeof *net->workers);
     net->layers = bp__net_alloc(net, (size_t)n_layers * sizeof *net->layers);
     net->params = bp__net_alloc(net, n_params * net->esize);
@@ -160,6 +168,24 @@ static void free_plan(bp_net *net)
 #include <cblas.h>
 #endif
 
+/* The largest n_out of the layers. */
+static bp_int widest_layer(const bp_net *net)
+{
+    bp_int widest = 0;
+    for (bp_int i = 0; i < net->n_layers; i++)
+        widest = net->layers[i].n_out > widest ? net->layers[i].n_out : widest;
+    return widest;
+}
+
+/* Starts the pass helpers once a single-worker plan has a layer large enough to share
+ * (BP_HELP_MIN_VALUES) and pass_threads asks for them. */
+static bp_status start_helpers(bp_net *net, const char *fn)
+{
+    if (net->helpers || net->pass_threads < 2 || !net->arena || net->part_off == SIZE_MAX)
+        return BP_OK;
+    return bp__helpers_create(net, fn, net->pass_threads, &net->helpers);
+}
+
 /* Gives OpenBLAS back the thread count a threaded mode replaced. */
 static void restore_blas_threads(bp_net *net)
 {
@@ -175,6 +201,7 @@ void bp_net_destroy(bp_net *net)
     if (!net)
         return;
     bp__pool_destroy(net, net->pool);
+    bp__helpers_destroy(net, net->helpers);
     restore_blas_threads(net);
     free_plan(net);
     bp__net_free(net, net->workers);
@@ -277,6 +304,12 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     const size_t t_row = net->loss == BP_LOSS_SOFTMAX_XENT ? sizeof(int32_t)
                                                            : (size_t)net->layers[net->n_layers - 1].n_out * es;
     off = align64(mul_add(mb, t_row, off));
+    const bp_int widest = widest_layer(net);
+    size_t part_off = SIZE_MAX;
+    if ((int64_t)max_micro_batch * widest >= BP_HELP_MIN_VALUES) {
+        part_off = off;
+        off = align64(mul_add(mul_add(BP_PASS_MAX_CHUNKS, (size_t)widest, 0), es, off));
+    }
     BP_REQUIRE(off < SIZE_MAX / 2, BP_ERR_OVERFLOW,
                "the arena for micro-batches of %d overflows the address space", (int)max_micro_batch);
 
@@ -312,6 +345,19 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     net->g_off[1] = g_off[1];
     net->xg_off = xg_off;
     net->tg_off = tg_off;
+    net->part_off = part_off;
+    /* Helpers only speed passes up: if they cannot start, the passes run on the caller. */
+    (void)start_helpers(net, fn);
+    return BP_OK;
+}
+
+/* Checks a thread count in [0, BP_NET_MAX_THREADS] and resolves 0 to the online processors. */
+static bp_status thread_count(const char *fn, int *n_threads)
+{
+    BP_REQUIRE(*n_threads >= 0 && *n_threads <= BP_NET_MAX_THREADS, BP_ERR_ARG,
+               "n_threads (%d) is not in [0, %d]", *n_threads, BP_NET_MAX_THREADS);
+    if (*n_threads == 0)
+        *n_threads = online_cpus();
     return BP_OK;
 }
 
@@ -319,12 +365,7 @@ bp_status bp_net_set_threads(bp_net *net, int n_threads)
 {
     const char *fn = __func__;
     CHECK_NET(net);
-    BP_REQUIRE(n_threads >= 0 && n_threads <= BP_NET_MAX_THREADS, BP_ERR_ARG,
-               "n_threads (%d) is not in [0, %d]", n_threads, BP_NET_MAX_THREADS);
-    if (n_threads == 0) {
-        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        n_threads = cpus < 1 ? 1 : cpus > BP_NET_MAX_THREADS ? BP_NET_MAX_THREADS : (int)cpus;
-    }
+    TRY(thread_count(fn, &n_threads));
     if (n_threads == net->n_threads)
         return BP_OK;
     bp__worker *workers = bp__net_alloc(net, (size_t)n_threads * sizeof *workers);
@@ -353,6 +394,24 @@ bp_status bp_net_set_threads(bp_net *net, int n_threads)
     if (n_threads == 1)
         restore_blas_threads(net);
     return BP_OK;
+}
+
+bp_status bp_net_set_pass_threads(bp_net *net, int n_threads)
+{
+    const char *fn = __func__;
+    CHECK_NET(net);
+    TRY(thread_count(fn, &n_threads));
+    if (n_threads == net->pass_threads)
+        return BP_OK;
+    bp__helpers_destroy(net, net->helpers);
+    net->helpers = NULL;
+    net->pass_threads = n_threads;
+    return start_helpers(net, fn);
+}
+
+int bp_net_pass_threads(const bp_net *net)
+{
+    return net ? net->pass_threads : 0;
 }
 
 int bp_net_threads(const bp_net *net)
@@ -401,6 +460,10 @@ bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, size_t 
         if (net->n_threads > 1)
             out(&o, "threads: %d workers sharing the arena and the gradient, each computing its "
                     "slice of every step's GEMMs\n", net->n_threads);
+        else if (net->helpers)
+            out(&o, "pass threads: %d (the caller and %d helpers share the element-wise passes of "
+                    "layers with >= %d values per micro-batch)\n", net->pass_threads, net->pass_threads - 1,
+                BP_HELP_MIN_VALUES);
         const size_t mb = (size_t)net->mb;
         for (bp_int i = 0; i < net->n_layers; i++) {
             const bp__layer *l = &net->layers[i];
@@ -415,6 +478,9 @@ bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, size_t 
                 (int)net->max_width, mb * (size_t)net->max_width * net->esize);
         out(&o, "  buffer Xg  at %10zu: %d x %d (gather)\n", net->xg_off, (int)mb, (int)net->n_in);
         out(&o, "  buffer Tg  at %10zu: %d targets (gather)\n", net->tg_off, (int)mb);
+        if (net->part_off != SIZE_MAX)
+            out(&o, "  buffer dbp at %10zu: %d x %d (db parts of chunked passes)\n", net->part_off,
+                BP_PASS_MAX_CHUNKS, (int)widest_layer(net));
         out(&o, "steps:");
         static const char *const step_names[] = {"forward", "loss", "backward", "grads_ready"};
         for (bp_int s = 0; s < net->n_steps; s++)

@@ -145,14 +145,15 @@ static void sgd_rows(bp_net *net, const bp__layer *l, const micro *b, const T *i
  * (beta: the micro-batch's), with the finite check. */
 static bp_status grad_features(bp_net *net, const kernels *k, const char *fn, bp_int i, const micro *b,
                                const T *in, bp_int ldin, bp_act act, const T *Z, const T *Y, T *dY,
-                               bp_int lo, bp_int hi)
+                               bp_int lo, bp_int hi, int db_done)
 {
     const bp__layer *l = &net->layers[i];
     T *dW = GRAD(net, l->w_off) + (size_t)lo * (size_t)l->n_in, *db = GRAD(net, l->b_off) + lo;
     bp_status st = k->dense_backward(BP_ROW_MAJOR, b->rows, l->n_in, hi - lo, in, ldin,
                                      PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in, act,
                                      (T)l->alpha, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out, dY + lo,
-                                     l->n_out, dY + lo, l->n_out, b->beta, dW, l->n_in, db, NULL, 0);
+                                     l->n_out, dY + lo, l->n_out, b->beta, dW, l->n_in, db_done ? NULL : db,
+                                     NULL, 0);
     if (st == BP_OK && net->check_finite &&
         (!bp__all_finite(net->dtype, (size_t)(hi - lo) * (size_t)l->n_in, dW) ||
          !bp__all_finite(net->dtype, (size_t)(hi - lo), db)))
@@ -172,6 +173,90 @@ static bp_status dx_rows(bp_net *net, const kernels *k, const char *fn, bp_int i
     if (st == BP_OK && net->check_finite && !block_finite(net, hi - lo, dXr, l->n_in, 0, l->n_in))
         st = nonfinite(fn, i, "gradient");
     return st;
+}
+
+/* ---- Chunked passes of a single worker, shared with the pass helpers ---- */
+
+/* A layer's element-wise pass over m rows of n_out values, in chunks of `per` rows. */
+typedef struct chunked_pass {
+    bp_act act;
+    T alpha;
+    bp_int m, n_out, per;
+    const T *b;
+    T *Z, *Y, *dY, *part;
+} chunked_pass;
+
+/* Whether a single worker runs layer l's passes over m rows in chunks (bp_net_plan made
+ * room for the db parts), shared with the helpers if it has them. Decided by the shape
+ * alone, so results do not depend on the helpers. */
+static int chunked(const bp_net *net, const team *t, bp_int m, const bp__layer *l)
+{
+    return t->T == 1 && net->backend == BP_BACKEND_BLAS && net->part_off != SIZE_MAX &&
+           (int64_t)m * l->n_out >= BP_HELP_MIN_VALUES;
+}
+
+/* Rows per chunk: about 16384 values, and at most BP_PASS_MAX_CHUNKS chunks. */
+static bp_int chunk_rows(bp_int m, bp_int n_out)
+{
+    const bp_int by_size = (16384 + n_out - 1) / n_out, by_count = (m + BP_PASS_MAX_CHUNKS - 1) / BP_PASS_MAX_CHUNKS;
+    return by_size > by_count ? by_size : by_count;
+}
+
+/* The rows [*r0, *r0 + *rows) of chunk c; returns their offset in an m x n_out block. */
+static size_t chunk_span(const chunked_pass *p, bp_int c, bp_int *r0, bp_int *rows)
+{
+    *r0 = c * p->per;
+    *rows = p->m - *r0 < p->per ? p->m - *r0 : p->per;
+    return (size_t)*r0 * (size_t)p->n_out;
+}
+
+/* A forward chunk: bias, the kept Z, the activation. */
+static void forward_chunk(const void *ctx, bp_int c)
+{
+    const chunked_pass *p = ctx;
+    bp_int r0, rows;
+    const size_t off = chunk_span(p, c, &r0, &rows);
+    IPFX(bias_act)(p->act, p->alpha, rows, p->n_out, p->b, p->Z ? p->Z + off : NULL, p->n_out, p->Y + off, p->n_out);
+}
+
+/* A backward chunk: dZ over dY in place, and the chunk's column sums into its part. */
+static void backward_chunk(const void *ctx, bp_int c)
+{
+    const chunked_pass *p = ctx;
+    bp_int r0, rows;
+    const size_t off = chunk_span(p, c, &r0, &rows);
+    IPFX(dz_db)(p->act, p->alpha, rows, p->n_out, p->Z ? p->Z + off : NULL, p->n_out, p->Y + off, p->n_out,
+                p->dY + off, p->n_out, p->dY + off, p->n_out, 0, p->part + (size_t)c * (size_t)p->n_out);
+}
+
+/* Layer l's forward on one worker, chunked: the GEMM alone, then the pass. */
+static bp_status forward_chunked(bp_net *net, const kernels *k, const bp__layer *l, bp_int m, const T *in,
+                                 bp_int ldin, T *Z, T *Y)
+{
+    bp_status st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off), l->n_in,
+                                    NULL, BP_ACT_IDENTITY, 0, NULL, 0, Y, l->n_out);
+    if (st != BP_OK)
+        return st;
+    const chunked_pass p = {.act = l->act, .alpha = (T)l->alpha, .m = m, .n_out = l->n_out,
+                            .per = chunk_rows(m, l->n_out), .b = PARAM(net, l->b_off), .Z = Z, .Y = Y};
+    bp__helpers_run(net->helpers, forward_chunk, &p, (m + p.per - 1) / p.per);
+    return BP_OK;
+}
+
+/* Layer l's dZ over dY, chunked, and db = beta db + the chunks' parts in chunk order. */
+static void dz_db_chunked(bp_net *net, const bp__layer *l, bp_int m, T *Z, T *Y, T *dY, T beta, T *db)
+{
+    const chunked_pass p = {.act = l->act, .alpha = (T)l->alpha, .m = m, .n_out = l->n_out,
+                            .per = chunk_rows(m, l->n_out), .Z = Z, .Y = Y, .dY = dY, .part = ARENA(net, net->part_off)};
+    const bp_int n = (m + p.per - 1) / p.per;
+    bp__helpers_run(net->helpers, backward_chunk, &p, n);
+    for (bp_int j = 0; j < l->n_out; j++)
+        db[j] = beta == 0 ? 0 : beta * db[j];
+    for (bp_int c = 0; c < n; c++) {
+        const T *part = p.part + (size_t)c * (size_t)l->n_out;
+        for (bp_int j = 0; j < l->n_out; j++)
+            db[j] += part[j];
+    }
 }
 
 /* Whether the workers meet after a step of layer i: wherever the next step reads what
@@ -227,7 +312,11 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                 break;
             }
             slice(t, l->n_out, whole, &lo, &hi);
-            if (!idle && hi > lo) {
+            if (!idle && chunked(net, t, m, l)) {
+                st = forward_chunked(net, k, l, m, in, ldin, Z, Y);
+                if (st == BP_OK && net->check_finite && !block_finite(net, m, Y, l->n_out, 0, l->n_out))
+                    st = nonfinite(fn, i, "forward output");
+            } else if (!idle && hi > lo) {
                 st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, hi - lo, in, ldin,
                                       PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in,
                                       PARAM(net, l->b_off) + lo, l->act, alpha, Z ? Z + lo : NULL, l->n_out,
@@ -278,11 +367,16 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                 break;
             }
             slice(t, l->n_out, whole, &lo, &hi);
+            const int share = !idle && !whole && chunked(net, t, m, l);
+            if (share)  /* dZ and db chunked, then only the GEMMs */
+                dz_db_chunked(net, l, m, Z, Y, dY, mode == BP_MODE_SGD ? 0 : b->beta, GRAD(net, l->b_off));
             if (!idle && hi > lo && mode == BP_MODE_SGD) {
-                IPFX(dz_db)(l->act, alpha, m, hi - lo, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out,
-                            dY + lo, l->n_out, dY + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
+                if (!share)
+                    IPFX(dz_db)(l->act, alpha, m, hi - lo, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out,
+                                dY + lo, l->n_out, dY + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
             } else if (!idle && hi > lo) {
-                st = grad_features(net, k, fn, i, b, in, ldin, l->act, Z, Y, dY, lo, hi);
+                st = grad_features(net, k, fn, i, b, in, ldin, share ? BP_ACT_IDENTITY : l->act, Z, Y, dY, lo, hi,
+                                   share);
             }
             if (dX && t->T > 1 && m > l->n_in) {
                 /* More samples than inputs: dX by rows, dX[r] = dZ[r] W. */
@@ -319,7 +413,7 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                                     l->n_out, dZ + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
                     sgd_rows(net, l, b, in, ldin, dZ + lo, lo, hi);
                 } else {  /* dW and db of a by-rows backward: dZ is final, so "identity" */
-                    st = grad_features(net, k, fn, i, b, in, ldin, BP_ACT_IDENTITY, NULL, Y, dZ, lo, hi);
+                    st = grad_features(net, k, fn, i, b, in, ldin, BP_ACT_IDENTITY, NULL, Y, dZ, lo, hi, 0);
                 }
             }
             break;

@@ -47,6 +47,23 @@ void bp__pool_destroy(bp_net *net, struct bp__pool *pool);
 void bp__pool_run(struct bp__pool *pool, bp__job_fn fn, void *ctx);
 void bp__pool_barrier(struct bp__pool *pool);  /* spinning: for the steps of one job */
 
+/* The pass helpers of a single-worker network (helpers.c, bp_net_set_pass_threads):
+ * bp__helpers_run runs fn(ctx, c) for every chunk c in [0, n_chunks), on the calling
+ * thread and whichever helpers are awake, and returns when all are done. */
+typedef void (*bp__chunk_fn)(const void *ctx, bp_int chunk);
+struct bp__helpers;
+bp_status bp__helpers_create(bp_net *net, const char *fn, int n_threads, struct bp__helpers **out);
+void bp__helpers_destroy(bp_net *net, struct bp__helpers *helpers);
+void bp__helpers_run(struct bp__helpers *helpers, bp__chunk_fn fn, const void *ctx, bp_int n_chunks);
+
+/* A single worker cuts a layer's element-wise passes into chunks of rows, to share them
+ * with the helpers, from this many values (rows x features) of a micro-batch: below it,
+ * waking helpers costs more than they save. At most BP_PASS_MAX_CHUNKS chunks; the
+ * backward pass sums each chunk's part of db into its own row of a planned buffer, and
+ * the parts are added in chunk order, so db does not depend on who took which chunk. */
+#define BP_HELP_MIN_VALUES 65536
+#define BP_PASS_MAX_CHUNKS 64
+
 struct bp_net {
     bp_dtype dtype;
     size_t esize;            /* sizeof(float) or sizeof(double) */
@@ -65,6 +82,8 @@ struct bp_net {
     struct bp__pool *pool;   /* the other n_threads - 1, or NULL */
     bp__worker *workers;     /* n_threads */
     int blas_threads_saved;  /* OpenBLAS's thread count before a threaded mode set 1; 0: untouched */
+    int pass_threads;        /* bp_net_set_pass_threads: threads of a single worker's passes */
+    struct bp__helpers *helpers; /* its pass_threads - 1 helpers, once a plan has passes to share */
 
     /* The plan (arena == NULL: not planned). */
     bp_int mb;               /* max micro-batch */
@@ -72,6 +91,7 @@ struct bp_net {
     size_t arena_bytes;
     size_t g_off[2];         /* the two gradient / inference buffers, mb x max_width */
     size_t xg_off, tg_off;   /* gather buffers of the training helper: mb x n_in, mb targets */
+    size_t part_off;         /* db parts of a chunked pass, BP_PASS_MAX_CHUNKS x widest n_out, or SIZE_MAX */
     bp__step *steps;
     bp_int n_steps;
 };

@@ -89,6 +89,10 @@ program test_errors
   call bp_net_set_threads(net, 2_c_int, stat=st)
   call check(st == BP_OK .and. bp_net_threads(net) == 2, 'bp_net_set_threads(2)')
   call bp_net_set_threads(net, 1_c_int)
+  call bp_net_set_pass_threads(net, 65_c_int, stat=st)
+  call expect(st, BP_ERR_ARG, 'bp_net_set_pass_threads', 'a pass thread count above 64')
+  call bp_net_set_pass_threads(net, 3_c_int, stat=st)
+  call check(st == BP_OK .and. bp_net_pass_threads(net) == 3, 'bp_net_set_pass_threads(3)')
   Xf = 0
   call bp_net_forward(net, Xf, Yf, stat=st)
   call expect(st, BP_ERR_ARG, 'real(c_float) but the network''s dtype is BP_F64', 'float arrays for a double network')
