@@ -15,6 +15,7 @@
  * the benchmarks do not depend on which cblas.h declares them. */
 #ifdef BENCH_HAVE_OPENBLAS_THREADS
 int openblas_get_num_threads(void);
+void openblas_set_num_threads(int n);
 #endif
 #ifdef BENCH_HAVE_OPENBLAS_CONFIG
 char *openblas_get_config(void);
@@ -317,4 +318,16 @@ int bench_dat_close(const char *prog, FILE *f, const char *path)
         return -1;
     }
     return 0;
+}
+
+int bench_blas_threads(int n)
+{
+#ifdef BENCH_HAVE_OPENBLAS_THREADS
+    const int before = openblas_get_num_threads();
+    openblas_set_num_threads(n);
+    return before;
+#else
+    (void)n;
+    return -1;
+#endif
 }

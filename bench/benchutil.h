@@ -91,6 +91,10 @@ struct bench_meta {
 };
 void bench_get_meta(struct bench_meta *m);
 
+/* Sets OpenBLAS's (process-wide) thread count and returns the one before, or returns
+ * -1 and changes nothing where the BLAS has no such control. */
+int bench_blas_threads(int n);
+
 /* Milliseconds with at least 4 significant digits and no exponent, in `width` columns. */
 void bench_print_ms(int width, double ms);
 

@@ -10,9 +10,11 @@
 #include <unistd.h>
 #include "nettest_util.h"
 
-/* Layers 0 and 1 have >= 65536 values at a micro-batch of 256 (256 x 300, 256 x 260), so
- * their passes are chunked; layer 2 (256 x 7) is not. GELU keeps Z; leaky ReLU has an alpha. */
-enum { NIN = 40, NL = 3, MB = 256, N = 600 };
+/* Layers 0 and 1 have >= 65536 values at a micro-batch of 300 (300 x 300, 300 x 260), so
+ * their passes are chunked; layer 2 is thin (7 outputs), and its products have more than
+ * 2^19 multiply-adds (300 x 260 x 7), so they run in two pieces each. GELU keeps Z; leaky
+ * ReLU has an alpha. */
+enum { NIN = 40, NL = 3, MB = 300, N = 600 };
 
 static const bp_layer_spec layers[NL] = {
     {300, BP_ACT_GELU, 0}, {260, BP_ACT_LEAKY_RELU, 0.1}, {7, BP_ACT_IDENTITY, 0}};
@@ -54,9 +56,9 @@ static int helpers_running(const bp_net *net, int threads)
     return strstr(buf, want) != NULL;
 }
 
-/* The chunked passes give the gradient of the naive backend (double, normwise within the
- * DESIGN tolerance), for one micro-batch (n = 256), and for micro-batches that accumulate
- * (n = 600: 256 + 256 chunked, then 88 rows not chunked). */
+/* The chunked passes and the thin layer's pieces give the gradient of the naive backend
+ * (double, normwise within the DESIGN tolerance), for one micro-batch (n = 300) and for
+ * two that accumulate (n = 600), with the loss. */
 START_TEST(test_gradient_vs_naive)
 {
     static data d;
@@ -173,7 +175,7 @@ START_TEST(test_settings)
               "is not in [0, 64]");
     ck_assert_int_eq(bp_net_pass_threads(net), (int)cpus);  /* unchanged by the errors */
     NT_OK(bp_net_set_pass_threads(net, 3));
-    NT_OK(bp_net_plan(net, 8));  /* 8 x 300 values: nothing chunked, no helpers */
+    NT_OK(bp_net_plan(net, 8));  /* 8 x 300 values: no pass chunked, no helpers */
     ck_assert(!helpers_running(net, 3));
     NT_OK(bp_net_plan(net, MB));
     ck_assert(helpers_running(net, 3));

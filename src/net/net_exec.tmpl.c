@@ -115,11 +115,88 @@ static int block_finite(const bp_net *net, bp_int rows, const T *Y, bp_int ld, b
     return 1;
 }
 
+/* ---- Thin layers: GEMMs in pieces ---- */
+
+/* A layer is thin when it has at most BP_THIN_OUT outputs (a classifier's last layer).
+ * OpenBLAS 0.3.21 computes such thin products much faster in small pieces than whole:
+ * up to about 2^19 multiply-adds it takes an unpacked small-matrix path, and above it
+ * packs the operands, which costs more than the product (measured here, one thread:
+ * 256 x 10 x 512 in four pieces of 64 rows, 20 us; whole, 48 us). Nor does it gain from
+ * a second thread on them. So a thin layer's three GEMMs are cut, along rows (forward,
+ * dX) or along W's columns (dW), into pieces of at most BP_GEMM_PIECE multiply-adds,
+ * which a single worker shares with its pass helpers. The pieces are fixed by the
+ * shapes, so results do not depend on who computed which. */
+#define BP_THIN_OUT 32
+#define BP_GEMM_PIECE (1 << 19)
+
+static int thin(const bp_net *net, bp_int m, const bp__layer *l)
+{
+    return net->backend == BP_BACKEND_BLAS && l->n_out <= BP_THIN_OUT && m > 1;
+}
+
+/* C (M x N, row-major) = alpha op(A) op(B) + beta C, in pieces of `per` rows (by_cols 0)
+ * or columns (by_cols 1); with act_l set, each piece of rows then gets the layer's bias
+ * and activation (and its kept Z). */
+typedef struct gemm_pieces {
+    CBLAS_TRANSPOSE ta, tb;
+    bp_int M, N, K, lda, ldb, ldc, per;
+    int by_cols;
+    T alpha, beta;
+    const T *A, *B;
+    T *C;
+    const bp__layer *act_l;
+    const T *bias;
+    T *Z;
+} gemm_pieces;
+
+static void gemm_piece(const void *ctx, bp_int c)
+{
+    const gemm_pieces *g = ctx;
+    const bp_int r0 = g->by_cols ? 0 : c * g->per, c0 = g->by_cols ? c * g->per : 0;
+    const bp_int rows = g->by_cols ? g->M : (g->M - r0 < g->per ? g->M - r0 : g->per);
+    const bp_int cols = g->by_cols ? (g->N - c0 < g->per ? g->N - c0 : g->per) : g->N;
+    const T *A = g->A + (g->ta == CblasNoTrans ? (size_t)r0 * (size_t)g->lda : (size_t)r0);
+    const T *B = g->B + (g->tb == CblasNoTrans ? (size_t)c0 : (size_t)c0 * (size_t)g->ldb);
+    T *C = g->C + (size_t)r0 * (size_t)g->ldc + (size_t)c0;
+    CB(gemm)(CblasRowMajor, g->ta, g->tb, rows, cols, g->K, g->alpha, A, g->lda, B, g->ldb, g->beta, C, g->ldc);
+    if (g->act_l)
+        IPFX(bias_act)(g->act_l->act, (T)g->act_l->alpha, rows, cols, g->bias, g->Z ? g->Z + (size_t)r0 * (size_t)cols : NULL,
+                       cols, C, g->ldc);
+}
+
+/* Runs g in pieces of at most BP_GEMM_PIECE multiply-adds (at least one row or 16
+ * columns), on the helpers if not NULL. */
+static void run_pieces(struct bp__helpers *helpers, gemm_pieces *g)
+{
+    const bp_int along = g->by_cols ? g->N : g->M, across = g->by_cols ? g->M : g->N;
+    const int64_t fit = (int64_t)BP_GEMM_PIECE / ((int64_t)across * (g->K > 0 ? g->K : 1));
+    g->per = fit < (g->by_cols ? 16 : 1) ? (g->by_cols ? 16 : 1) : fit > along ? along : (bp_int)fit;
+    if (along > 0)
+        bp__helpers_run(helpers, gemm_piece, g, (along + g->per - 1) / g->per);
+}
+
+/* Rows [r0, r1) of layer l's forward: Y = act(X W^T + b) (and Z), in pieces if thin. */
+static bp_status forward_rows_of(bp_net *net, const kernels *k, const bp__layer *l, const T *in, bp_int ldin,
+                                 T *Z, T *Y, bp_int r0, bp_int r1, struct bp__helpers *helpers)
+{
+    const size_t off = (size_t)r0 * (size_t)l->n_out;
+    if (!thin(net, r1 - r0, l))
+        return k->dense_forward(BP_ROW_MAJOR, r1 - r0, l->n_in, l->n_out, in + (size_t)r0 * (size_t)ldin, ldin,
+                                PARAM(net, l->w_off), l->n_in, PARAM(net, l->b_off), l->act, (T)l->alpha,
+                                Z ? Z + off : NULL, l->n_out, Y + off, l->n_out);
+    gemm_pieces g = {.ta = CblasNoTrans, .tb = CblasTrans, .M = r1 - r0, .N = l->n_out, .K = l->n_in,
+                     .lda = ldin, .ldb = l->n_in, .ldc = l->n_out, .alpha = 1, .beta = 0,
+                     .A = in + (size_t)r0 * (size_t)ldin, .B = PARAM(net, l->w_off), .C = Y + off, .act_l = l,
+                     .bias = PARAM(net, l->b_off), .Z = Z ? Z + off : NULL};
+    run_pieces(helpers, &g);
+    return BP_OK;
+}
+
 /* The fused SGD update of features [lo, hi) of layer l, from their dZ (m x n_out, at dZ + lo)
  * and their bias gradient in the gradient buffer: W = decay W - lr dZ^T X, b = decay b - lr db.
  * With beta = decay the GEMM reads W where an unfused pass would first zero a dW. */
 static void sgd_rows(bp_net *net, const bp__layer *l, const micro *b, const T *in, bp_int ldin,
-                     const T *dZ, bp_int lo, bp_int hi)
+                     const T *dZ, bp_int lo, bp_int hi, struct bp__helpers *helpers)
 {
     T *W = PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, *bias = PARAM(net, l->b_off);
     const T *db = GRAD(net, l->b_off);
@@ -132,6 +209,11 @@ static void sgd_rows(bp_net *net, const bp__layer *l, const micro *b, const T *i
             for (bp_int c = 0; c < l->n_in; c++)
                 w[c] = b->decay * w[c] + s * in[c];
         }
+    } else if (thin(net, b->rows, l)) {
+        gemm_pieces g = {.ta = CblasTrans, .tb = CblasNoTrans, .M = hi - lo, .N = l->n_in, .K = b->rows,
+                         .lda = l->n_out, .ldb = ldin, .ldc = l->n_in, .by_cols = 1, .alpha = -b->lr,
+                         .beta = b->decay, .A = dZ, .B = in, .C = W};
+        run_pieces(helpers, &g);
     } else {
         CB(gemm)(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, l->n_in, b->rows, -b->lr, dZ, l->n_out,
                  in, ldin, b->decay, W, l->n_in);
@@ -145,15 +227,25 @@ static void sgd_rows(bp_net *net, const bp__layer *l, const micro *b, const T *i
  * (beta: the micro-batch's), with the finite check. */
 static bp_status grad_features(bp_net *net, const kernels *k, const char *fn, bp_int i, const micro *b,
                                const T *in, bp_int ldin, bp_act act, const T *Z, const T *Y, T *dY,
-                               bp_int lo, bp_int hi, int db_done)
+                               bp_int lo, bp_int hi, int db_done, struct bp__helpers *helpers)
 {
     const bp__layer *l = &net->layers[i];
     T *dW = GRAD(net, l->w_off) + (size_t)lo * (size_t)l->n_in, *db = GRAD(net, l->b_off) + lo;
-    bp_status st = k->dense_backward(BP_ROW_MAJOR, b->rows, l->n_in, hi - lo, in, ldin,
+    bp_status st = BP_OK;
+    if (thin(net, b->rows, l)) {  /* dZ and db, then dW in pieces */
+        IPFX(dz_db)(act, (T)l->alpha, b->rows, hi - lo, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out, dY + lo,
+                    l->n_out, dY + lo, l->n_out, b->beta, db_done ? NULL : db);
+        gemm_pieces g = {.ta = CblasTrans, .tb = CblasNoTrans, .M = hi - lo, .N = l->n_in, .K = b->rows,
+                         .lda = l->n_out, .ldb = ldin, .ldc = l->n_in, .by_cols = 1, .alpha = 1,
+                         .beta = b->beta, .A = dY + lo, .B = in, .C = dW};
+        run_pieces(helpers, &g);
+    } else {
+        st = k->dense_backward(BP_ROW_MAJOR, b->rows, l->n_in, hi - lo, in, ldin,
                                      PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in, act,
                                      (T)l->alpha, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out, dY + lo,
                                      l->n_out, dY + lo, l->n_out, b->beta, dW, l->n_in, db_done ? NULL : db,
                                      NULL, 0);
+    }
     if (st == BP_OK && net->check_finite &&
         (!bp__all_finite(net->dtype, (size_t)(hi - lo) * (size_t)l->n_in, dW) ||
          !bp__all_finite(net->dtype, (size_t)(hi - lo), db)))
@@ -163,11 +255,18 @@ static bp_status grad_features(bp_net *net, const kernels *k, const char *fn, bp
 
 /* Rows [lo, hi) of layer i's dX = dZ W, with the finite check. */
 static bp_status dx_rows(bp_net *net, const kernels *k, const char *fn, bp_int i, const T *dZ, T *dX,
-                         bp_int lo, bp_int hi)
+                         bp_int lo, bp_int hi, struct bp__helpers *helpers)
 {
     const bp__layer *l = &net->layers[i];
     T *dXr = dX + (size_t)lo * (size_t)l->n_in;
-    bp_status st = k->dense_forward(BP_COL_MAJOR, hi - lo, l->n_out, l->n_in, dZ + (size_t)lo * (size_t)l->n_out,
+    bp_status st = BP_OK;
+    if (thin(net, hi - lo, l)) {
+        gemm_pieces g = {.ta = CblasNoTrans, .tb = CblasNoTrans, .M = hi - lo, .N = l->n_in, .K = l->n_out,
+                         .lda = l->n_out, .ldb = l->n_in, .ldc = l->n_in, .alpha = 1, .beta = 0,
+                         .A = dZ + (size_t)lo * (size_t)l->n_out, .B = PARAM(net, l->w_off), .C = dXr};
+        run_pieces(helpers, &g);
+    } else
+        st = k->dense_forward(BP_COL_MAJOR, hi - lo, l->n_out, l->n_in, dZ + (size_t)lo * (size_t)l->n_out,
                                     l->n_out, PARAM(net, l->w_off), l->n_in, NULL, BP_ACT_IDENTITY, 0, NULL, 0,
                                     dXr, l->n_in);
     if (st == BP_OK && net->check_finite && !block_finite(net, hi - lo, dXr, l->n_in, 0, l->n_in))
@@ -299,24 +398,20 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
         const int row_back = i == net->n_layers - 1 && rows_split(t, m, l) && net->backend == BP_BACKEND_BLAS;
         switch (net->steps[s].kind) {
         case BP_STEP_FORWARD:
-            if (rows_split(t, m, l)) {
+            if (rows_split(t, m, l) || t->T == 1) {  /* this worker's rows: all on one worker */
                 slice(t, m, 0, &lo, &hi);
                 if (!idle && hi > lo) {
                     T *Yr = Y + (size_t)lo * (size_t)l->n_out;
-                    st = k->dense_forward(BP_ROW_MAJOR, hi - lo, l->n_in, l->n_out, in + (size_t)lo * (size_t)ldin,
-                                          ldin, PARAM(net, l->w_off), l->n_in, PARAM(net, l->b_off), l->act, alpha,
-                                          Z ? Z + (size_t)lo * (size_t)l->n_out : NULL, l->n_out, Yr, l->n_out);
+                    st = chunked(net, t, m, l) ? forward_chunked(net, k, l, m, in, ldin, Z, Y)
+                                               : forward_rows_of(net, k, l, in, ldin, Z, Y, lo, hi,
+                                                                 t->T == 1 ? net->helpers : NULL);
                     if (st == BP_OK && net->check_finite && !block_finite(net, hi - lo, Yr, l->n_out, 0, l->n_out))
                         st = nonfinite(fn, i, "forward output");
                 }
                 break;
             }
             slice(t, l->n_out, whole, &lo, &hi);
-            if (!idle && chunked(net, t, m, l)) {
-                st = forward_chunked(net, k, l, m, in, ldin, Z, Y);
-                if (st == BP_OK && net->check_finite && !block_finite(net, m, Y, l->n_out, 0, l->n_out))
-                    st = nonfinite(fn, i, "forward output");
-            } else if (!idle && hi > lo) {
+            if (!idle && hi > lo) {
                 st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, hi - lo, in, ldin,
                                       PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in,
                                       PARAM(net, l->b_off) + lo, l->act, alpha, Z ? Z + lo : NULL, l->n_out,
@@ -362,7 +457,7 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                     IPFX(dz_db)(l->act, alpha, hi - lo, l->n_out, Z ? Z + r0 : NULL, l->n_out, Y + r0, l->n_out,
                                 dY + r0, l->n_out, dY + r0, l->n_out, 0, NULL);
                 if (!idle && hi > lo && dX)
-                    st = dx_rows(net, k, fn, i, dY, dX, lo, hi);
+                    st = dx_rows(net, k, fn, i, dY, dX, lo, hi, NULL);
                 cur ^= 1;
                 break;
             }
@@ -376,14 +471,15 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                                 dY + lo, l->n_out, dY + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
             } else if (!idle && hi > lo) {
                 st = grad_features(net, k, fn, i, b, in, ldin, share ? BP_ACT_IDENTITY : l->act, Z, Y, dY, lo, hi,
-                                   share);
+                                   share, t->T == 1 ? net->helpers : NULL);
             }
-            if (dX && t->T > 1 && m > l->n_in) {
-                /* More samples than inputs: dX by rows, dX[r] = dZ[r] W. */
+            if (dX && ((t->T > 1 && m > l->n_in) || (t->T == 1 && thin(net, m, l)))) {
+                /* More samples than inputs (or a thin layer on one worker): dX by rows,
+                 * dX[r] = dZ[r] W. */
                 team_barrier(t);
                 slice(t, m, 0, &lo, &hi);
                 if (st == BP_OK && !team_failed(t) && hi > lo)
-                    st = dx_rows(net, k, fn, i, dY, dX, lo, hi);
+                    st = dx_rows(net, k, fn, i, dY, dX, lo, hi, t->T == 1 ? net->helpers : NULL);
             } else if (dX) {
                 team_barrier(t);
                 slice(t, l->n_in, 0, &lo, &hi);
@@ -411,9 +507,9 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                     if (row_back)  /* db, as backward's by-rows dZ left it out */
                         IPFX(dz_db)(BP_ACT_IDENTITY, 0, m, hi - lo, NULL, l->n_out, NULL, l->n_out, dZ + lo,
                                     l->n_out, dZ + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
-                    sgd_rows(net, l, b, in, ldin, dZ + lo, lo, hi);
+                    sgd_rows(net, l, b, in, ldin, dZ + lo, lo, hi, t->T == 1 ? net->helpers : NULL);
                 } else {  /* dW and db of a by-rows backward: dZ is final, so "identity" */
-                    st = grad_features(net, k, fn, i, b, in, ldin, BP_ACT_IDENTITY, NULL, Y, dZ, lo, hi, 0);
+                    st = grad_features(net, k, fn, i, b, in, ldin, BP_ACT_IDENTITY, NULL, Y, dZ, lo, hi, 0, NULL);
                 }
             }
             break;
