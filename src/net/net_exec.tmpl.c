@@ -175,18 +175,19 @@ static void run_pieces(struct bp__helpers *helpers, gemm_pieces *g)
         bp__helpers_run(helpers, gemm_piece, g, (along + g->per - 1) / g->per);
 }
 
-/* Rows [r0, r1) of layer l's forward: Y = act(X W^T + b) (and Z), in pieces if thin. */
+/* Rows [r0, r1) of layer l's forward: Y (leading dimension ldy) = act(X W^T + b), and Z,
+ * in pieces if thin. */
 static bp_status forward_rows_of(bp_net *net, const kernels *k, const bp__layer *l, const T *in, bp_int ldin,
-                                 T *Z, T *Y, bp_int r0, bp_int r1, struct bp__helpers *helpers)
+                                 T *Z, T *Y, bp_int ldy, bp_int r0, bp_int r1, struct bp__helpers *helpers)
 {
-    const size_t off = (size_t)r0 * (size_t)l->n_out;
+    const size_t off = (size_t)r0 * (size_t)l->n_out, yoff = (size_t)r0 * (size_t)ldy;
     if (!thin(net, r1 - r0, l))
         return k->dense_forward(BP_ROW_MAJOR, r1 - r0, l->n_in, l->n_out, in + (size_t)r0 * (size_t)ldin, ldin,
                                 PARAM(net, l->w_off), l->n_in, PARAM(net, l->b_off), l->act, (T)l->alpha,
-                                Z ? Z + off : NULL, l->n_out, Y + off, l->n_out);
+                                Z ? Z + off : NULL, l->n_out, Y + yoff, ldy);
     gemm_pieces g = {.ta = CblasNoTrans, .tb = CblasTrans, .M = r1 - r0, .N = l->n_out, .K = l->n_in,
-                     .lda = ldin, .ldb = l->n_in, .ldc = l->n_out, .alpha = 1, .beta = 0,
-                     .A = in + (size_t)r0 * (size_t)ldin, .B = PARAM(net, l->w_off), .C = Y + off, .act_l = l,
+                     .lda = ldin, .ldb = l->n_in, .ldc = ldy, .alpha = 1, .beta = 0,
+                     .A = in + (size_t)r0 * (size_t)ldin, .B = PARAM(net, l->w_off), .C = Y + yoff, .act_l = l,
                      .bias = PARAM(net, l->b_off), .Z = Z ? Z + off : NULL};
     run_pieces(helpers, &g);
     return BP_OK;
@@ -276,11 +277,12 @@ static bp_status dx_rows(bp_net *net, const kernels *k, const char *fn, bp_int i
 
 /* ---- Chunked passes of a single worker, shared with the pass helpers ---- */
 
-/* A layer's element-wise pass over m rows of n_out values, in chunks of `per` rows. */
+/* A layer's element-wise pass over m rows of n_out values (Y with leading dimension ldy,
+ * the others n_out), in chunks of `per` rows. */
 typedef struct chunked_pass {
     bp_act act;
     T alpha;
-    bp_int m, n_out, per;
+    bp_int m, n_out, ldy, per;
     const T *b;
     T *Z, *Y, *dY, *part;
 } chunked_pass;
@@ -315,7 +317,8 @@ static void forward_chunk(const void *ctx, bp_int c)
     const chunked_pass *p = ctx;
     bp_int r0, rows;
     const size_t off = chunk_span(p, c, &r0, &rows);
-    IPFX(bias_act)(p->act, p->alpha, rows, p->n_out, p->b, p->Z ? p->Z + off : NULL, p->n_out, p->Y + off, p->n_out);
+    IPFX(bias_act)(p->act, p->alpha, rows, p->n_out, p->b, p->Z ? p->Z + off : NULL, p->n_out,
+                   p->Y + (size_t)r0 * (size_t)p->ldy, p->ldy);
 }
 
 /* A backward chunk: dZ over dY in place, and the chunk's column sums into its part. */
@@ -328,15 +331,16 @@ static void backward_chunk(const void *ctx, bp_int c)
                 p->dY + off, p->n_out, p->dY + off, p->n_out, 0, p->part + (size_t)c * (size_t)p->n_out);
 }
 
-/* Layer l's forward on one worker, chunked: the GEMM alone, then the pass. */
+/* Layer l's forward on one worker, chunked: the GEMM alone, then the pass (Y with
+ * leading dimension ldy). */
 static bp_status forward_chunked(bp_net *net, const kernels *k, const bp__layer *l, bp_int m, const T *in,
-                                 bp_int ldin, T *Z, T *Y)
+                                 bp_int ldin, T *Z, T *Y, bp_int ldy)
 {
     bp_status st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off), l->n_in,
-                                    NULL, BP_ACT_IDENTITY, 0, NULL, 0, Y, l->n_out);
+                                    NULL, BP_ACT_IDENTITY, 0, NULL, 0, Y, ldy);
     if (st != BP_OK)
         return st;
-    const chunked_pass p = {.act = l->act, .alpha = (T)l->alpha, .m = m, .n_out = l->n_out,
+    const chunked_pass p = {.act = l->act, .alpha = (T)l->alpha, .m = m, .n_out = l->n_out, .ldy = ldy,
                             .per = chunk_rows(m, l->n_out), .b = PARAM(net, l->b_off), .Z = Z, .Y = Y};
     bp__helpers_run(net->helpers, forward_chunk, &p, (m + p.per - 1) / p.per);
     return BP_OK;
@@ -345,7 +349,7 @@ static bp_status forward_chunked(bp_net *net, const kernels *k, const bp__layer 
 /* Layer l's dZ over dY, chunked, and db = beta db + the chunks' parts in chunk order. */
 static void dz_db_chunked(bp_net *net, const bp__layer *l, bp_int m, T *Z, T *Y, T *dY, T beta, T *db)
 {
-    const chunked_pass p = {.act = l->act, .alpha = (T)l->alpha, .m = m, .n_out = l->n_out,
+    const chunked_pass p = {.act = l->act, .alpha = (T)l->alpha, .m = m, .n_out = l->n_out, .ldy = l->n_out,
                             .per = chunk_rows(m, l->n_out), .Z = Z, .Y = Y, .dY = dY, .part = ARENA(net, net->part_off)};
     const bp_int n = (m + p.per - 1) / p.per;
     bp__helpers_run(net->helpers, backward_chunk, &p, n);
@@ -402,8 +406,8 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                 slice(t, m, 0, &lo, &hi);
                 if (!idle && hi > lo) {
                     T *Yr = Y + (size_t)lo * (size_t)l->n_out;
-                    st = chunked(net, t, m, l) ? forward_chunked(net, k, l, m, in, ldin, Z, Y)
-                                               : forward_rows_of(net, k, l, in, ldin, Z, Y, lo, hi,
+                    st = chunked(net, t, m, l) ? forward_chunked(net, k, l, m, in, ldin, Z, Y, l->n_out)
+                                               : forward_rows_of(net, k, l, in, ldin, Z, Y, l->n_out, lo, hi,
                                                                  t->T == 1 ? net->helpers : NULL);
                     if (st == BP_OK && net->check_finite && !block_finite(net, hi - lo, Yr, l->n_out, 0, l->n_out))
                         st = nonfinite(fn, i, "forward output");
@@ -687,7 +691,7 @@ bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv,
  * two gradient buffers in turn, the last layer into out. With the finite check on, each
  * layer's output is scanned as it is produced. */
 static bp_status forward_rows(bp_net *net, const char *fn, bp_int m, bp_int r0, const T *X, bp_int ldx,
-                              T *out, bp_int ldo)
+                              T *out, bp_int ldo, struct bp__helpers *helpers)
 {
     const kernels *k = &backends[net->backend];
     const T *in = X;
@@ -697,8 +701,11 @@ static bp_status forward_rows(bp_net *net, const char *fn, bp_int m, bp_int r0, 
         const int last = i == net->n_layers - 1;
         T *Y = last ? out : ARENA(net, net->g_off[i % 2]) + (size_t)r0 * (size_t)l->n_out;
         const bp_int ldy = last ? ldo : l->n_out;
-        bp_status st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off),
-                                        l->n_in, PARAM(net, l->b_off), l->act, (T)l->alpha, NULL, 0, Y, ldy);
+        /* On one worker, passes chunked and shared with the helpers as in training. */
+        const int share = helpers && net->backend == BP_BACKEND_BLAS && net->part_off != SIZE_MAX &&
+                          (int64_t)m * l->n_out >= BP_HELP_MIN_VALUES;
+        bp_status st = share ? forward_chunked(net, k, l, m, in, ldin, NULL, Y, ldy)
+                             : forward_rows_of(net, k, l, in, ldin, NULL, Y, ldy, 0, m, helpers);
         if (st != BP_OK)
             return st;
         if (net->check_finite && !block_finite(net, m, Y, ldy, 0, l->n_out))
@@ -730,7 +737,7 @@ static void forward_part(void *ctx, int w)
     bp_int lo, hi;
     slice(&t, j->m, 0, &lo, &hi);
     worker_status(wk, w, hi > lo ? forward_rows(j->net, j->fn, hi - lo, lo, j->X + (size_t)lo * (size_t)j->ldx,
-                                                j->ldx, j->out + (size_t)lo * (size_t)j->ldo, j->ldo)
+                                                j->ldx, j->out + (size_t)lo * (size_t)j->ldo, j->ldo, NULL)
                                  : BP_OK);
 }
 
@@ -738,7 +745,7 @@ static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X
                                T *out, bp_int ldo)
 {
     if (net->n_threads == 1 || m < 2)
-        return forward_rows(net, fn, m, 0, X, ldx, out, ldo);
+        return forward_rows(net, fn, m, 0, X, ldx, out, ldo, net->n_threads == 1 ? net->helpers : NULL);
     forward_job j = {net, fn, m, X, ldx, out, ldo};
     bp__pool_run(net->pool, forward_part, &j);
     return workers_status(net);
