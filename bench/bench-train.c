@@ -592,10 +592,18 @@ done:
 
 /* ---- output ---------------------------------------------------------------------- */
 
-/* The pass threads the timed network had: --pass-threads, 0 and the default being one per CPU. */
-static int pass_threads_used(const struct bench_meta *m)
+/* The pass threads the timed network has (--pass-threads, or the library's default),
+ * asked of a one-neuron network set up the same way. */
+static int pass_threads_used(void)
 {
-    return pass_threads > 0 ? pass_threads : m->cpus > BP_NET_MAX_THREADS ? BP_NET_MAX_THREADS : (int)m->cpus;
+    const bp_layer_spec one = {1, BP_ACT_IDENTITY, 0};
+    bp_net *n = NULL;
+    int r = -1;
+    if (bp_net_create(&n, BP_F32, 1, 1, &one, BP_LOSS_MSE, NULL) == BP_OK &&
+        (pass_threads < 0 || bp_net_set_pass_threads(n, pass_threads) == BP_OK))
+        r = bp_net_pass_threads(n);
+    bp_net_destroy(n);
+    return r;
 }
 
 static void print_header(const struct opts *o, const struct bench_meta *m)
@@ -611,7 +619,7 @@ static void print_header(const struct opts *o, const struct bench_meta *m)
                "thread while it exists, so the GEMMs alone are timed on one BLAS thread\n", net_threads);
     else
         printf("# network on one worker thread; element-wise passes of layers with >= 65536 values shared by "
-               "%d pass threads (bp_net_set_pass_threads)\n", pass_threads_used(m));
+               "%d pass thread(s) (bp_net_set_pass_threads)\n", pass_threads_used());
     printf("# MLP %s (ReLU hidden layers, identity last), softmax cross-entropy, SGD lr %g, "
         "He-uniform seed %d; a step = optim_train_step (fused SGD), unfused = loss_and_grad + optim_step, "
         "one micro-batch; median of >= %d "
@@ -704,7 +712,7 @@ static void print_json(const struct opts *o, const struct bench_meta *m, const s
 {
     FILE *f = stdout;
     bench_json_begin(f, PROG, bp_version(), m);
-    fprintf(f, ",\n  \"net_threads\": %d, \"pass_threads\": %d", net_threads, pass_threads_used(m));
+    fprintf(f, ",\n  \"net_threads\": %d, \"pass_threads\": %d", net_threads, pass_threads_used());
     fprintf(f, ",\n  \"network\": [");
     for (int l = 0; l <= NL; l++)
         fprintf(f, "%s%d", l ? ", " : "", width[l]);

@@ -2,7 +2,9 @@
  * (bp_net_set_pass_threads): the same gradient as the naive backend, bitwise the same
  * results for every number of pass threads, no allocation in a step, argument errors,
  * the finite check, and helpers started, stopped and restarted around plans. */
+#define _GNU_SOURCE  /* sched_getaffinity */
 #include <check.h>
+#include <sched.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,15 +162,17 @@ START_TEST(test_no_allocation_in_step)
 }
 END_TEST
 
-/* Argument errors, the default (one per online processor), 0, and helpers stopped by 1,
+/* Argument errors, the default (one per processor of the affinity mask), 0, and helpers stopped by 1,
  * started again on a planned network, not started for a plan too small to chunk. */
 START_TEST(test_settings)
 {
     NT_EXPECT(bp_net_set_pass_threads(NULL, 2), BP_ERR_ARG, "bp_net_set_pass_threads", "net is NULL");
     ck_assert_int_eq(bp_net_pass_threads(NULL), 0);
     bp_net *net = nt_net(BP_F64, NIN, NL, layers, BP_LOSS_SOFTMAX_XENT, NULL);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    cpus = cpus < 1 ? 1 : cpus > BP_NET_MAX_THREADS ? BP_NET_MAX_THREADS : cpus;
+    cpu_set_t mask;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof mask, &mask), 0);
+    long cpus = CPU_COUNT(&mask);
+    cpus = cpus > BP_NET_MAX_THREADS ? BP_NET_MAX_THREADS : cpus;
     ck_assert_int_eq(bp_net_pass_threads(net), (int)cpus);
     NT_EXPECT(bp_net_set_pass_threads(net, -1), BP_ERR_ARG, "bp_net_set_pass_threads", "n_threads (-1)");
     NT_EXPECT(bp_net_set_pass_threads(net, BP_NET_MAX_THREADS + 1), BP_ERR_ARG, "bp_net_set_pass_threads",

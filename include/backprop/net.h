@@ -127,7 +127,8 @@ BP_API bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, 
  * whole step both ways. */
 BP_API bp_status bp_net_set_backend(bp_net *net, bp_backend backend);
 
-/* Worker threads for passes. With n_threads > 1 (0: one per online processor),
+/* Worker threads for passes. With n_threads > 1 (0: one per processor the process may
+ * run on: its affinity mask on Linux, so taskset and MPI bindings count),
  * bp_net_loss_and_grad, bp_optim_train_step (and bp_train) run every step of the
  * plan on all workers at once, each computing its slice of the layer's output
  * features (forward, dZ, its rows of dW and db, or its rows of W with fused SGD)
@@ -155,7 +156,7 @@ BP_API int bp_net_threads(const bp_net *net);
  * BLAS's own threads, but the element-wise passes between them (bias + activation
  * after a forward GEMM; dZ = dY f'(Z) with db before the backward GEMMs) would run on
  * the calling thread alone while the other cores wait for the next GEMM. With
- * n_threads > 1 (0: one per online processor), the passes of every layer with at least
+ * n_threads > 1 (0: one per processor, as above), the passes of every layer with at least
  * 65536 values (rows x features) per micro-batch are cut into chunks that the calling
  * thread and n_threads - 1 helper threads take in turn, from a shared counter: the
  * caller starts at once and never waits for a helper to wake, and a helper that comes
@@ -166,7 +167,7 @@ BP_API int bp_net_threads(const bp_net *net);
  * the plan has such a layer, and never by a pass. If they cannot be started at
  * bp_net_plan, passes run on the calling thread (here, that is reported as
  * BP_ERR_NOMEM). Passes of a network on several workers (bp_net_set_threads > 1) do
- * not use them. Default: one per online processor; 1 turns them off. */
+ * not use them. Default: one per processor, as above; 1 turns them off. */
 BP_API bp_status bp_net_set_pass_threads(bp_net *net, int n_threads);
 BP_API int bp_net_pass_threads(const bp_net *net);
 

@@ -1,5 +1,6 @@
 /* net.c: creating, initialising, planning and describing a network: everything that does not depend on the dtype. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE  /* sched_getaffinity */
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,10 +73,16 @@ static bp_status check_layer_spec(const char *fn, bp_int i, const bp_layer_spec 
     return bp__check_act(fn, prefix, l->act, l->alpha);
 }
 
-/* The online processors, within [1, BP_NET_MAX_THREADS]. */
+/* The processors this process may run on (its affinity mask, so that taskset or an MPI
+ * launcher's binding is respected; elsewhere the online ones), within [1, BP_NET_MAX_THREADS]. */
 static int online_cpus(void)
 {
-    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        cpus = CPU_COUNT(&set);
+#endif
     return cpus < 1 ? 1 : cpus > BP_NET_MAX_THREADS ? BP_NET_MAX_THREADS : (int)cpus;
 }
 
