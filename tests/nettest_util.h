@@ -199,6 +199,22 @@ static inline bp_optim *nt_optim(bp_net *net, bp_optimizer kind, double lr)
     return opt;
 }
 
+/* Test data from seed: count inputs uniform in [-1, 1) as doubles and the same rounded
+ * to float (either may be NULL), then n labels in [0, classes). */
+static inline void nt_fill_xy(uint64_t seed, size_t count, double *Xd, float *Xs, int n, int32_t *y, int classes)
+{
+    tu_rng r = tu_rng_make(seed);
+    for (size_t i = 0; i < count; i++) {
+        const double v = tu_unif(&r, -1, 1);
+        if (Xd)
+            Xd[i] = v;
+        if (Xs)
+            Xs[i] = (float)v;
+    }
+    for (int i = 0; i < n; i++)
+        y[i] = tu_int(&r, 0, classes - 1);
+}
+
 /* A standard normal number from the test generator (Box-Muller), rounded to float so the
  * data are the same in both precisions. */
 static inline double nt_normal(tu_rng *r)

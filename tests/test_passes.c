@@ -29,13 +29,7 @@ typedef struct data {
 
 static void make_data(data *d)
 {
-    tu_rng r = tu_rng_make(29);
-    for (int i = 0; i < N * NIN; i++) {
-        d->X[i] = tu_unif(&r, -1, 1);
-        d->Xs[i] = (float)d->X[i];
-    }
-    for (int i = 0; i < N; i++)
-        d->y[i] = tu_int(&r, 0, 6);
+    nt_fill_xy(29, N * NIN, d->X, d->Xs, N, d->y, 7);
 }
 
 /* A planned network (micro-batch MB) with pass_threads set before the plan. */

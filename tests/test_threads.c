@@ -20,13 +20,7 @@ typedef struct data {
 
 static void make_data(data *d)
 {
-    tu_rng r = tu_rng_make(11);
-    for (int i = 0; i < N * NIN; i++) {
-        d->Xd[i] = tu_unif(&r, -1, 1);
-        d->Xs[i] = (float)d->Xd[i];
-    }
-    for (int i = 0; i < N; i++)
-        d->y[i] = tu_int(&r, 0, 4);
+    nt_fill_xy(11, N * NIN, d->Xd, d->Xs, N, d->y, 5);
 }
 
 static bp_net *make_net(bp_dtype dtype, bp_int mb, int threads, const bp_allocator *a)
