@@ -175,24 +175,6 @@ static void run_pieces(struct bp__helpers *helpers, gemm_pieces *g)
         bp__helpers_run(helpers, gemm_piece, g, (along + g->per - 1) / g->per);
 }
 
-/* Rows [r0, r1) of layer l's forward: Y (leading dimension ldy) = act(X W^T + b), and Z,
- * in pieces if thin. */
-static bp_status forward_rows_of(bp_net *net, const kernels *k, const bp__layer *l, const T *in, bp_int ldin,
-                                 T *Z, T *Y, bp_int ldy, bp_int r0, bp_int r1, struct bp__helpers *helpers)
-{
-    const size_t off = (size_t)r0 * (size_t)l->n_out, yoff = (size_t)r0 * (size_t)ldy;
-    if (!thin(net, r1 - r0, l))
-        return k->dense_forward(BP_ROW_MAJOR, r1 - r0, l->n_in, l->n_out, in + (size_t)r0 * (size_t)ldin, ldin,
-                                PARAM(net, l->w_off), l->n_in, PARAM(net, l->b_off), l->act, (T)l->alpha,
-                                Z ? Z + off : NULL, l->n_out, Y + yoff, ldy);
-    gemm_pieces g = {.ta = CblasNoTrans, .tb = CblasTrans, .M = r1 - r0, .N = l->n_out, .K = l->n_in,
-                     .lda = ldin, .ldb = l->n_in, .ldc = ldy, .alpha = 1, .beta = 0,
-                     .A = in + (size_t)r0 * (size_t)ldin, .B = PARAM(net, l->w_off), .C = Y + yoff, .act_l = l,
-                     .bias = PARAM(net, l->b_off), .Z = Z ? Z + off : NULL};
-    run_pieces(helpers, &g);
-    return BP_OK;
-}
-
 /* The fused SGD update of features [lo, hi) of layer l, from their dZ (m x n_out, at dZ + lo)
  * and their bias gradient in the gradient buffer: W = decay W - lr dZ^T X, b = decay b - lr db.
  * With beta = decay the GEMM reads W where an unfused pass would first zero a dW. */
@@ -290,10 +272,9 @@ typedef struct chunked_pass {
 /* Whether a single worker runs layer l's passes over m rows in chunks (bp_net_plan made
  * room for the db parts), shared with the helpers if it has them. Decided by the shape
  * alone, so results do not depend on the helpers. */
-static int chunked(const bp_net *net, const team *t, bp_int m, const bp__layer *l)
+static int chunkable(const bp_net *net, bp_int m, const bp__layer *l)
 {
-    return t->T == 1 && net->backend == BP_BACKEND_BLAS && net->part_off != SIZE_MAX &&
-           (int64_t)m * l->n_out >= BP_HELP_MIN_VALUES;
+    return net->backend == BP_BACKEND_BLAS && net->part_off != SIZE_MAX && (int64_t)m * l->n_out >= BP_HELP_MIN_VALUES;
 }
 
 /* Rows per chunk: about 16384 values, and at most BP_PASS_MAX_CHUNKS chunks. */
@@ -331,18 +312,34 @@ static void backward_chunk(const void *ctx, bp_int c)
                 p->dY + off, p->n_out, p->dY + off, p->n_out, 0, p->part + (size_t)c * (size_t)p->n_out);
 }
 
-/* Layer l's forward on one worker, chunked: the GEMM alone, then the pass (Y with
- * leading dimension ldy). */
-static bp_status forward_chunked(bp_net *net, const kernels *k, const bp__layer *l, bp_int m, const T *in,
-                                 bp_int ldin, T *Z, T *Y, bp_int ldy)
+/* Rows [r0, r1) of layer l's forward: Y (leading dimension ldy) = act(X W^T + b), and Z.
+ * A thin layer runs in pieces; on a single worker (one_worker), a large one runs its GEMM
+ * whole and then its pass in chunks, both shared with the helpers. */
+static bp_status forward_layer(bp_net *net, const kernels *k, const bp__layer *l, const T *in, bp_int ldin,
+                               T *Z, T *Y, bp_int ldy, bp_int r0, bp_int r1, int one_worker)
 {
-    bp_status st = k->dense_forward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in, ldin, PARAM(net, l->w_off), l->n_in,
-                                    NULL, BP_ACT_IDENTITY, 0, NULL, 0, Y, ldy);
-    if (st != BP_OK)
-        return st;
-    const chunked_pass p = {.act = l->act, .alpha = (T)l->alpha, .m = m, .n_out = l->n_out, .ldy = ldy,
-                            .per = chunk_rows(m, l->n_out), .b = PARAM(net, l->b_off), .Z = Z, .Y = Y};
-    bp__helpers_run(net->helpers, forward_chunk, &p, (m + p.per - 1) / p.per);
+    const bp_int m = r1 - r0;
+    const size_t off = (size_t)r0 * (size_t)l->n_out, yoff = (size_t)r0 * (size_t)ldy;
+    struct bp__helpers *helpers = one_worker ? net->helpers : NULL;
+    if (thin(net, m, l)) {
+        gemm_pieces g = {.ta = CblasNoTrans, .tb = CblasTrans, .M = m, .N = l->n_out, .K = l->n_in,
+                         .lda = ldin, .ldb = l->n_in, .ldc = ldy, .alpha = 1, .beta = 0,
+                         .A = in + (size_t)r0 * (size_t)ldin, .B = PARAM(net, l->w_off), .C = Y + yoff, .act_l = l,
+                         .bias = PARAM(net, l->b_off), .Z = Z ? Z + off : NULL};
+        run_pieces(helpers, &g);
+        return BP_OK;
+    }
+    const int chunk = one_worker && chunkable(net, m, l);
+    TRY(k->dense_forward(BP_ROW_MAJOR, m, l->n_in, l->n_out, in + (size_t)r0 * (size_t)ldin, ldin,
+                         PARAM(net, l->w_off), l->n_in, chunk ? NULL : PARAM(net, l->b_off),
+                         chunk ? BP_ACT_IDENTITY : l->act, (T)l->alpha, chunk || !Z ? NULL : Z + off, l->n_out,
+                         Y + yoff, ldy));
+    if (chunk) {
+        const chunked_pass p = {.act = l->act, .alpha = (T)l->alpha, .m = m, .n_out = l->n_out, .ldy = ldy,
+                                .per = chunk_rows(m, l->n_out), .b = PARAM(net, l->b_off),
+                                .Z = Z ? Z + off : NULL, .Y = Y + yoff};
+        bp__helpers_run(helpers, forward_chunk, &p, (m + p.per - 1) / p.per);
+    }
     return BP_OK;
 }
 
@@ -406,9 +403,7 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                 slice(t, m, 0, &lo, &hi);
                 if (!idle && hi > lo) {
                     T *Yr = Y + (size_t)lo * (size_t)l->n_out;
-                    st = chunked(net, t, m, l) ? forward_chunked(net, k, l, m, in, ldin, Z, Y, l->n_out)
-                                               : forward_rows_of(net, k, l, in, ldin, Z, Y, l->n_out, lo, hi,
-                                                                 t->T == 1 ? net->helpers : NULL);
+                    st = forward_layer(net, k, l, in, ldin, Z, Y, l->n_out, lo, hi, t->T == 1);
                     if (st == BP_OK && net->check_finite && !block_finite(net, hi - lo, Yr, l->n_out, 0, l->n_out))
                         st = nonfinite(fn, i, "forward output");
                 }
@@ -466,7 +461,7 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                 break;
             }
             slice(t, l->n_out, whole, &lo, &hi);
-            const int share = !idle && !whole && chunked(net, t, m, l);
+            const int share = !idle && !whole && t->T == 1 && chunkable(net, m, l);
             if (share)  /* dZ and db chunked, then only the GEMMs */
                 dz_db_chunked(net, l, m, Z, Y, dY, mode == BP_MODE_SGD ? 0 : b->beta, GRAD(net, l->b_off));
             if (!idle && hi > lo && mode == BP_MODE_SGD) {
@@ -691,7 +686,7 @@ bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *Xv,
  * two gradient buffers in turn, the last layer into out. With the finite check on, each
  * layer's output is scanned as it is produced. */
 static bp_status forward_rows(bp_net *net, const char *fn, bp_int m, bp_int r0, const T *X, bp_int ldx,
-                              T *out, bp_int ldo, struct bp__helpers *helpers)
+                              T *out, bp_int ldo, int one_worker)
 {
     const kernels *k = &backends[net->backend];
     const T *in = X;
@@ -701,11 +696,7 @@ static bp_status forward_rows(bp_net *net, const char *fn, bp_int m, bp_int r0, 
         const int last = i == net->n_layers - 1;
         T *Y = last ? out : ARENA(net, net->g_off[i % 2]) + (size_t)r0 * (size_t)l->n_out;
         const bp_int ldy = last ? ldo : l->n_out;
-        /* On one worker, passes chunked and shared with the helpers as in training. */
-        const int share = helpers && net->backend == BP_BACKEND_BLAS && net->part_off != SIZE_MAX &&
-                          (int64_t)m * l->n_out >= BP_HELP_MIN_VALUES;
-        bp_status st = share ? forward_chunked(net, k, l, m, in, ldin, NULL, Y, ldy)
-                             : forward_rows_of(net, k, l, in, ldin, NULL, Y, ldy, 0, m, helpers);
+        bp_status st = forward_layer(net, k, l, in, ldin, NULL, Y, ldy, 0, m, one_worker);
         if (st != BP_OK)
             return st;
         if (net->check_finite && !block_finite(net, m, Y, ldy, 0, l->n_out))
@@ -737,7 +728,7 @@ static void forward_part(void *ctx, int w)
     bp_int lo, hi;
     slice(&t, j->m, 0, &lo, &hi);
     worker_status(wk, w, hi > lo ? forward_rows(j->net, j->fn, hi - lo, lo, j->X + (size_t)lo * (size_t)j->ldx,
-                                                j->ldx, j->out + (size_t)lo * (size_t)j->ldo, j->ldo, NULL)
+                                                j->ldx, j->out + (size_t)lo * (size_t)j->ldo, j->ldo, 0)
                                  : BP_OK);
 }
 
@@ -745,7 +736,7 @@ static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X
                                T *out, bp_int ldo)
 {
     if (net->n_threads == 1 || m < 2)
-        return forward_rows(net, fn, m, 0, X, ldx, out, ldo, net->n_threads == 1 ? net->helpers : NULL);
+        return forward_rows(net, fn, m, 0, X, ldx, out, ldo, net->n_threads == 1);
     forward_job j = {net, fn, m, X, ldx, out, ldo};
     bp__pool_run(net->pool, forward_part, &j);
     return workers_status(net);
