@@ -59,6 +59,13 @@ expect bad-net-threads 2 "--net-threads: '65' is not a whole number in \[0, 64\]
 # Two worker threads (fused SGD, rows split): the same separable problem is learnt as well.
 expect net-threads 0 'test accuracy: (0\.9[0-9]*|1\.0000)' -- --train "$dir/two.csv" --test "$dir/two.csv" \
     --layers 2-8-2 --epochs 5 --batch 16 --optim sgd --lr 0.1 --net-threads 2
+expect bad-pass-threads 2 "--pass-threads: '-1' is not a whole number in \[0, 64\]" -- --synthetic --pass-threads -1
+# Pass helpers on chunked passes (256 x 300 values) and a thin last layer, then none: the
+# same training, so the same accuracy to the last digit.
+acc2=$("$bin" --synthetic --layers 784-300-10 --batch 256 --epochs 2 --optim sgd --pass-threads 2 --quiet 2>&1 | grep '^test accuracy')
+acc1=$("$bin" --synthetic --layers 784-300-10 --batch 256 --epochs 2 --optim sgd --pass-threads 1 --quiet 2>&1 | grep '^test accuracy')
+if [ -n "$acc2" ] && [ "$acc2" = "$acc1" ]; then pass=$((pass + 1)); else
+    fail=$((fail + 1)); echo "FAIL pass-threads: '$acc2' with 2 pass threads, '$acc1' with 1"; fi
 
 # Models: save, load and go on training, a dtype mismatch, a corrupt file.
 expect save 0 'model saved' -- --synthetic --layers 784-16-10 --epochs 1 --save "$dir/m.bpm"

@@ -41,6 +41,7 @@ typedef struct options {
     bp_dtype dtype;
     int threads;
     int net_threads;            /* --net-threads: 0 = not given */
+    int pass_threads;           /* --pass-threads: 0 = not given */
     bp_backend backend;
     int init;  /* 0: by activation */
     int logreg, newton, standardize, raw_pixels, quiet, synthetic;
@@ -99,6 +100,8 @@ static void usage(FILE *f)
 "  --threads N          BLAS threads (OpenBLAS's setting is process-wide)\n"
 "  --net-threads N      worker threads of the network (bp_net_set_threads; 0: one\n"
 "                       per CPU), each calling BLAS on one thread\n"
+"  --pass-threads N     threads sharing a single worker's element-wise passes\n"
+"                       (bp_net_set_pass_threads; 0: one per CPU, the default)\n"
 "  --backend blas|naive kernels to run on (default blas)\n"
 "\n"
 "Output\n"
@@ -206,7 +209,7 @@ static int parse_args(int argc, char **argv, options *o)
             "--train", "--test", "--save", "--load", "--log", "--plot", "--csv-label", "--csv-header",
             "--layers", "--act", "--loss", "--init", "--optim", "--schedule", "--lr", "--momentum",
             "--beta1", "--beta2", "--eps", "--wd", "--gamma", "--lr-min", "--ridge", "--batch",
-            "--micro-batch", "--threads", "--net-threads", "--epochs", "--step-epochs", "--seed", "--backend"};
+            "--micro-batch", "--threads", "--net-threads", "--pass-threads", "--epochs", "--step-epochs", "--seed", "--backend"};
         if (strncmp(a, "--", 2) != 0)
             return fail("unexpected argument '%s' (see --help)", a);
         if (lookup(a, with_value, (int)(sizeof with_value / sizeof *with_value)) < 0)
@@ -291,10 +294,10 @@ static int parse_args(int argc, char **argv, options *o)
             if (!strcmp(a, "--batch")) o->batch = (bp_int)l;
             else if (!strcmp(a, "--micro-batch")) o->micro = (bp_int)l;
             else o->threads = (int)l;
-        } else if (!strcmp(a, "--net-threads")) {
+        } else if (!strcmp(a, "--net-threads") || !strcmp(a, "--pass-threads")) {
             if (parse_long(v, 0, BP_NET_MAX_THREADS, &l))
-                return fail("--net-threads: '%s' is not a whole number in [0, %d]", v, BP_NET_MAX_THREADS);
-            o->net_threads = l == 0 ? -1 : (int)l;  /* -1: one per CPU */
+                return fail("%s: '%s' is not a whole number in [0, %d]", a, v, BP_NET_MAX_THREADS);
+            *(!strcmp(a, "--net-threads") ? &o->net_threads : &o->pass_threads) = l == 0 ? -1 : (int)l;  /* -1: one per CPU */
         } else if (!strcmp(a, "--epochs") || !strcmp(a, "--step-epochs")) {
             if (parse_long(v, 1, 1000000, &l)) return fail("%s: '%s' is not a whole number >= 1", a, v);
             if (!strcmp(a, "--epochs")) o->epochs = l;
@@ -640,6 +643,10 @@ int main(int argc, char **argv)
             rc = bp_fail("initialising", st);
             goto done;
         }
+    }
+    if (o.pass_threads && (st = bp_net_set_pass_threads(net, o.pass_threads < 0 ? 0 : o.pass_threads)) != BP_OK) {
+        rc = bp_fail("setting the pass threads", st);
+        goto done;
     }
     if ((st = bp_net_set_backend(net, o.backend)) != BP_OK ||
         (st = bp_net_plan(net, o.micro ? o.micro : o.batch)) != BP_OK) {
