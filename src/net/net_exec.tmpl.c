@@ -122,25 +122,36 @@ static int block_finite(const bp_net *net, bp_int rows, const T *Y, bp_int ld, b
  * up to about 2^19 multiply-adds it takes an unpacked small-matrix path, and above it
  * packs the operands, which costs more than the product (measured here, one thread:
  * 256 x 10 x 512 in four pieces of 64 rows, 20 us; whole, 48 us). Nor does it gain from
- * a second thread on them. So a thin layer's three GEMMs are cut, along rows (forward,
- * dX) or along W's columns (dW), into pieces of at most BP_GEMM_PIECE multiply-adds,
- * which a single worker shares with its pass helpers. The pieces are fixed by the
- * shapes, so results do not depend on who computed which. */
+ * a second thread on them. So a thin layer's forward and dX are cut along their rows
+ * into pieces of at most BP_GEMM_PIECE multiply-adds, which a single worker shares with
+ * its pass helpers, and its dW (or fused W update) along the samples, each piece adding
+ * into the result in turn on the calling thread (dW = dZ^T X reads X once, row by row;
+ * in pieces of W's columns, shared, it re-read X's rows once per piece and took 1.7x
+ * longer at batch 1024). The pieces are fixed by the shapes, so results do not depend
+ * on who computed which. Where a piece could not hold BP_PIECE_MIN rows, the product
+ * runs whole. */
 #define BP_THIN_OUT 32
 #define BP_GEMM_PIECE (1 << 19)
+#define BP_PIECE_MIN 8
 
 static int thin(const bp_net *net, bp_int m, const bp__layer *l)
 {
     return net->backend == BP_BACKEND_BLAS && l->n_out <= BP_THIN_OUT && m > 1;
 }
 
-/* C (M x N, row-major) = alpha op(A) op(B) + beta C, in pieces of `per` rows (by_cols 0)
- * or columns (by_cols 1); with act_l set, each piece of rows then gets the layer's bias
- * and activation (and its kept Z). */
+/* Rows per piece of a product whose rows cost `row` multiply-adds each: all n rows if a
+ * piece could not hold BP_PIECE_MIN of them. */
+static bp_int piece_rows(bp_int n, int64_t row)
+{
+    const int64_t fit = (int64_t)BP_GEMM_PIECE / (row > 0 ? row : 1);
+    return fit < BP_PIECE_MIN || fit >= n ? n : (bp_int)fit;
+}
+
+/* C (M x N, row-major) = alpha op(A) B^T-or-B + beta C in pieces of `per` rows; with
+ * act_l set, each piece then gets the layer's bias and activation (and its kept Z). */
 typedef struct gemm_pieces {
-    CBLAS_TRANSPOSE ta, tb;
+    CBLAS_TRANSPOSE tb;
     bp_int M, N, K, lda, ldb, ldc, per;
-    int by_cols;
     T alpha, beta;
     const T *A, *B;
     T *C;
@@ -152,34 +163,39 @@ typedef struct gemm_pieces {
 static void gemm_piece(const void *ctx, bp_int c)
 {
     const gemm_pieces *g = ctx;
-    const bp_int r0 = g->by_cols ? 0 : c * g->per, c0 = g->by_cols ? c * g->per : 0;
-    const bp_int rows = g->by_cols ? g->M : (g->M - r0 < g->per ? g->M - r0 : g->per);
-    const bp_int cols = g->by_cols ? (g->N - c0 < g->per ? g->N - c0 : g->per) : g->N;
-    const T *A = g->A + (g->ta == CblasNoTrans ? (size_t)r0 * (size_t)g->lda : (size_t)r0);
-    const T *B = g->B + (g->tb == CblasNoTrans ? (size_t)c0 : (size_t)c0 * (size_t)g->ldb);
-    T *C = g->C + (size_t)r0 * (size_t)g->ldc + (size_t)c0;
-    CB(gemm)(CblasRowMajor, g->ta, g->tb, rows, cols, g->K, g->alpha, A, g->lda, B, g->ldb, g->beta, C, g->ldc);
+    const bp_int r0 = c * g->per, rows = g->M - r0 < g->per ? g->M - r0 : g->per;
+    T *C = g->C + (size_t)r0 * (size_t)g->ldc;
+    CB(gemm)(CblasRowMajor, CblasNoTrans, g->tb, rows, g->N, g->K, g->alpha, g->A + (size_t)r0 * (size_t)g->lda,
+             g->lda, g->B, g->ldb, g->beta, C, g->ldc);
     if (g->act_l)
-        IPFX(bias_act)(g->act_l->act, (T)g->act_l->alpha, rows, cols, g->bias, g->Z ? g->Z + (size_t)r0 * (size_t)cols : NULL,
-                       cols, C, g->ldc);
+        IPFX(bias_act)(g->act_l->act, (T)g->act_l->alpha, rows, g->N, g->bias,
+                       g->Z ? g->Z + (size_t)r0 * (size_t)g->N : NULL, g->N, C, g->ldc);
 }
 
-/* Runs g in pieces of at most BP_GEMM_PIECE multiply-adds (at least one row or 16
- * columns), on the helpers if not NULL. */
+/* Runs g in pieces of rows, on the helpers if not NULL. */
 static void run_pieces(struct bp__helpers *helpers, gemm_pieces *g)
 {
-    const bp_int along = g->by_cols ? g->N : g->M, across = g->by_cols ? g->M : g->N;
-    const int64_t fit = (int64_t)BP_GEMM_PIECE / ((int64_t)across * (g->K > 0 ? g->K : 1));
-    g->per = fit < (g->by_cols ? 16 : 1) ? (g->by_cols ? 16 : 1) : fit > along ? along : (bp_int)fit;
-    if (along > 0)
-        bp__helpers_run(helpers, gemm_piece, g, (along + g->per - 1) / g->per);
+    g->per = piece_rows(g->M, (int64_t)g->N * g->K);
+    if (g->M > 0)
+        bp__helpers_run(helpers, gemm_piece, g, (g->M + g->per - 1) / g->per);
+}
+
+/* A thin layer's weight product, C (M x N) = beta C + alpha A^T B with A (K x M) and B
+ * (K x N) sample-major: the K samples in pieces, each adding into C in order. */
+static void thin_dw(bp_int M, bp_int N, bp_int K, T alpha, const T *A, bp_int lda, const T *B, bp_int ldb, T beta,
+                    T *C, bp_int ldc)
+{
+    const bp_int per = piece_rows(K, (int64_t)M * N);
+    for (bp_int k0 = 0; k0 < K; k0 += per)
+        CB(gemm)(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K - k0 < per ? K - k0 : per, alpha,
+                 A + (size_t)k0 * (size_t)lda, lda, B + (size_t)k0 * (size_t)ldb, ldb, k0 == 0 ? beta : 1, C, ldc);
 }
 
 /* The fused SGD update of features [lo, hi) of layer l, from their dZ (m x n_out, at dZ + lo)
  * and their bias gradient in the gradient buffer: W = decay W - lr dZ^T X, b = decay b - lr db.
  * With beta = decay the GEMM reads W where an unfused pass would first zero a dW. */
 static void sgd_rows(bp_net *net, const bp__layer *l, const micro *b, const T *in, bp_int ldin,
-                     const T *dZ, bp_int lo, bp_int hi, struct bp__helpers *helpers)
+                     const T *dZ, bp_int lo, bp_int hi)
 {
     T *W = PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, *bias = PARAM(net, l->b_off);
     const T *db = GRAD(net, l->b_off);
@@ -193,10 +209,7 @@ static void sgd_rows(bp_net *net, const bp__layer *l, const micro *b, const T *i
                 w[c] = b->decay * w[c] + s * in[c];
         }
     } else if (thin(net, b->rows, l)) {
-        gemm_pieces g = {.ta = CblasTrans, .tb = CblasNoTrans, .M = hi - lo, .N = l->n_in, .K = b->rows,
-                         .lda = l->n_out, .ldb = ldin, .ldc = l->n_in, .by_cols = 1, .alpha = -b->lr,
-                         .beta = b->decay, .A = dZ, .B = in, .C = W};
-        run_pieces(helpers, &g);
+        thin_dw(hi - lo, l->n_in, b->rows, -b->lr, dZ, l->n_out, in, ldin, b->decay, W, l->n_in);
     } else {
         CB(gemm)(CblasRowMajor, CblasTrans, CblasNoTrans, hi - lo, l->n_in, b->rows, -b->lr, dZ, l->n_out,
                  in, ldin, b->decay, W, l->n_in);
@@ -210,7 +223,7 @@ static void sgd_rows(bp_net *net, const bp__layer *l, const micro *b, const T *i
  * (beta: the micro-batch's), with the finite check. */
 static bp_status grad_features(bp_net *net, const kernels *k, const char *fn, bp_int i, const micro *b,
                                const T *in, bp_int ldin, bp_act act, const T *Z, const T *Y, T *dY,
-                               bp_int lo, bp_int hi, int db_done, struct bp__helpers *helpers)
+                               bp_int lo, bp_int hi, int db_done)
 {
     const bp__layer *l = &net->layers[i];
     T *dW = GRAD(net, l->w_off) + (size_t)lo * (size_t)l->n_in, *db = GRAD(net, l->b_off) + lo;
@@ -218,10 +231,7 @@ static bp_status grad_features(bp_net *net, const kernels *k, const char *fn, bp
     if (thin(net, b->rows, l)) {  /* dZ and db, then dW in pieces */
         IPFX(dz_db)(act, (T)l->alpha, b->rows, hi - lo, Z ? Z + lo : NULL, l->n_out, Y + lo, l->n_out, dY + lo,
                     l->n_out, dY + lo, l->n_out, b->beta, db_done ? NULL : db);
-        gemm_pieces g = {.ta = CblasTrans, .tb = CblasNoTrans, .M = hi - lo, .N = l->n_in, .K = b->rows,
-                         .lda = l->n_out, .ldb = ldin, .ldc = l->n_in, .by_cols = 1, .alpha = 1,
-                         .beta = b->beta, .A = dY + lo, .B = in, .C = dW};
-        run_pieces(helpers, &g);
+        thin_dw(hi - lo, l->n_in, b->rows, 1, dY + lo, l->n_out, in, ldin, b->beta, dW, l->n_in);
     } else {
         st = k->dense_backward(BP_ROW_MAJOR, b->rows, l->n_in, hi - lo, in, ldin,
                                      PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, l->n_in, act,
@@ -244,7 +254,7 @@ static bp_status dx_rows(bp_net *net, const kernels *k, const char *fn, bp_int i
     T *dXr = dX + (size_t)lo * (size_t)l->n_in;
     bp_status st = BP_OK;
     if (thin(net, hi - lo, l)) {
-        gemm_pieces g = {.ta = CblasNoTrans, .tb = CblasNoTrans, .M = hi - lo, .N = l->n_in, .K = l->n_out,
+        gemm_pieces g = {.tb = CblasNoTrans, .M = hi - lo, .N = l->n_in, .K = l->n_out,
                          .lda = l->n_out, .ldb = l->n_in, .ldc = l->n_in, .alpha = 1, .beta = 0,
                          .A = dZ + (size_t)lo * (size_t)l->n_out, .B = PARAM(net, l->w_off), .C = dXr};
         run_pieces(helpers, &g);
@@ -322,7 +332,7 @@ static bp_status forward_layer(bp_net *net, const kernels *k, const bp__layer *l
     const size_t off = (size_t)r0 * (size_t)l->n_out, yoff = (size_t)r0 * (size_t)ldy;
     struct bp__helpers *helpers = one_worker ? net->helpers : NULL;
     if (thin(net, m, l)) {
-        gemm_pieces g = {.ta = CblasNoTrans, .tb = CblasTrans, .M = m, .N = l->n_out, .K = l->n_in,
+        gemm_pieces g = {.tb = CblasTrans, .M = m, .N = l->n_out, .K = l->n_in,
                          .lda = ldin, .ldb = l->n_in, .ldc = ldy, .alpha = 1, .beta = 0,
                          .A = in + (size_t)r0 * (size_t)ldin, .B = PARAM(net, l->w_off), .C = Y + yoff, .act_l = l,
                          .bias = PARAM(net, l->b_off), .Z = Z ? Z + off : NULL};
@@ -470,7 +480,7 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                                 dY + lo, l->n_out, dY + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
             } else if (!idle && hi > lo) {
                 st = grad_features(net, k, fn, i, b, in, ldin, share ? BP_ACT_IDENTITY : l->act, Z, Y, dY, lo, hi,
-                                   share, t->T == 1 ? net->helpers : NULL);
+                                   share);
             }
             if (dX && ((t->T > 1 && m > l->n_in) || (t->T == 1 && thin(net, m, l)))) {
                 /* More samples than inputs (or a thin layer on one worker): dX by rows,
@@ -506,9 +516,9 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                     if (row_back)  /* db, as backward's by-rows dZ left it out */
                         IPFX(dz_db)(BP_ACT_IDENTITY, 0, m, hi - lo, NULL, l->n_out, NULL, l->n_out, dZ + lo,
                                     l->n_out, dZ + lo, l->n_out, 0, GRAD(net, l->b_off) + lo);
-                    sgd_rows(net, l, b, in, ldin, dZ + lo, lo, hi, t->T == 1 ? net->helpers : NULL);
+                    sgd_rows(net, l, b, in, ldin, dZ + lo, lo, hi);
                 } else {  /* dW and db of a by-rows backward: dZ is final, so "identity" */
-                    st = grad_features(net, k, fn, i, b, in, ldin, BP_ACT_IDENTITY, NULL, Y, dZ, lo, hi, 0, NULL);
+                    st = grad_features(net, k, fn, i, b, in, ldin, BP_ACT_IDENTITY, NULL, Y, dZ, lo, hi, 0);
                 }
             }
             break;
