@@ -6,6 +6,7 @@
 #include <check.h>
 #include <sched.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +250,66 @@ START_TEST(test_inference)
 }
 END_TEST
 
+/* Three fused SGD steps of a fresh double network with pass helpers, and its parameters. */
+typedef struct trained {
+    const data *d;
+    double *params;
+    size_t n;
+    bp_status st;
+} trained;
+
+static void *train_one(void *arg)
+{
+    trained *r = arg;
+    bp_net *net = NULL;
+    bp_optim *opt = NULL;
+    const bp_optim_config cfg = bp_optim_defaults(BP_OPT_SGD, 0.05);
+    r->st = bp_net_create(&net, BP_F64, NIN, NL, layers, BP_LOSS_SOFTMAX_XENT, NULL);
+    if (r->st == BP_OK)
+        r->st = bp_net_set_pass_threads(net, 2);
+    if (r->st == BP_OK)
+        r->st = bp_net_init(net, BP_INIT_GLOROT_UNIFORM, 9, 1);
+    if (r->st == BP_OK)
+        r->st = bp_net_plan(net, MB);
+    if (r->st == BP_OK)
+        r->st = bp_optim_create(&opt, net, &cfg);
+    for (int s = 0; s < 3 && r->st == BP_OK; s++)
+        r->st = bp_optim_train_step(opt, net, MB, r->d->X + (size_t)s * 8 * NIN, NIN, r->d->y + s * 8, 0, NULL);
+    if (r->st == BP_OK) {
+        r->n = bp_net_n_params(net);
+        r->params = nt_memdup(bp_net_params(net), r->n * sizeof(double));
+    }
+    bp_optim_destroy(opt);
+    bp_net_destroy(net);
+    return NULL;
+}
+
+/* Independent networks, each with its own helpers, trained at the same time in two
+ * threads: each ends where the same training on the calling thread alone ends (within
+ * rounding: OpenBLAS may split a product differently while another call runs). */
+START_TEST(test_independent_networks)
+{
+    static data d;
+    make_data(&d);
+    trained alone = {&d, NULL, 0, BP_OK}, both[2] = {{&d, NULL, 0, BP_OK}, {&d, NULL, 0, BP_OK}};
+    train_one(&alone);
+    NT_OK(alone.st);
+    pthread_t th[2];
+    for (int k = 0; k < 2; k++)
+        ck_assert_int_eq(pthread_create(&th[k], NULL, train_one, &both[k]), 0);
+    for (int k = 0; k < 2; k++)
+        ck_assert_int_eq(pthread_join(th[k], NULL), 0);
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(both[k].st, BP_OK);
+        ck_assert_uint_eq(both[k].n, alone.n);
+        const double err = nt_err(both[k].params, alone.params, alone.n);
+        ck_assert_msg(err <= 1e-12, "thread %d: parameters differ from the lone run by %g (normwise)", k, err);
+        free(both[k].params);
+    }
+    free(alone.params);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("passes");
@@ -259,6 +320,7 @@ int main(void)
     tcase_add_test(tc, test_settings);
     tcase_add_test(tc, test_finite_check);
     tcase_add_test(tc, test_inference);
+    tcase_add_test(tc, test_independent_networks);
     suite_add_tcase(s, tc);
     return tu_run_suite(s);
 }
