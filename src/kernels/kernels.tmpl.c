@@ -36,12 +36,19 @@ static T exp_sum(bp_int m, const T *z, T *zmax)
 }
 
 /* y = softmax(z) over one row; y may be z. */
+/* y = softmax(z) from z's max and exp_sum (y may be z). */
+static void softmax_of(bp_int m, const T *z, T zmax, T esum, T *y)
+{
+    const T inv = 1 / esum;
+    for (bp_int j = 0; j < m; j++)
+        y[j] = M(exp)(z[j] - zmax) * inv;
+}
+
 static void softmax_row(bp_int m, const T *z, T *y)
 {
     T zmax;
-    const T inv = 1 / exp_sum(m, z, &zmax);
-    for (bp_int j = 0; j < m; j++)
-        y[j] = M(exp)(z[j] - zmax) * inv;
+    const T esum = exp_sum(m, z, &zmax);
+    softmax_of(m, z, zmax, esum, y);
 }
 
 /* y = f(z) over one sample's m values; y may be z. The switch sits outside the loops. */
@@ -136,6 +143,25 @@ static void scale_mat(bp_layout layout, bp_int n_out, bp_int n_in, T beta, T *A,
         scale_vec(row ? n_in : n_out, beta, A + (size_t)i * (size_t)lda);
 }
 
+void IPFX(rank1)(bp_layout layout, bp_int m, bp_int n, T alpha, const T *x, const T *y, T beta, T *A, bp_int lda)
+{
+    if (beta == 1) {
+        CB(ger)((CBLAS_LAYOUT)layout, m, n, alpha, x, 1, y, 1, A, lda);
+        return;
+    }
+    const int row = layout == BP_ROW_MAJOR;
+    for (bp_int a = 0, na = row ? m : n; a < na; a++) {
+        T *d = A + (size_t)a * (size_t)lda;
+        const T s = alpha * (row ? x[a] : y[a]), *v = row ? y : x;
+        if (beta == 0)  /* A is not read: BLAS semantics */
+            for (bp_int c = 0, nc = row ? n : m; c < nc; c++)
+                d[c] = s * v[c];
+        else
+            for (bp_int c = 0, nc = row ? n : m; c < nc; c++)
+                d[c] = beta * d[c] + s * v[c];
+    }
+}
+
 /* Both layouts are computed as row-major products over the sample-major X, Y
  * blocks; a column-major W is, in memory, the row-major transpose W^T. */
 static CBLAS_TRANSPOSE w_as_transposed(bp_layout layout)
@@ -202,17 +228,8 @@ bp_status PFX(dense_backward)(bp_layout layout, bp_int n, bp_int n_in, bp_int n_
         scale_mat(layout, n_out, n_in, beta, dW, lddw);
         return BP_OK;
     }
-    if (n == 1 && beta == 0) {  /* dW = dz x^T: written in one pass, not zeroed and then ger'ed */
-        const int row = layout == BP_ROW_MAJOR;
-        for (bp_int a = 0, na = row ? n_out : n_in; a < na; a++) {
-            T *d = dW + (size_t)a * (size_t)lddw;
-            const T s = row ? dZ[a] : X[a], *v = row ? X : dZ;
-            for (bp_int c = 0, nc = row ? n_in : n_out; c < nc; c++)
-                d[c] = s * v[c];
-        }
-    } else if (n == 1) {  /* dW = beta dW + dz x^T, a rank-1 update */
-        scale_mat(layout, n_out, n_in, beta, dW, lddw);
-        CB(ger)((CBLAS_LAYOUT)layout, n_out, n_in, 1, dZ, 1, X, 1, dW, lddw);
+    if (n == 1) {  /* dW = beta dW + dz x^T, a rank-1 update */
+        IPFX(rank1)(layout, n_out, n_in, 1, dZ, X, beta, dW, lddw);
     } else if (layout == BP_ROW_MAJOR) {  /* dW = beta dW + dZ^T X */
         CB(gemm)(CblasRowMajor, CblasTrans, CblasNoTrans, n_out, n_in, n, 1, dZ, lddz, X, ldx, beta, dW, lddw);
     } else {                              /* dW^T = beta dW^T + X^T dZ */
@@ -354,17 +371,15 @@ bp_status PFX(logreg_grad)(bp_layout layout, bp_int n_in, bp_int n_classes, cons
     if (b)
         for (bp_int j = 0; j < n_classes; j++)
             p[j] += b[j];
-    if (loss) {
-        T zmax;
-        const T esum = exp_sum(n_classes, p, &zmax);
+    T zmax;
+    const T esum = exp_sum(n_classes, p, &zmax);
+    if (loss)
         *loss = ((double)zmax + M(log)(esum) - (double)p[label]) / (double)divisor;
-    }
-    softmax_row(n_classes, p, p);
-    /* dW += (p - e_c) x^T / divisor: the rank-1 update p x^T by ger, then the one-hot
+    softmax_of(n_classes, p, zmax, esum, p);
+    /* dW = beta dW + (p - e_c) x^T / divisor: the rank-1 update p x^T, then the one-hot
      * part, which only touches row c, by axpy, so p stays the probabilities. */
     const T inv = 1 / divisor;
-    scale_mat(layout, n_classes, n_in, beta, dW, lddw);
-    CB(ger)((CBLAS_LAYOUT)layout, n_classes, n_in, inv, p, 1, x, 1, dW, lddw);
+    IPFX(rank1)(layout, n_classes, n_in, inv, p, x, beta, dW, lddw);
     if (layout == BP_ROW_MAJOR)
         CB(axpy)(n_in, -inv, x, 1, dW + (size_t)label * (size_t)lddw, 1);
     else

@@ -199,15 +199,8 @@ static void sgd_rows(bp_net *net, const bp__layer *l, const micro *b, const T *i
 {
     T *W = PARAM(net, l->w_off) + (size_t)lo * (size_t)l->n_in, *bias = PARAM(net, l->b_off);
     const T *db = GRAD(net, l->b_off);
-    if (b->rows == 1 && b->decay == 1) {  /* a rank-1 update: BLAS ger, on all its threads */
-        CB(ger)(CblasRowMajor, hi - lo, l->n_in, -b->lr, dZ, 1, in, 1, W, l->n_in);
-    } else if (b->rows == 1) {  /* with weight decay: written in one pass */
-        for (bp_int o = 0; o < hi - lo; o++) {
-            T *w = W + (size_t)o * (size_t)l->n_in;
-            const T s = -b->lr * dZ[o];
-            for (bp_int c = 0; c < l->n_in; c++)
-                w[c] = b->decay * w[c] + s * in[c];
-        }
+    if (b->rows == 1) {  /* a rank-1 update (ger; with weight decay, one pass) */
+        IPFX(rank1)(BP_ROW_MAJOR, hi - lo, l->n_in, -b->lr, dZ, in, b->decay, W, l->n_in);
     } else if (thin(net, b->rows, l)) {
         thin_dw(hi - lo, l->n_in, b->rows, -b->lr, dZ, l->n_out, in, ldin, b->decay, W, l->n_in);
     } else {
