@@ -62,6 +62,7 @@ struct opts {
     int naive[MAX_BATCHES];   /* batches at which the naive backend is timed */
     int nnaive;
     struct bench_common c;    /* min_reps: BLAS steps and GEMMs alone; min_time: per variant per row */
+    int blas_threads_known;   /* OpenBLAS's thread count can be read and set (bench_meta.threads > 0) */
 };
 
 /* Worker threads of the timed (BLAS) network, --net-threads; 1: the library's default. */
@@ -108,8 +109,9 @@ static void usage(FILE *f)
         "forward 2n(784*512 + 512*512 + 512*10), dW the same, dX of layers 2 and 3\n"
         "2n(512*512 + 512*10)); the unfused step and the medians of its two calls\n"
         "(loss_and_grad, optim_step); the GEMMs alone; the fused GEMMs: the same calls in\n"
-        "the fused step's form (dX first, then W -= lr dZ^T X with beta = 1, which skips the\n"
-        "zeroing that beta = 0 does); ratios: step / GEMMs alone (target <= %.2f at batch\n"
+        "the fused step's form (dX first, then -lr dZ^T X added into a W-sized buffer with\n"
+        "beta = 1, which skips the zeroing that beta = 0 does; not into W itself, which\n"
+        "would grow without bound from call to call); ratios: step / GEMMs alone (target <= %.2f at batch\n"
         ">= %d), unfused step / GEMMs alone, and step / fused GEMMs (what the step costs\n"
         "beyond the GEMMs it calls); the GEMMs alone on one BLAS thread (OpenBLAS; with\n"
         "--net-threads they are the GEMMs alone) and step / those (target <= %.2f at batch\n"
@@ -250,7 +252,7 @@ static void P##_gemms(const struct gemm_ws *w, int fused)                       
     for (int l = NL - 1; l >= 0; l--) {                                                     \
         int k = width[l], m = width[l + 1];                                                 \
         const T *in = l ? (const T *)w->A[l - 1] : (const T *)w->X;                         \
-        T *dst = fused ? w->W[l] : w->dW[l];                                                \
+        T *dst = w->dW[l]; /* fused: not W, which would grow without bound step by step */  \
         const T alpha = fused ? (T)-LEARNING_RATE : 1, beta = fused ? 1 : 0;                \
         if (l > 0 && fused)                                                                 \
             P##_dx(w, l);                                                                   \
@@ -532,7 +534,7 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
                                  &r->naive_step, &r->gemms_1t };
     /* On one worker, the GEMMs alone on one BLAS thread too (OpenBLAS only); with worker
      * threads the GEMMs alone already run on one. */
-    const int one_thread = net_threads == 1 && bench_blas_threads(bench_blas_threads(1)) > 0;
+    const int one_thread = net_threads == 1 && o->blas_threads_known;
     double *smp[NS] = { 0 };
     for (int k = 0; k < NS; k++)
         if ((k != S_NAIVE || naive) && (k != S_GEMMS_1T || one_thread))
@@ -798,6 +800,7 @@ int main(int argc, char **argv)
 
     parse_args(&o, argc, argv);
     bench_get_meta(&m);
+    o.blas_threads_known = m.threads > 0;
     if (!o.c.json)
         print_header(&o, &m);
     for (int i = 0; i < o.nbatches; i++)

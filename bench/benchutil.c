@@ -313,7 +313,8 @@ void bench_dat_row(FILE *f, int key, char letter, const double *v, size_t n)
 
 int bench_dat_close(const char *prog, FILE *f, const char *path)
 {
-    if (fclose(f) != 0) {
+    const int failed = ferror(f);  /* a buffered write that failed before fclose */
+    if (fclose(f) != 0 || failed) {
         fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
         return -1;
     }

@@ -16,7 +16,7 @@ int main(void)
 {
     static float X[N][D];
     static int32_t y[N];
-    unsigned s = 1;  /* three interleaved spirals-ish bands: class by angle and radius */
+    unsigned s = 1;  /* class 0 inside a disc; outside it, 1 where x y > 0 and 2 where x y < 0 */
     for (int i = 0; i < N; i++) {
         for (int j = 0; j < D; j++)
             X[i][j] = (float)((s = s * 1103515245u + 12345u) >> 8 & 0xffff) / 32768.0f - 1;
