@@ -152,22 +152,27 @@ BP_API bp_status bp_net_set_backend(bp_net *net, bp_backend backend);
 BP_API bp_status bp_net_set_threads(bp_net *net, int n_threads);
 BP_API int bp_net_threads(const bp_net *net);
 
-/* Pass threads of a single-worker network (bp_net_set_threads 1). Its GEMMs run on
- * BLAS's own threads, but the element-wise passes between them (bias + activation
- * after a forward GEMM; dZ = dY f'(Z) with db before the backward GEMMs) would run on
- * the calling thread alone while the other cores wait for the next GEMM. With
- * n_threads > 1 (0: one per processor, as above), the passes of every layer with at least
- * 65536 values (rows x features) per micro-batch are cut into chunks that the calling
- * thread and n_threads - 1 helper threads take in turn, from a shared counter: the
- * caller starts at once and never waits for a helper to wake, and a helper that comes
- * late takes fewer chunks. Each chunk is computed exactly as on one thread (forward by
- * rows; dZ and db by columns, each db summed over the samples in order), so results are
- * bitwise the same for every n_threads. The helpers sleep between passes, leaving the
- * cores to BLAS; they are started by bp_net_plan (or here, when already planned) once
- * the plan has such a layer, and never by a pass. If they cannot be started at
- * bp_net_plan, passes run on the calling thread (here, that is reported as
- * BP_ERR_NOMEM). Passes of a network on several workers (bp_net_set_threads > 1) do
- * not use them. Default: one per processor, as above; 1 turns them off. */
+/* Pass threads of a single-worker network (bp_net_set_threads 1). Its big GEMMs run on
+ * BLAS's own threads, but the work between them would run on the calling thread alone
+ * while the other cores wait for the next GEMM. So:
+ * - the element-wise passes (bias + activation after a forward GEMM; dZ = dY f'(Z)
+ *   with db before the backward GEMMs) of every layer with at least 65536 values
+ *   (rows x features) per micro-batch are cut into chunks of rows;
+ * - a thin layer (at most 32 outputs) runs its forward and dX GEMMs in pieces of rows
+ *   small enough for OpenBLAS's unpacked small-matrix path (its dW in pieces of samples,
+ *   added in turn on the calling thread);
+ * and with n_threads > 1 (0: one per processor, as above) the calling thread and
+ * n_threads - 1 helper threads take the chunks and pieces in turn from a shared
+ * counter: the caller starts at once and never waits for a helper to wake, and a
+ * helper that comes late takes fewer. Chunks and pieces are fixed by the shapes, and
+ * each chunk sums its db part into its own row, the rows then added in chunk order,
+ * so results are bitwise the same for every n_threads. The helpers sleep between
+ * passes, leaving the cores to BLAS, and keep off the calling thread's CPU; they are
+ * started by bp_net_plan or bp_net_set_threads(net, 1) (or here, when already planned)
+ * once the plan has a layer to chunk, and never by a pass. If they cannot be started
+ * there, passes run on the calling thread; here that is reported as BP_ERR_NOMEM and
+ * the setting is left as it was. A network on several workers (bp_net_set_threads > 1)
+ * has none. Default: one per processor, as above; 1 turns them off. */
 BP_API bp_status bp_net_set_pass_threads(bp_net *net, int n_threads);
 BP_API int bp_net_pass_threads(const bp_net *net);
 

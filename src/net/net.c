@@ -184,13 +184,21 @@ static bp_int widest_layer(const bp_net *net)
     return widest;
 }
 
-/* Starts the pass helpers once a single-worker plan has a layer large enough to share
- * (BP_HELP_MIN_VALUES) and pass_threads asks for them. */
-static bp_status start_helpers(bp_net *net, const char *fn)
+/* Makes the pass helpers match n pass threads: running (n - 1 of them) while the
+ * network has one worker and a plan with a layer to chunk, and n > 1; stopped
+ * otherwise. Helpers that exist have pass_threads threads, so another n replaces them.
+ * On failure nothing changes. */
+static bp_status sync_helpers(bp_net *net, const char *fn, int n)
 {
-    if (net->helpers || net->pass_threads < 2 || !net->arena || net->part_off == SIZE_MAX)
+    const int want = n > 1 && net->n_threads == 1 && net->arena && net->part_off != SIZE_MAX;
+    if (want && net->helpers && n == net->pass_threads)
         return BP_OK;
-    return bp__helpers_create(net, fn, net->pass_threads, &net->helpers);
+    struct bp__helpers *h = NULL;
+    if (want)
+        TRY(bp__helpers_create(net, fn, n, &h));
+    bp__helpers_destroy(net, net->helpers);
+    net->helpers = h;
+    return BP_OK;
 }
 
 /* Gives OpenBLAS back the thread count a threaded mode replaced. */
@@ -354,7 +362,7 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     net->tg_off = tg_off;
     net->part_off = part_off;
     /* Helpers only speed passes up: if they cannot start, the passes run on the caller. */
-    (void)start_helpers(net, fn);
+    (void)sync_helpers(net, fn, net->pass_threads);
     return BP_OK;
 }
 
@@ -400,6 +408,8 @@ bp_status bp_net_set_threads(bp_net *net, int n_threads)
 #endif
     if (n_threads == 1)
         restore_blas_threads(net);
+    /* Workers have no pass helpers; one worker gets them back (or runs without). */
+    (void)sync_helpers(net, fn, net->pass_threads);
     return BP_OK;
 }
 
@@ -410,10 +420,9 @@ bp_status bp_net_set_pass_threads(bp_net *net, int n_threads)
     TRY(thread_count(fn, &n_threads));
     if (n_threads == net->pass_threads)
         return BP_OK;
-    bp__helpers_destroy(net, net->helpers);
-    net->helpers = NULL;
+    TRY(sync_helpers(net, fn, n_threads));
     net->pass_threads = n_threads;
-    return start_helpers(net, fn);
+    return BP_OK;
 }
 
 int bp_net_pass_threads(const bp_net *net)

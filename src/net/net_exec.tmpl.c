@@ -67,7 +67,7 @@ static const T *layer_input(const bp_net *net, const micro *b, bp_int i, bp_int 
  * before. Workers write disjoint slices of the shared arena and gradient, so nothing is
  * summed afterwards and each value is computed by one worker: deterministic for a given
  * thread count. A worker that fails raises `failed`; all keep meeting at the barriers
- * but do no more work. */
+ * but do no more work, and the pass ends with that micro-batch. */
 typedef struct team {
     bp_net *net;
     int w, T;
@@ -82,7 +82,7 @@ static void team_barrier(const team *t)
 
 static int team_failed(const team *t)
 {
-    return t->T > 1 && atomic_load(t->failed);
+    return atomic_load(t->failed);
 }
 
 /* This worker's slice [*lo, *hi) of n features; a softmax needs whole rows: worker 0. */
@@ -464,7 +464,7 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
                 break;
             }
             slice(t, l->n_out, whole, &lo, &hi);
-            const int share = !idle && !whole && t->T == 1 && chunkable(net, m, l);
+            const int share = !idle && t->T == 1 && chunkable(net, m, l);  /* rows: softmax too */
             if (share)  /* dZ and db chunked, then only the GEMMs */
                 dz_db_chunked(net, l, m, Z, Y, dY, mode == BP_MODE_SGD ? 0 : b->beta, GRAD(net, l->b_off));
             if (!idle && hi > lo && mode == BP_MODE_SGD) {
@@ -516,7 +516,7 @@ static bp_status run_steps(const team *t, const char *fn, const micro *b, bp__mo
             }
             break;
         }
-        if (st != BP_OK && t->T > 1)
+        if (st != BP_OK)
             atomic_store(t->failed, 1);
         if (barrier_after(net->steps[s].kind, i, row_back, mode))
             team_barrier(t);
@@ -646,8 +646,11 @@ static void batch_part(batch_job *j, int w)
             worker_status(wk, w, st);
         if (w == 0 && wk->st == BP_OK && j->count && net->loss != BP_LOSS_MSE)
             wk->correct += count_correct(net, &b);
-        /* The next micro-batch overwrites the arena: wait until every worker is done with it. */
+        /* The next micro-batch overwrites the arena: wait until every worker is done with it.
+         * After a failure no worker goes on (all read the flag after the barrier). */
         team_barrier(&t);
+        if (atomic_load(&j->failed))
+            break;
     }
 }
 
