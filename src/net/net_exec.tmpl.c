@@ -833,6 +833,16 @@ bp_status IPFX(net_gradcheck)(bp_net *net, const char *fn, bp_int n, const void 
     return BP_OK;
 }
 
+/* A failed LAPACKE call of the orthogonal init: its own work space it could not get
+ * (LAPACKE allocates it), else a matrix it could not factor. */
+static bp_status lapack_failed(const char *what, lapack_int info, bp_int r, bp_int c)
+{
+    if (info == LAPACK_WORK_MEMORY_ERROR)
+        return bp__fail(BP_ERR_NOMEM, "bp_net_init", "%s could not allocate its work space (%d x %d matrix)", what,
+                        (int)r, (int)c);
+    return bp__fail(BP_ERR_NONFINITE, "bp_net_init", "%s failed on a %d x %d matrix", what, (int)r, (int)c);
+}
+
 /* Orthogonal weights: Q of the QR factorisation of an r x c standard normal matrix
  * (r >= c, column-major), each column's sign fixed by R's diagonal so Q is uniformly
  * distributed; W is Q (n_out >= n_in) or Q^T. A and tau are work space for r c and c. */
@@ -841,15 +851,17 @@ static bp_status init_orthogonal(bp_net *net, const bp__layer *l, T *W, double g
     const bp_int r = l->n_out > l->n_in ? l->n_out : l->n_in, c = l->n_out > l->n_in ? l->n_in : l->n_out;
     for (size_t q = 0; q < (size_t)r * (size_t)c; q++)
         A[q] = (T)bp__rng_normal(net->rng);
-    if (LA(geqrf)(LAPACK_COL_MAJOR, r, c, A, r, tau) != 0)
-        return bp__fail(BP_ERR_NONFINITE, "bp_net_init", "?geqrf failed on a %d x %d matrix", (int)r, (int)c);
+    lapack_int info = LA(geqrf)(LAPACK_COL_MAJOR, r, c, A, r, tau);
+    if (info != 0)
+        return lapack_failed("?geqrf", info, r, c);
     /* The signs of R's diagonal wait in W (at least c elements, written last), then in tau,
      * which orgqr no longer needs. */
     T *sign = W;
     for (bp_int j = 0; j < c; j++)
         sign[j] = A[(size_t)j * (size_t)r + (size_t)j] < 0 ? -1 : 1;
-    if (LA(orgqr)(LAPACK_COL_MAJOR, r, c, c, A, r, tau) != 0)
-        return bp__fail(BP_ERR_NONFINITE, "bp_net_init", "?orgqr failed on a %d x %d matrix", (int)r, (int)c);
+    info = LA(orgqr)(LAPACK_COL_MAJOR, r, c, c, A, r, tau);
+    if (info != 0)
+        return lapack_failed("?orgqr", info, r, c);
     for (bp_int j = 0; j < c; j++)
         tau[j] = sign[j];
     for (bp_int o = 0; o < l->n_out; o++)

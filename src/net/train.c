@@ -143,7 +143,8 @@ static double newton_eval(const newton *w, const double *th, double *g, double *
         }
         if (!H)
             continue;
-        /* H_kl += x~^T diag(p_k (delta_kl - p_l)) x~ / n, for k <= l; mirrored below. */
+        /* H_kl += x~^T diag(p_k (delta_kl - p_l)) x~ / n, for k <= l: the row-major upper
+         * blocks, all that the Cholesky solve reads. */
         for (bp_int k = 0; k < K; k++)
             for (bp_int l = k; l < K; l++) {
                 for (bp_int r = 0; r < m; r++) {
@@ -165,14 +166,9 @@ static double newton_eval(const newton *w, const double *th, double *g, double *
     loss += 0.5 * w->ridge * sq;
     if (g)
         cblas_daxpy((bp_int)P, w->ridge, th, 1, g, 1);
-    if (H) {
-        for (size_t a = 0; a < P; a++)
-            for (size_t b = a + 1; b < P; b++)
-                if (b / (size_t)d1 > a / (size_t)d1)  /* mirror the upper blocks */
-                    H[b * P + a] = H[a * P + b];
+    if (H)
         for (size_t a = 0; a < P; a++)
             H[a * P + a] += w->ridge;
-    }
     return loss;
 }
 
@@ -252,9 +248,12 @@ bp_status bp_logreg_newton(bp_net *net, bp_int n, const void *X, bp_int ldx, con
         }
         if (gmax < tol)
             break;
-        /* H d = g by Cholesky (H is positive definite thanks to the ridge); g becomes d. */
-        const lapack_int info = LAPACKE_dposv(LAPACK_ROW_MAJOR, 'L', (lapack_int)P, 1, w.H, (lapack_int)P,
-                                              w.g, 1);
+        /* H d = g by Cholesky (H is positive definite thanks to the ridge); g becomes d.
+         * The row-major upper blocks and full diagonal blocks that newton_eval wrote are,
+         * read column-major, the lower triangle: dposv_work takes H as it is, with no
+         * transposed copy (LAPACKE_dposv's, outside the network's allocator) nor mirror. */
+        const lapack_int info = LAPACKE_dposv_work(LAPACK_COL_MAJOR, 'L', (lapack_int)P, 1, w.H, (lapack_int)P,
+                                                   w.g, (lapack_int)P);
         if (info != 0) {
             st = bp__fail(BP_ERR_NONFINITE, fn, "LAPACKE_dposv failed (info %d) at iteration %d", (int)info, it);
             goto done;
