@@ -71,6 +71,13 @@ if [ -n "$acc2" ] && [ "$acc2" = "$acc1" ]; then pass=$((pass + 1)); else
 expect save 0 'model saved' -- --synthetic --layers 784-16-10 --epochs 1 --save "$dir/m.bpm"
 expect load 0 'test accuracy' -- --synthetic --epochs 1 --load "$dir/m.bpm"
 expect load-dtype 1 'the model is float; pass --float' -- --synthetic --epochs 1 --double --load "$dir/m.bpm"
+# The loss comes with the model: an MSE model goes on learning one-hot targets without
+# --loss, and a --loss that disagrees with a model is refused.
+expect save-mse 0 'model saved' -- --synthetic --layers 784-16-10 --epochs 1 --loss mse --save "$dir/mse.bpm"
+expect load-mse 0 'test accuracy' -- --synthetic --epochs 1 --load "$dir/mse.bpm"
+expect load-loss-mismatch 1 '--loss mse: the loaded model has loss xent' -- --synthetic --epochs 1 --load "$dir/m.bpm" \
+    --loss mse
+expect logreg-loss 1 '--loss bce: the logistic regression has loss xent' -- --synthetic --logreg --loss bce --epochs 1
 cp "$dir/m.bpm" "$dir/bad.bpm"
 printf '\377' | dd of="$dir/bad.bpm" bs=1 seek=100 conv=notrunc status=none
 expect load-corrupt 1 'CRC' -- --synthetic --epochs 1 --load "$dir/bad.bpm"

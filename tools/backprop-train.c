@@ -28,8 +28,9 @@ typedef struct options {
     bp_int widths[MAX_LAYERS + 1];
     int n_widths;
     bp_act act;
-    double act_alpha;
+    double act_alpha;           /* NAN: the activation's default */
     bp_loss loss;
+    int loss_set;               /* --loss given */
     bp_optim_config opt;
     int opt_set_lr;
     const char *schedule;
@@ -61,8 +62,7 @@ static void usage(FILE *f)
 "  --test SPEC          test data, same forms (optional)\n"
 "  --synthetic          a generated 10-class data set of 28x28 images instead\n"
 "                       (6000 train / 1000 test): for machines without data\n"
-"  --csv-label K        CSV column holding the class label (default 0; -1: none,\n"
-"                       then the last layer's width of columns are targets)\n"
+"  --csv-label K        CSV column holding the class label (default 0)\n"
 "  --csv-header yes|no|auto   first CSV line is a header (default auto)\n"
 "  --raw-pixels         keep IDX pixels as 0..255 (default: scaled to [0, 1])\n"
 "  --standardize        z-score every feature with the training set's statistics\n"
@@ -111,7 +111,7 @@ static void usage(FILE *f)
 "  --help               this text\n"
 "\n"
 "A terminal gets a progress bar per epoch; otherwise one line per epoch. The\n"
-"run ends with 'test accuracy: X' (or 'test rmse: X') and 'train time: S s'.\n",
+"run ends with 'test accuracy: X' (with test data) and 'train time: S s'.\n",
         f);
 }
 
@@ -261,6 +261,7 @@ static int parse_args(int argc, char **argv, options *o)
             static const char *const n[] = {"xent", "bce", "mse"};
             if ((k = lookup(v, n, 3)) < 0) return fail("--loss: '%s' is not xent, bce or mse", v);
             o->loss = (bp_loss)(k + 1);
+            o->loss_set = 1;
         } else if (!strcmp(a, "--init")) {
             static const char *const n[] = {"glorot", "glorot_normal", "he", "he_normal", "orthogonal"};
             static const int map[] = {BP_INIT_GLOROT_UNIFORM, BP_INIT_GLOROT_NORMAL, BP_INIT_HE_UNIFORM,
@@ -325,14 +326,13 @@ static int parse_args(int argc, char **argv, options *o)
 }
 
 /* A data set from "IMAGES,LABELS" (IDX) or a CSV file. */
-static int load_data(const options *o, const char *spec, bp_int n_targets, bp_dataset *d)
+static int load_data(const options *o, const char *spec, bp_dataset *d)
 {
     const size_t len = strlen(spec);
     const char *comma = strchr(spec, ',');
     bp_status st;
     if (len > 4 && !strcmp(spec + len - 4, ".csv") && !comma) {
         st = bp_csv_read(spec, o->dtype, o->csv_header, o->csv_label, NULL, d);
-        (void)n_targets;
     } else {
         if (!comma)
             return run_fail("'%s' is neither IMAGES,LABELS (IDX) nor a .csv file", spec);
@@ -407,6 +407,7 @@ typedef struct run {
     double epoch_start, last_draw, train_seconds;
     double loss_sum;        /* of this epoch's batches so far: the bar's running loss */
     double last_test;
+    bp_status eval_st;      /* a failed test evaluation, which stopped training */
 } run;
 
 /* One-hot rows (n x k, the data's dtype) of the labels: BCE and MSE targets. */
@@ -483,6 +484,7 @@ static int on_epoch(const bp_epoch_report *rep, void *ctx)
     if (r->test) {
         const bp_status st = test_accuracy(r, &test);
         if (st != BP_OK) {
+            r->eval_st = st;
             bp_fail("evaluating the test set", st);
             return 1;
         }
@@ -543,7 +545,7 @@ static int plot(const options *o, const char *data)
 
 int main(int argc, char **argv)
 {
-    options o = {.csv_header = -1, .act = BP_ACT_RELU, .loss = BP_LOSS_SOFTMAX_XENT,
+    options o = {.csv_header = -1, .act = BP_ACT_RELU, .act_alpha = NAN, .loss = BP_LOSS_SOFTMAX_XENT,
                  .batch = 64, .epochs = 30, .seed = 1, .dtype = BP_F32, .ridge = 1e-4,
                  .gamma = 0.1, .lr_min = -1, .n_widths = 4, .widths = {784, 512, 256, 10}};
     o.opt = bp_optim_defaults(BP_OPT_ADAM, 1e-3);
@@ -571,7 +573,7 @@ int main(int argc, char **argv)
         if (!o.quiet)
             printf("data: synthetic 10-class 28x28 images, 6000 train / 1000 test\n");
     } else {
-        if ((rc = load_data(&o, o.train, 0, &train)) || (o.test && (rc = load_data(&o, o.test, 0, &test))))
+        if ((rc = load_data(&o, o.train, &train)) || (o.test && (rc = load_data(&o, o.test, &test))))
             goto done;
         if (!o.quiet) {
             printf("data: %d training samples of %d features, %d classes\n", (int)train.n,
@@ -614,7 +616,7 @@ int main(int argc, char **argv)
         const int nl = o.n_widths - 1;
         for (int i = 0; i < nl; i++)
             specs[i] = (bp_layer_spec){o.widths[i + 1], i == nl - 1 ? BP_ACT_IDENTITY : o.act,
-                                       o.act_alpha != 0 ? o.act_alpha
+                                       !isnan(o.act_alpha) ? o.act_alpha
                                        : o.act == BP_ACT_LEAKY_RELU ? 0.01 : o.act == BP_ACT_ELU ? 1 : 0};
         if (o.widths[0] != train.n_features) {
             rc = run_fail("--layers starts with %d inputs but the data has %d features", (int)o.widths[0],
@@ -626,6 +628,14 @@ int main(int argc, char **argv)
             goto done;
         }
     }
+    /* A loaded model or a logistic regression has its own loss; --loss may only agree. */
+    if (o.loss_set && o.loss != bp_net_loss(net)) {
+        static const char *const names[] = {"", "xent", "bce", "mse"};
+        rc = run_fail("--loss %s: the %s has loss %s", names[o.loss], o.load ? "loaded model" : "logistic regression",
+                      names[bp_net_loss(net)]);
+        goto done;
+    }
+    o.loss = bp_net_loss(net);
     if (bp_net_n_in(net) != train.n_features) {
         rc = run_fail("the model takes %d inputs but the data has %d features", (int)bp_net_n_in(net),
                   (int)train.n_features);
@@ -687,7 +697,7 @@ int main(int argc, char **argv)
         int iters = 0;
         st = bp_logreg_newton(net, train.n, train.X, train.n_features, train.labels, o.ridge, 50, 1e-8, &iters);
         if (st != BP_OK) { rc = bp_fail("--newton", st); goto done; }
-        r.train_seconds = now() - t0;
+        r.train_seconds = now() - t0;  /* on_epoch adds the report's 0 s */
         if (!o.quiet)
             printf("newton: %d iterations, %.1f s\n", iters, r.train_seconds);
         double tr = 0;
@@ -696,9 +706,7 @@ int main(int argc, char **argv)
             goto done;
         }
         bp_epoch_report rep = {.epoch = 1, .loss = NAN, .metric = tr, .seconds = 0};
-        r.train_seconds = 0;
         on_epoch(&rep, &r);
-        r.train_seconds = now() - t0;
     } else {
         const long steps_per_epoch = (train.n + o.batch - 1) / o.batch;
         if (!o.schedule || !strcmp(o.schedule, "cosine")) {
@@ -726,6 +734,10 @@ int main(int argc, char **argv)
             rc = bp_fail("training", st);
             goto done;
         }
+    }
+    if (r.eval_st != BP_OK) {  /* reported by on_epoch */
+        rc = 1;
+        goto done;
     }
     if (log) {
         fclose(log);
