@@ -718,6 +718,8 @@ static const csv_good good_csv[] = {
     {"1,2.0\n3,1e0\n", 0, 1, 2, 1, {1, 3}, {2, 1}, 3},                        /* integral labels in float form */
     {"7\n8\n9\n", -1, -1, 3, 1, {7, 8, 9}, {0}, 0},                           /* one column */
     {",b\n1,2\n", -1, -1, 1, 2, {1, 2}, {0}, 0},                              /* header with an empty name */
+    {"nan,name\n1,2\n", -1, -1, 1, 2, {1, 2}, {0}, 0},                        /* a name after a number-like field */
+    {"0.5,x,y\n1,2,3\n", -1, 0, 1, 2, {2, 3}, {1}, 2},                        /* ... after a non-integer label */
     {"\n\nx,y\n1,2\n", 1, -1, 1, 2, {1, 2}, {0}, 0},                          /* blank lines before the header */
     {"1,-0\n.25,2147483646\n", 0, 1, 2, 1, {1, 0.25}, {0, 2147483646}, 2147483647}, /* label bounds */
     {"0x10,1e-3\n-.5e1,0.1\n", 0, -1, 2, 2, {16, 1e-3, -5, 0.1}, {0}, 0},

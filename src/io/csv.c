@@ -24,8 +24,8 @@ static const char fn[] = "bp_csv_read";
 /* Labels are at most this, so that n_classes = 1 + max label fits a bp_int. */
 #define CSV_LABEL_MAX (INT32_MAX - 1)
 
-/* What is wrong with a field; F_OK first, and the three that make a line a
- * header under detection are F_EMPTY, F_LONG and F_NOTNUM. */
+/* What is wrong with a field; F_OK first. A line with any F_EMPTY, F_LONG or F_NOTNUM
+ * field is a header under detection. */
 typedef enum field_kind {
     F_OK = 0,
     F_EMPTY,
@@ -66,6 +66,7 @@ typedef struct csv {
     size_t nf;
     size_t bad_field;      /* 1-based; 0: none */
     field_kind bad_kind;
+    int header_like;       /* some field is empty, too long or not a number */
     char bad_text[48];
     bp_status row_st;      /* BP_OK, or a size / memory failure while growing row */
 
@@ -190,6 +191,8 @@ static void end_field(csv *c)
         if (c->row_st == BP_OK && fi < c->row_cap)
             c->row[fi] = v;
     }
+    if (kind == F_EMPTY || kind == F_LONG || kind == F_NOTNUM)
+        c->header_like = 1;
     if (kind != F_OK && c->bad_field == 0) {
         c->bad_field = k + 1;
         c->bad_kind = kind;
@@ -211,6 +214,7 @@ static int read_line(csv *c)
 {
     c->nf = 0;
     c->bad_field = 0;
+    c->header_like = 0;
     c->fl = 0;
     c->flong = 0;
     c->row_label = 0;
@@ -374,9 +378,7 @@ static bp_status read_all(csv *c, int header)
             c->expect = c->nf;
             c->first_line = c->line;
             c->nfeat = c->nf - (c->label_col >= 0);
-            const int header_like =
-                c->bad_field != 0 && (c->bad_kind == F_EMPTY || c->bad_kind == F_LONG || c->bad_kind == F_NOTNUM);
-            if (header == 1 || (header == -1 && header_like)) {
+            if (header == 1 || (header == -1 && c->header_like)) {
                 header_seen = 1;
                 continue;
             }
