@@ -192,7 +192,9 @@ void bp__helpers_run(struct bp__helpers *h, bp__chunk_fn fn, const void *ctx, bp
         pthread_mutex_unlock(&h->lock);
     }
     take_chunks(h, gen);
-    /* Every chunk is taken; wait for the ones helpers are still computing. */
-    while (atomic_load(&h->done) < (int)n_chunks)
-        ;
+    /* Every chunk is taken; wait for the ones helpers are still computing (yielding now
+     * and then, as the pool's barrier does, in case the machine is oversubscribed). */
+    for (unsigned i = 1; atomic_load(&h->done) < (int)n_chunks; i++)
+        if (i % 4096 == 0)
+            sched_yield();
 }

@@ -201,10 +201,12 @@ bp_status bp__optim_check_net(const char *fn, const bp_optim *opt, const bp_net 
     return BP_OK;
 }
 
-/* The update from the gradient buffer; opt and net are checked. */
-static bp_status update(const char *fn, bp_optim *opt, bp_net *net)
+/* The update from the gradient buffer; opt and net are checked. With the finite check on,
+ * the gradient is scanned first unless the pass that just wrote it scanned every value
+ * (scanned). */
+static bp_status update(const char *fn, bp_optim *opt, bp_net *net, int scanned)
 {
-    if (net->check_finite && !bp__all_finite(net->dtype, net->n_params, net->grads))
+    if (net->check_finite && !scanned && !bp__all_finite(net->dtype, net->n_params, net->grads))
         return bp__fail(BP_ERR_NONFINITE, fn, "the gradient holds a NaN or Inf; nothing was updated");
 
     update_job j = {opt, net, scheduled_lr(&opt->config, opt->steps), opt->steps + 1, {BP_OK}};
@@ -225,7 +227,7 @@ bp_status bp_optim_step(bp_optim *opt, bp_net *net)
 {
     static const char fn[] = "bp_optim_step";
     TRY(bp__optim_check_net(fn, opt, net));
-    return update(fn, opt, net);
+    return update(fn, opt, net, 0);  /* the caller may have changed the gradient */
 }
 
 bp_status bp__optim_train_batch(const char *fn, bp_optim *opt, bp_net *net, bp_int n, const void *X,
@@ -246,7 +248,7 @@ bp_status bp__optim_train_batch(const char *fn, bp_optim *opt, bp_net *net, bp_i
         return BP_OK;
     }
     TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, NULL, loss, correct));
-    return update(fn, opt, net);
+    return update(fn, opt, net, 1);
 }
 
 bp_status bp_optim_train_step(bp_optim *opt, bp_net *net, bp_int n, const void *X, bp_int ldx,
