@@ -138,21 +138,6 @@
     call finish(bp_@P@act_backward@S@(act, a, n, m, pz, ldz, py, ldy, dyv, lddy, dzv, lddz), stat)
   end subroutine
 
-  ! The optional outputs of a loss: loss (real(c_double)) and dZ (m, n).
-  logical function loss_outputs_@P@@S@(fn, m, n, loss, dZ, pl, pdz, lddz, stat) result(ok)
-    character(len=*), intent(in) :: fn
-    integer(c_int), intent(in) :: m, n
-    real(c_double), intent(inout), target, optional :: loss
-    real(@WP@), intent(inout), target, optional :: dZ(:, :)
-    type(c_ptr), intent(out) :: pl, pdz
-    integer(c_int), intent(out) :: lddz
-    integer(c_int), intent(out), optional :: stat
-    pl = c_null_ptr
-    if (present(loss)) pl = c_loc(loss)
-    lddz = max(m, 1_c_int)
-    ok = opt_mat_@P@(fn, 'dZ', dZ, [m, n], pdz, lddz, stat)
-  end function
-
   ! Softmax cross-entropy of logits Z(m, n) against 0-based labels(n):
   ! loss = sum -log softmax(z)[c] / divisor, dZ = (softmax(z) - onehot(c)) / divisor.
   ! divisor defaults to n (the mean over this batch).
@@ -175,7 +160,7 @@
     if (.not. size_is(fn, 'labels', size(labels), n, stat)) return
     if (.not. mat_@P@(fn, 'Z', Z, zv, ldz, stat)) return
     if (.not. vec_i32(fn, 'labels', labels, lv, stat)) return
-    if (.not. loss_outputs_@P@@S@(fn, m, n, loss, dZ, pl, pdz, lddz, stat)) return
+    if (.not. loss_outputs_@P@(fn, m, n, loss, dZ, pl, pdz, lddz, stat)) return
     d = real(max(n, 1_c_int), @WP@)
     if (present(divisor)) d = divisor
     call finish(bp_@P@softmax_xent@S@(n, m, zv, ldz, lv, d, pl, pdz, lddz), stat)
@@ -188,7 +173,7 @@
     real(@WP@), intent(inout), target, optional :: dZ(:, :)
     real(@WP@), intent(in), optional :: divisor
     integer(c_int), intent(out), optional :: stat
-    call target_loss_@P@@S@(bp_@P@softmax_xent_prob@S@, 'bp_softmax_xent_prob@S@', Z, T, loss, dZ, divisor, stat)
+    call target_loss_@P@(bp_@P@softmax_xent_prob@S@, 'bp_softmax_xent_prob@S@', Z, T, loss, dZ, divisor, stat)
   end subroutine
 
   ! Sigmoid binary cross-entropy of logits Z(m, n) against targets T(m, n) in [0, 1].
@@ -198,7 +183,7 @@
     real(@WP@), intent(inout), target, optional :: dZ(:, :)
     real(@WP@), intent(in), optional :: divisor
     integer(c_int), intent(out), optional :: stat
-    call target_loss_@P@@S@(bp_@P@sigmoid_bce@S@, 'bp_sigmoid_bce@S@', Z, T, loss, dZ, divisor, stat)
+    call target_loss_@P@(bp_@P@sigmoid_bce@S@, 'bp_sigmoid_bce@S@', Z, T, loss, dZ, divisor, stat)
   end subroutine
 
   ! Mean squared error of outputs Z(m, n) against T(m, n), a mean over all
@@ -209,33 +194,7 @@
     real(@WP@), intent(inout), target, optional :: dZ(:, :)
     real(@WP@), intent(in), optional :: divisor
     integer(c_int), intent(out), optional :: stat
-    call target_loss_@P@@S@(bp_@P@mse@S@, 'bp_mse@S@', Z, T, loss, dZ, divisor, stat)
-  end subroutine
-
-  ! The three losses against real targets T(m, n): the same checks, then the
-  ! C kernel given (the three bind(C) kernels have the same interface).
-  subroutine target_loss_@P@@S@(kernel, fn, Z, T, loss, dZ, divisor, stat)
-    procedure(bp_@P@mse@S@) :: kernel
-    character(len=*), intent(in) :: fn
-    real(@WP@), intent(in), target :: Z(:, :), T(:, :)
-    real(c_double), intent(inout), target, optional :: loss
-    real(@WP@), intent(inout), target, optional :: dZ(:, :)
-    real(@WP@), intent(in), optional :: divisor
-    integer(c_int), intent(out), optional :: stat
-    real(@WP@), pointer, contiguous :: zv(:), tv(:)
-    type(c_ptr) :: pl, pdz
-    integer(c_int) :: m, n, ldz, ldt, lddz
-    real(@WP@) :: d
-
-    m = int(size(Z, 1), c_int)
-    n = int(size(Z, 2), c_int)
-    if (.not. shape_is(fn, 'T', shape(T), [m, n], stat)) return
-    if (.not. mat_@P@(fn, 'Z', Z, zv, ldz, stat)) return
-    if (.not. mat_@P@(fn, 'T', T, tv, ldt, stat)) return
-    if (.not. loss_outputs_@P@@S@(fn, m, n, loss, dZ, pl, pdz, lddz, stat)) return
-    d = real(max(n, 1_c_int), @WP@)
-    if (present(divisor)) d = divisor
-    call finish(kernel(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz), stat)
+    call target_loss_@P@(bp_@P@mse@S@, 'bp_mse@S@', Z, T, loss, dZ, divisor, stat)
   end subroutine
 
   ! One sample x(n_in) with 0-based label: p(n_classes) = softmax(W x + b),

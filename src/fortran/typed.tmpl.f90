@@ -477,3 +477,45 @@
     call c_f_pointer(data%X, X, [data%n_features, data%n])
     if (present(stat)) stat = BP_OK
   end subroutine
+
+  ! The optional outputs of a loss: loss (real(c_double)) and dZ (m, n).
+  logical function loss_outputs_@P@(fn, m, n, loss, dZ, pl, pdz, lddz, stat) result(ok)
+    character(len=*), intent(in) :: fn
+    integer(c_int), intent(in) :: m, n
+    real(c_double), intent(inout), target, optional :: loss
+    real(@WP@), intent(inout), target, optional :: dZ(:, :)
+    type(c_ptr), intent(out) :: pl, pdz
+    integer(c_int), intent(out) :: lddz
+    integer(c_int), intent(out), optional :: stat
+    pl = c_null_ptr
+    if (present(loss)) pl = c_loc(loss)
+    lddz = max(m, 1_c_int)
+    ok = opt_mat_@P@(fn, 'dZ', dZ, [m, n], pdz, lddz, stat)
+  end function
+
+  ! The three losses against real targets T(m, n): the same checks, then the
+  ! C kernel given (the three bind(C) kernels, and their naive twins, have the
+  ! same interface).
+  subroutine target_loss_@P@(kernel, fn, Z, T, loss, dZ, divisor, stat)
+    procedure(bp_@P@mse) :: kernel
+    character(len=*), intent(in) :: fn
+    real(@WP@), intent(in), target :: Z(:, :), T(:, :)
+    real(c_double), intent(inout), target, optional :: loss
+    real(@WP@), intent(inout), target, optional :: dZ(:, :)
+    real(@WP@), intent(in), optional :: divisor
+    integer(c_int), intent(out), optional :: stat
+    real(@WP@), pointer, contiguous :: zv(:), tv(:)
+    type(c_ptr) :: pl, pdz
+    integer(c_int) :: m, n, ldz, ldt, lddz
+    real(@WP@) :: d
+
+    m = int(size(Z, 1), c_int)
+    n = int(size(Z, 2), c_int)
+    if (.not. shape_is(fn, 'T', shape(T), [m, n], stat)) return
+    if (.not. mat_@P@(fn, 'Z', Z, zv, ldz, stat)) return
+    if (.not. mat_@P@(fn, 'T', T, tv, ldt, stat)) return
+    if (.not. loss_outputs_@P@(fn, m, n, loss, dZ, pl, pdz, lddz, stat)) return
+    d = real(max(n, 1_c_int), @WP@)
+    if (present(divisor)) d = divisor
+    call finish(kernel(n, m, zv, ldz, tv, ldt, d, pl, pdz, lddz), stat)
+  end subroutine
