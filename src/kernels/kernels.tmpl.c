@@ -1,6 +1,7 @@
 /* kernels.tmpl.c: the BLAS-backed dense, activation and loss kernels, written once for T (see prec.h). */
 #include <cblas.h>
 #include <string.h>
+#include "kernels/cores.h"
 #include "kernels/kernels_internal.h"
 
 static const T SQRT_2_OVER_PI = (T)0.79788456080286535588;
@@ -392,3 +393,40 @@ bp_status PFX(logreg_grad)(bp_layout layout, bp_int n_in, bp_int n_classes, cons
     }
     return BP_OK;
 }
+
+/* ---- The BLAS cores of a network (cores.h) ---- */
+
+static CBLAS_TRANSPOSE cblas_op(bp__trans t)
+{
+    return t == BP_T ? CblasTrans : CblasNoTrans;
+}
+
+/* One row of C is a gemv over B (the row of op(A) is read with stride lda when A is
+ * transposed); one sample (K == 1, dW's shape) is a rank-1 update: the paths a batch of one
+ * takes through bp_?dense_forward and bp_?dense_backward. */
+static void gemm_core(bp__trans ta, bp__trans tb, bp_int M, bp_int N, bp_int K, T alpha, const T *A, bp_int lda,
+                      const T *B, bp_int ldb, T beta, T *C, bp_int ldc)
+{
+    if (M == 1) {
+        const bp_int inca = ta == BP_T ? lda : 1;
+        if (tb == BP_N)  /* B is K x N: c = alpha B^T a + beta c */
+            CB(gemv)(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, inca, beta, C, 1);
+        else             /* B is N x K: c = alpha B a + beta c */
+            CB(gemv)(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, inca, beta, C, 1);
+        return;
+    }
+    if (K == 1 && ta == BP_T && tb == BP_N) {  /* C = beta C + alpha a b^T, a and b contiguous rows */
+        IPFX(rank1)(BP_ROW_MAJOR, M, N, alpha, A, B, beta, C, ldc);
+        return;
+    }
+    CB(gemm)(CblasRowMajor, cblas_op(ta), cblas_op(tb), M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+static void dz_core(bp_act act, T alpha, bp_int n, bp_int n_out, const T *Z, bp_int ldz, const T *Y, bp_int ldy,
+                    const T *dY, bp_int lddy, T *dZ, bp_int lddz)
+{
+    IPFX(dz_db)(act, alpha, n, n_out, Z, ldz, Y, ldy, dY, lddy, dZ, lddz, 0, NULL);
+}
+
+const IPFX(cores) IPFX(cores_blas) = {gemm_core, IPFX(bias_act), dz_core, PFX(softmax_xent), PFX(sigmoid_bce),
+                                      PFX(mse)};

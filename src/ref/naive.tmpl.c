@@ -1,6 +1,7 @@
 /* naive.tmpl.c: the naive-loop twins of every kernel, written once for T: textbook loops, no BLAS.
  * Each matrix-product element is one dot product over its reduction index, as a person first writes it. */
 #include "backprop/naive.h"
+#include "kernels/cores.h"
 
 /* Element (o, k) of an n_out x n_in matrix in `layout`. */
 #define WAT(A, ld, layout, o, k) \
@@ -271,3 +272,32 @@ bp_status PFX(logreg_grad_naive)(bp_layout layout, bp_int n_in, bp_int n_classes
     }
     return BP_OK;
 }
+
+/* ---- The naive cores of a network (cores.h): the same loops, no BLAS ---- */
+
+static void naive_gemm(bp__trans ta, bp__trans tb, bp_int M, bp_int N, bp_int K, T alpha, const T *A, bp_int lda,
+                       const T *B, bp_int ldb, T beta, T *C, bp_int ldc)
+{
+    for (bp_int i = 0; i < M; i++)
+        for (bp_int j = 0; j < N; j++) {
+            T s = 0;
+            for (bp_int k = 0; k < K; k++)
+                s += (ta == BP_T ? AT(A, lda, k, i) : AT(A, lda, i, k)) * (tb == BP_T ? AT(B, ldb, j, k) : AT(B, ldb, k, j));
+            AT(C, ldc, i, j) = alpha * s + (beta == 0 ? 0 : beta * AT(C, ldc, i, j));
+        }
+}
+
+static void naive_bias_act(bp_act act, T alpha, bp_int n, bp_int n_out, const T *b, T *Z, bp_int ldz, T *Y,
+                           bp_int ldy)
+{
+    for (bp_int i = 0; i < n; i++)
+        for (bp_int o = 0; o < n_out; o++) {
+            AT(Y, ldy, i, o) += b ? b[o] : 0;
+            if (Z)
+                AT(Z, ldz, i, o) = AT(Y, ldy, i, o);
+        }
+    naive_act_rows(act, alpha, n, n_out, Y, ldy, Y, ldy);
+}
+
+const IPFX(cores) IPFX(cores_naive) = {naive_gemm, naive_bias_act, naive_dact_rows, PFX(softmax_xent_naive),
+                                       PFX(sigmoid_bce_naive), PFX(mse_naive)};
