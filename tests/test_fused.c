@@ -90,6 +90,8 @@ static bp_net *make_net(bp_dtype dt, bp_act act, bp_loss loss, bp_int mb, int th
     NT_OK(bp_net_init(net, BP_INIT_GLOROT_UNIFORM, 42, 1));
     NT_OK(bp_net_plan(net, mb));
     NT_OK(bp_net_set_threads(net, threads));
+    if (threads > 1)  /* cut even these small layers, as far as they go */
+        NT_OK(bp_net_set_chunk_min(net, 1, 1));
     ck_assert_int_eq(bp_net_threads(net), threads);
     return net;
 }

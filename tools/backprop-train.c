@@ -9,9 +9,6 @@
 #include <time.h>
 #include <unistd.h>
 #include <backprop.h>
-#ifdef BP_HAVE_OPENBLAS_THREADS
-#include <cblas.h>
-#endif
 
 enum { MAX_LAYERS = 64 };
 
@@ -40,9 +37,7 @@ typedef struct options {
     long epochs;
     uint64_t seed;
     bp_dtype dtype;
-    int threads;
-    int net_threads;            /* --net-threads: 0 = not given */
-    int pass_threads;           /* --pass-threads: 0 = not given */
+    int threads;                /* --threads: 0 = not given, -1 = 0 (the default count) */
     bp_backend backend;
     int init;  /* 0: by activation */
     int logreg, newton, standardize, raw_pixels, quiet, synthetic;
@@ -97,11 +92,9 @@ static void usage(FILE *f)
 "  --micro-batch N      planned micro-batch (default: the batch size)\n"
 "  --epochs N           epochs (default 30)\n"
 "  --seed S             initialisation and shuffling seed (default 1)\n"
-"  --threads N          BLAS threads (OpenBLAS's setting is process-wide)\n"
-"  --net-threads N      worker threads of the network (bp_net_set_threads; 0: one\n"
-"                       per CPU), each calling BLAS on one thread\n"
-"  --pass-threads N     threads sharing a single worker's element-wise passes\n"
-"                       (bp_net_set_pass_threads; 0: one per CPU, the default)\n"
+"  --threads N          the network's threads (bp_net_set_threads; default and 0:\n"
+"                       one per CPU of the affinity mask, at most OMP_NUM_THREADS\n"
+"                       and OPENBLAS_NUM_THREADS; 1: the calling thread alone)\n"
 "  --backend blas|naive kernels to run on (default blas)\n"
 "\n"
 "Output\n"
@@ -209,7 +202,7 @@ static int parse_args(int argc, char **argv, options *o)
             "--train", "--test", "--save", "--load", "--log", "--plot", "--csv-label", "--csv-header",
             "--layers", "--act", "--loss", "--init", "--optim", "--schedule", "--lr", "--momentum",
             "--beta1", "--beta2", "--eps", "--wd", "--gamma", "--lr-min", "--ridge", "--batch",
-            "--micro-batch", "--threads", "--net-threads", "--pass-threads", "--epochs", "--step-epochs", "--seed", "--backend"};
+            "--micro-batch", "--threads", "--epochs", "--step-epochs", "--seed", "--backend"};
         if (strncmp(a, "--", 2) != 0)
             return fail("unexpected argument '%s' (see --help)", a);
         if (lookup(a, with_value, (int)(sizeof with_value / sizeof *with_value)) < 0)
@@ -290,15 +283,14 @@ static int parse_args(int argc, char **argv, options *o)
             else if (!strcmp(a, "--gamma")) o->gamma = d;
             else if (!strcmp(a, "--lr-min")) o->lr_min = d;
             else o->ridge = d;
-        } else if (!strcmp(a, "--batch") || !strcmp(a, "--micro-batch") || !strcmp(a, "--threads")) {
+        } else if (!strcmp(a, "--batch") || !strcmp(a, "--micro-batch")) {
             if (parse_long(v, 1, 1 << 24, &l)) return fail("%s: '%s' is not a whole number >= 1", a, v);
             if (!strcmp(a, "--batch")) o->batch = (bp_int)l;
-            else if (!strcmp(a, "--micro-batch")) o->micro = (bp_int)l;
-            else o->threads = (int)l;
-        } else if (!strcmp(a, "--net-threads") || !strcmp(a, "--pass-threads")) {
+            else o->micro = (bp_int)l;
+        } else if (!strcmp(a, "--threads")) {
             if (parse_long(v, 0, BP_NET_MAX_THREADS, &l))
                 return fail("%s: '%s' is not a whole number in [0, %d]", a, v, BP_NET_MAX_THREADS);
-            *(!strcmp(a, "--net-threads") ? &o->net_threads : &o->pass_threads) = l == 0 ? -1 : (int)l;  /* -1: one per CPU */
+            o->threads = l == 0 ? -1 : (int)l;
         } else if (!strcmp(a, "--epochs") || !strcmp(a, "--step-epochs")) {
             if (parse_long(v, 1, 1000000, &l)) return fail("%s: '%s' is not a whole number >= 1", a, v);
             if (!strcmp(a, "--epochs")) o->epochs = l;
@@ -552,13 +544,6 @@ int main(int argc, char **argv)
     const int prc = parse_args(argc, argv, &o);
     if (prc)
         return prc;
-#ifdef BP_HAVE_OPENBLAS_THREADS
-    if (o.threads)
-        openblas_set_num_threads(o.threads);
-#else
-    if (o.threads)
-        fprintf(stderr, "backprop-train: --threads: this BLAS has no thread setting; ignored\n");
-#endif
 
     bp_dataset train = {0}, test = {0};
     int rc = 0;
@@ -654,17 +639,13 @@ int main(int argc, char **argv)
             goto done;
         }
     }
-    if (o.pass_threads && (st = bp_net_set_pass_threads(net, o.pass_threads < 0 ? 0 : o.pass_threads)) != BP_OK) {
-        rc = bp_fail("setting the pass threads", st);
+    if (o.threads && (st = bp_net_set_threads(net, o.threads < 0 ? 0 : o.threads)) != BP_OK) {
+        rc = bp_fail("starting the network's threads", st);
         goto done;
     }
     if ((st = bp_net_set_backend(net, o.backend)) != BP_OK ||
         (st = bp_net_plan(net, o.micro ? o.micro : o.batch)) != BP_OK) {
         rc = bp_fail("planning", st);
-        goto done;
-    }
-    if (o.net_threads && (st = bp_net_set_threads(net, o.net_threads < 0 ? 0 : o.net_threads)) != BP_OK) {
-        rc = bp_fail("starting the network's threads", st);
         goto done;
     }
     if (o.log || o.plot) {

@@ -46,8 +46,9 @@ typedef enum bp_backend {
 
 /* Where a network gets its memory. alloc returns memory aligned to at least
  * 16 bytes (malloc's guarantee) or NULL; free accepts what alloc returned.
- * A network allocates only in bp_net_create, bp_net_plan and the training
- * helpers' setup, never inside a step, so a counting allocator shows that. */
+ * A network allocates only in bp_net_create, bp_net_plan, bp_net_set_threads and
+ * the training helpers' setup, never inside a step, so a counting allocator shows
+ * that. */
 typedef struct bp_allocator {
     void *(*alloc)(void *ctx, size_t size);
     void (*free)(void *ctx, void *ptr);
@@ -127,54 +128,49 @@ BP_API bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, 
  * whole step both ways. */
 BP_API bp_status bp_net_set_backend(bp_net *net, bp_backend backend);
 
-/* Worker threads for passes. With n_threads > 1 (0: one per processor the process may
- * run on: its affinity mask on Linux, so taskset and MPI bindings count),
- * bp_net_loss_and_grad, bp_optim_train_step (and bp_train) run every step of the
- * plan on all workers at once, each computing its slice of the layer's output
- * features (forward, dZ, its rows of dW and db, or its rows of W with fused SGD)
- * and of dX's columns, or its rows of the micro-batch where a layer has more
- * samples than features (the forward and the loss of a narrow last layer),
- * calling BLAS on one thread, with a barrier wherever a step needs the whole
- * result of the one before. The workers share the one arena and the gradient
- * buffer, writing disjoint slices, so only the loss is summed afterwards (in
- * worker order): results are deterministic for a given thread count, though not
- * bitwise equal across thread counts (the GEMMs are blocked differently).
- * bp_optim_step updates the parameters with the same workers, one slice each
- * (bitwise as on one thread). Inference (bp_net_forward, bp_net_accuracy,
- * bp_net_rmse) runs the whole network on each worker's share of the rows. OpenBLAS's thread
- * count is process-wide: while a network runs with more than one thread it is set
- * to 1 (other BLAS users in the process see that), and restored when the network
- * goes back to 1 thread or is destroyed. The threads are created here, once; a
- * pass allocates nothing. Between jobs the workers spin for a few hundred
- * microseconds before they sleep, so the next pass or update starts at once.
- * Default: 1 (the caller's thread, BLAS threads untouched). */
+/* Threads: the library's one thread policy.
+ *
+ * A network runs its passes (bp_net_loss_and_grad, bp_optim_train_step, bp_train, bp_net_forward,
+ * bp_net_accuracy, bp_net_rmse, bp_net_gradcheck) and its optimizer updates on n_threads threads:
+ * the calling thread and a team of n_threads - 1 helper threads, started by bp_net_plan (or here,
+ * on a planned network) and never by a pass. Every step of the plan (forward, loss, backward,
+ * grads_ready of a layer) is cut into at most n_threads chunks, by rows of the micro-batch or by
+ * columns, and only where each chunk keeps enough work to pay for a thread (a batch of one, or a
+ * small layer, runs on the caller alone; bp_net_describe_plan prints the cuts). The caller and
+ * whichever helpers are running take the chunks from a shared counter, so a helper that is not
+ * running (the cores are busy with the host's own threads or other MPI ranks) is not waited
+ * for: the caller takes its chunks. A waiting thread spins for a few tens of microseconds, then
+ * blocks, so the library does not take cores from a busy host.
+ *
+ * BLAS runs on the calling thread alone inside each chunk. OpenBLAS's thread count is
+ * process-wide: while any call above runs, it is set to 1, and it is given back as the host set
+ * it when the last such call returns (calls from several threads at once agree on that), so no
+ * call leaves it changed. A host thread calling BLAS meanwhile gets one BLAS thread. Orthogonal
+ * init (bp_net_init) and Newton's method (bp_logreg_newton) leave it alone: they call LAPACK on
+ * the calling thread with BLAS's threads as the host configured them.
+ *
+ * Results depend on n_threads and the micro-batch, not on the load or on which thread ran what:
+ * for a given configuration they are bitwise reproducible; across thread counts they agree to
+ * rounding (products are cut differently).
+ *
+ * Default, and n_threads = 0: one thread per processor the process may run on (its affinity
+ * mask on Linux, so taskset, numactl and an MPI launcher's binding are respected: a rank bound
+ * to one core gets one thread), at most OMP_NUM_THREADS and at most OPENBLAS_NUM_THREADS when
+ * these are set, read when the network is created (or here, for 0). n_threads = 1 pins the
+ * network to the calling thread: no helper thread exists, and BLAS runs on that thread alone.
+ * The team is created here once on a planned network (on failure, BP_ERR_NOMEM and nothing
+ * changes); a pass allocates nothing. */
 #define BP_NET_MAX_THREADS 64
 BP_API bp_status bp_net_set_threads(bp_net *net, int n_threads);
 BP_API int bp_net_threads(const bp_net *net);
 
-/* Pass threads of a single-worker network (bp_net_set_threads 1). Its big GEMMs run on
- * BLAS's own threads, but the work between them would run on the calling thread alone
- * while the other cores wait for the next GEMM. So:
- * - the element-wise passes (bias + activation after a forward GEMM; dZ = dY f'(Z)
- *   with db before the backward GEMMs) of every layer with at least 65536 values
- *   (rows x features) per micro-batch are cut into chunks of rows;
- * - a thin layer (at most 32 outputs) runs its forward and dX GEMMs in pieces of rows
- *   small enough for OpenBLAS's unpacked small-matrix path (its dW in pieces of samples,
- *   added in turn on the calling thread);
- * and with n_threads > 1 (0: one per processor, as above) the calling thread and
- * n_threads - 1 helper threads take the chunks and pieces in turn from a shared
- * counter: the caller starts at once and never waits for a helper to wake, and a
- * helper that comes late takes fewer. Chunks and pieces are fixed by the shapes, and
- * each chunk sums its db part into its own row, the rows then added in chunk order,
- * so results are bitwise the same for every n_threads. The helpers sleep between
- * passes, leaving the cores to BLAS, and keep off the calling thread's CPU; they are
- * started by bp_net_plan or bp_net_set_threads(net, 1) (or here, when already planned)
- * once the plan has a layer to chunk, and never by a pass. If they cannot be started
- * there, passes run on the calling thread; here that is reported as BP_ERR_NOMEM and
- * the setting is left as it was. A network on several workers (bp_net_set_threads > 1)
- * has none. Default: one per processor, as above; 1 turns them off. */
-BP_API bp_status bp_net_set_pass_threads(bp_net *net, int n_threads);
-BP_API int bp_net_pass_threads(const bp_net *net);
+/* The least work a chunk of a step must keep before the step is cut into more than one
+ * chunk: min_macs multiply-adds for the products, min_values values for element-wise work
+ * (0: the defaults, 2^18 and 2^14, measured on this library's benchmark: below them a
+ * second thread costs more than it saves). Smaller values cut small layers too (1: every step
+ * into n_threads chunks, as far as its rows or columns go), which tests and experiments use.
+ * Results depend on these as on the thread count. Negative values are refused. */
+BP_API bp_status bp_net_set_chunk_min(bp_net *net, long min_macs, long min_values);
 
 /* With check on, inputs are scanned for NaN/Inf, and every layer's output and
  * gradient after it is produced; the first non-finite value stops the call with

@@ -25,7 +25,8 @@ typedef struct bp_epoch_report {
 /* Called after every epoch; a nonzero return stops training (bp_train returns BP_OK). */
 typedef int (*bp_epoch_fn)(const bp_epoch_report *report, void *ctx);
 
-/* Called after every batch (for progress bars); may be NULL. */
+/* Called after every batch (for progress bars); may be NULL. Callbacks run inside bp_train,
+ * so BLAS called from them sees the one thread the library holds it to (net.h, Threads). */
 typedef void (*bp_batch_fn)(long epoch, long batch, long n_batches, double loss, void *ctx);
 
 typedef struct bp_train_config {

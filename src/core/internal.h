@@ -63,6 +63,13 @@ static inline int bp__block_fits(bp_int rows, bp_int ld, size_t size)
         BP_CHECK_FITS(p, rows, ld);                        \
     } while (0)
 
+/* OpenBLAS's thread count is process-wide. While a call of the library runs its own thread
+ * team, BLAS must run on the thread that calls it: begin sets the count to 1 (the first of
+ * overlapping calls, from any thread, saves the count the host set) and end gives it back
+ * (the last of them). Nothing happens with a BLAS that has no such setting (blas_threads.c). */
+void bp__blas_serial_begin(void);
+void bp__blas_serial_end(void);
+
 /* Flush-to-zero for a loop over optimizer state, restoring the calling thread's mode
  * afterwards. State for parameters whose gradient is zero decays geometrically
  * (Adam's v by 0.999 a step) and spends thousands of steps as subnormal floats, each

@@ -194,7 +194,7 @@ module backprop
   public :: bp_net_create_c, bp_net_destroy_c, bp_net_init_c, bp_net_dtype_c, bp_net_n_layers_c, &
       bp_net_n_in_c, bp_net_n_out_c, bp_net_loss_c, bp_net_n_params_c, bp_net_params_c, bp_net_grads_c, &
       bp_net_layer_c, bp_net_plan_c, bp_net_describe_plan_c, bp_net_set_backend_c, &
-      bp_net_set_threads_c, bp_net_threads_c, bp_net_set_pass_threads_c, bp_net_pass_threads_c, &
+      bp_net_set_threads_c, bp_net_threads_c, bp_net_set_chunk_min_c, &
       bp_net_set_check_finite_c, bp_net_forward_c, &
       bp_net_loss_and_grad_c, bp_optim_train_step_c, bp_net_accuracy_c, bp_net_rmse_c, bp_net_gradcheck_c
   public :: bp_optim_defaults, bp_optim_create_c, bp_optim_destroy_c, bp_optim_step_c, bp_optim_lr_c, &
@@ -324,16 +324,12 @@ module backprop
       type(c_ptr), value :: net
       integer(c_int) :: r
     end function
-    function bp_net_set_pass_threads_c(net, n_threads) bind(C, name='bp_net_set_pass_threads') result(status)
-      import :: c_int, c_ptr
+    function bp_net_set_chunk_min_c(net, min_macs, min_values) bind(C, name='bp_net_set_chunk_min') &
+        result(status)
+      import :: c_int, c_long, c_ptr
       type(c_ptr), value :: net
-      integer(c_int), value :: n_threads
+      integer(c_long), value :: min_macs, min_values
       integer(c_int) :: status
-    end function
-    pure function bp_net_pass_threads_c(net) bind(C, name='bp_net_pass_threads') result(r)
-      import :: c_int, c_ptr
-      type(c_ptr), value :: net
-      integer(c_int) :: r
     end function
     function bp_net_set_check_finite_c(net, on) bind(C, name='bp_net_set_check_finite') result(status)
       import :: c_int, c_ptr
@@ -589,7 +585,7 @@ module backprop
   public :: bp_net_create, bp_net_destroy, bp_net_init, bp_net_dtype, bp_net_n_layers, bp_net_n_in, &
       bp_net_n_out, bp_net_loss, bp_net_n_params, bp_net_params, bp_net_grads, bp_net_layer, &
       bp_net_weights, bp_net_weight_grads, bp_net_plan, bp_net_describe_plan, bp_net_set_backend, &
-      bp_net_set_threads, bp_net_threads, bp_net_set_pass_threads, bp_net_pass_threads, &
+      bp_net_set_threads, bp_net_threads, bp_net_set_chunk_min, &
       bp_net_set_check_finite, bp_net_forward, bp_net_loss_and_grad, &
       bp_net_accuracy, bp_net_rmse, bp_net_gradcheck
   public :: bp_optim_create, bp_optim_destroy, bp_optim_step, bp_optim_train_step, bp_optim_lr, bp_optim_steps, &
@@ -1022,8 +1018,9 @@ contains
     call finish(bp_net_set_backend_c(net%ptr, backend), stat)
   end subroutine
 
-  ! Worker threads for training passes (0: one per processor; see backprop/net.h,
-  ! including what it does to OpenBLAS's process-wide thread count).
+  ! The network's threads (0: the default, one per processor of the affinity mask; 1: the
+  ! calling thread alone). See backprop/net.h for the thread policy, including what it does
+  ! to OpenBLAS's process-wide thread count while a call runs.
   subroutine bp_net_set_threads(net, n_threads, stat)
     type(bp_net), intent(in) :: net
     integer(c_int), intent(in) :: n_threads
@@ -1036,19 +1033,14 @@ contains
     bp_net_threads = bp_net_threads_c(net%ptr)
   end function
 
-  ! Threads sharing a single worker's element-wise passes (0: one per processor, the
-  ! default; 1: the calling thread alone; see backprop/net.h).
-  subroutine bp_net_set_pass_threads(net, n_threads, stat)
+  ! The least work a chunk of a step keeps before a step is cut (0: the defaults; see
+  ! backprop/net.h).
+  subroutine bp_net_set_chunk_min(net, min_macs, min_values, stat)
     type(bp_net), intent(in) :: net
-    integer(c_int), intent(in) :: n_threads
+    integer(c_long), intent(in) :: min_macs, min_values
     integer(c_int), intent(out), optional :: stat
-    call finish(bp_net_set_pass_threads_c(net%ptr, n_threads), stat)
+    call finish(bp_net_set_chunk_min_c(net%ptr, min_macs, min_values), stat)
   end subroutine
-
-  pure integer(c_int) function bp_net_pass_threads(net)
-    type(bp_net), intent(in) :: net
-    bp_net_pass_threads = bp_net_pass_threads_c(net%ptr)
-  end function
 
   subroutine bp_net_set_check_finite(net, on, stat)
     type(bp_net), intent(in) :: net

@@ -1,5 +1,6 @@
 /* net.c: creating, initialising, planning and describing a network: everything that does not depend on the dtype. */
 #define _GNU_SOURCE  /* sched_getaffinity */
+#include <limits.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include "kernels/kernels_internal.h"
 #include "net/net_internal.h"
 #include "net/net_exec.h"
+#include "net/tuning.h"
 
 static void *default_alloc(void *ctx, size_t size)
 {
@@ -73,9 +75,22 @@ static bp_status check_layer_spec(const char *fn, bp_int i, const bp_layer_spec 
     return bp__check_act(fn, prefix, l->act, l->alpha);
 }
 
-/* The processors this process may run on (its affinity mask, so that taskset or an MPI
- * launcher's binding is respected; elsewhere the online ones), within [1, BP_NET_MAX_THREADS]. */
-static int online_cpus(void)
+/* A positive whole number in the environment variable `name`, else LONG_MAX. */
+static long env_count(const char *name)
+{
+    const char *v = getenv(name);
+    char *end;
+    if (!v || !*v)
+        return LONG_MAX;
+    const long n = strtol(v, &end, 10);
+    return *end == '\0' && n >= 1 ? n : LONG_MAX;
+}
+
+/* The thread policy's default count (net.h): the processors this process may run on (its
+ * affinity mask, so that taskset or an MPI launcher's binding is respected; elsewhere the
+ * online ones), at most OMP_NUM_THREADS and OPENBLAS_NUM_THREADS where they are set, within
+ * [1, BP_NET_MAX_THREADS]. */
+static int default_threads(void)
 {
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 #ifdef __linux__
@@ -83,6 +98,9 @@ static int online_cpus(void)
     if (sched_getaffinity(0, sizeof set, &set) == 0)
         cpus = CPU_COUNT(&set);
 #endif
+    const long omp = env_count("OMP_NUM_THREADS"), blas = env_count("OPENBLAS_NUM_THREADS");
+    cpus = omp < cpus ? omp : cpus;
+    cpus = blas < cpus ? blas : cpus;
     return cpus < 1 ? 1 : cpus > BP_NET_MAX_THREADS ? BP_NET_MAX_THREADS : (int)cpus;
 }
 
@@ -127,13 +145,13 @@ bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_laye
     net->n_layers = n_layers;
     net->loss = loss;
     net->n_params = n_params;
-    net->n_threads = 1;
-    net->pass_threads = online_cpus();
-    net->workers = bp__net_alloc(net, sizeof *net->workers);
+    net->n_threads = default_threads();
+    net->chunk_macs = BP_CHUNK_MIN_MACS;
+    net->chunk_values = BP_CHUNK_MIN_VALUES;
     net->layers = bp__net_alloc(net, (size_t)n_layers * sizeof *net->layers);
     net->params = bp__net_alloc(net, n_params * net->esize);
     net->grads = bp__net_alloc(net, n_params * net->esize);
-    if (!net->workers || !net->layers || !net->params || !net->grads) {
+    if (!net->layers || !net->params || !net->grads) {
         bp_net_destroy(net);
         return bp__fail(BP_ERR_NOMEM, fn, "allocating %zu parameters and gradients", n_params);
     }
@@ -164,62 +182,41 @@ static void free_plan(bp_net *net)
 {
     bp__net_free(net, net->arena_raw);
     bp__net_free(net, net->steps);
+    bp__net_free(net, net->splits);
     net->arena_raw = net->arena = NULL;
     net->steps = NULL;
+    net->splits = NULL;
     net->n_steps = 0;
     net->mb = 0;
     net->arena_bytes = 0;
 }
 
-#ifdef BP_HAVE_OPENBLAS_THREADS
-#include <cblas.h>
-#endif
-
-/* The largest n_out of the layers. */
-static bp_int widest_layer(const bp_net *net)
+const bp__layer_split *bp__net_split(const bp_net *net, bp_int i, bp_int m, bp__layer_split *tmp)
 {
-    bp_int widest = 0;
-    for (bp_int i = 0; i < net->n_layers; i++)
-        widest = net->layers[i].n_out > widest ? net->layers[i].n_out : widest;
-    return widest;
+    if (m == net->mb)
+        return &net->splits[i];
+    const bp__layer *l = &net->layers[i];
+    const bp__split_policy p = bp__net_policy(net);
+    bp__split_layer(&p, l->n_in, l->n_out, l->act == BP_ACT_SOFTMAX, m, tmp);
+    return tmp;
 }
 
-/* Makes the pass helpers match n pass threads: running (n - 1 of them) while the
- * network has one worker and a plan with a layer to chunk, and n > 1; stopped
- * otherwise. Helpers that exist have pass_threads threads, so another n replaces them.
- * On failure nothing changes. */
-static bp_status sync_helpers(bp_net *net, const char *fn, int n)
+/* Caches every layer's split at a full micro-batch, for the current thread count. */
+static void plan_splits(bp_net *net)
 {
-    const int want = n > 1 && net->n_threads == 1 && net->arena && net->part_off != SIZE_MAX;
-    if (want && net->helpers && n == net->pass_threads)
-        return BP_OK;
-    struct bp__helpers *h = NULL;
-    if (want)
-        TRY(bp__helpers_create(net, fn, n, &h));
-    bp__helpers_destroy(net, net->helpers);
-    net->helpers = h;
-    return BP_OK;
-}
-
-/* Gives OpenBLAS back the thread count a threaded mode replaced. */
-static void restore_blas_threads(bp_net *net)
-{
-#ifdef BP_HAVE_OPENBLAS_THREADS
-    if (net->blas_threads_saved > 0)
-        openblas_set_num_threads(net->blas_threads_saved);
-#endif
-    net->blas_threads_saved = 0;
+    const bp__split_policy p = bp__net_policy(net);
+    for (bp_int i = 0; i < net->n_layers; i++) {
+        const bp__layer *l = &net->layers[i];
+        bp__split_layer(&p, l->n_in, l->n_out, l->act == BP_ACT_SOFTMAX, net->mb, &net->splits[i]);
+    }
 }
 
 void bp_net_destroy(bp_net *net)
 {
     if (!net)
         return;
-    bp__pool_destroy(net, net->pool);
-    bp__helpers_destroy(net, net->helpers);
-    restore_blas_threads(net);
+    bp__team_destroy(net, net->team);
     free_plan(net);
-    bp__net_free(net, net->workers);
     bp__net_free(net, net->layers);
     bp__net_free(net, net->params);
     bp__net_free(net, net->grads);
@@ -319,23 +316,29 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     const size_t t_row = net->loss == BP_LOSS_SOFTMAX_XENT ? sizeof(int32_t)
                                                            : (size_t)net->layers[net->n_layers - 1].n_out * es;
     off = align64(mul_add(mb, t_row, off));
-    const bp_int widest = widest_layer(net);
-    size_t part_off = SIZE_MAX;
-    if ((int64_t)max_micro_batch * widest >= BP_HELP_MIN_VALUES) {
-        part_off = off;
-        off = align64(mul_add(mul_add(BP_PASS_MAX_CHUNKS, (size_t)widest, 0), es, off));
-    }
     BP_REQUIRE(off < SIZE_MAX / 2, BP_ERR_OVERFLOW,
                "the arena for micro-batches of %d overflows the address space", (int)max_micro_batch);
 
     /* Steps: forward 0..L-1, loss, then backward i and grads_ready i from the last layer down. */
     const bp_int n_steps = 3 * net->n_layers + 1;
     bp__step *steps = bp__net_alloc(net, (size_t)n_steps * sizeof *steps);
+    bp__layer_split *splits = bp__net_alloc(net, (size_t)net->n_layers * sizeof *splits);
     void *raw = bp__net_alloc(net, off + 64);
-    if (!steps || !raw) {
+    if (!steps || !splits || !raw) {
         bp__net_free(net, steps);
+        bp__net_free(net, splits);
         bp__net_free(net, raw);
         return bp__fail(BP_ERR_NOMEM, fn, "allocating an arena of %zu bytes", off + 64);
+    }
+    /* The thread team, started by the first plan: a network that is never planned has none. */
+    if (net->n_threads > 1 && !net->team) {
+        const bp_status st = bp__team_create(net, fn, net->n_threads, &net->team);
+        if (st != BP_OK) {
+            bp__net_free(net, steps);
+            bp__net_free(net, splits);
+            bp__net_free(net, raw);
+            return st;
+        }
     }
     bp_int s = 0;
     for (bp_int i = 0; i < net->n_layers; i++)
@@ -347,6 +350,7 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     }
     free_plan(net);
     net->steps = steps;
+    net->splits = splits;
     net->n_steps = n_steps;
     net->arena_raw = raw;
     net->arena = (char *)raw + ((64 - (uintptr_t)raw % 64) % 64);
@@ -360,19 +364,7 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     net->g_off[1] = g_off[1];
     net->xg_off = xg_off;
     net->tg_off = tg_off;
-    net->part_off = part_off;
-    /* Helpers only speed passes up: if they cannot start, the passes run on the caller. */
-    (void)sync_helpers(net, fn, net->pass_threads);
-    return BP_OK;
-}
-
-/* Checks a thread count in [0, BP_NET_MAX_THREADS] and resolves 0 to the online processors. */
-static bp_status thread_count(const char *fn, int *n_threads)
-{
-    BP_REQUIRE(*n_threads >= 0 && *n_threads <= BP_NET_MAX_THREADS, BP_ERR_ARG,
-               "n_threads (%d) is not in [0, %d]", *n_threads, BP_NET_MAX_THREADS);
-    if (*n_threads == 0)
-        *n_threads = online_cpus();
+    plan_splits(net);
     return BP_OK;
 }
 
@@ -380,59 +372,41 @@ bp_status bp_net_set_threads(bp_net *net, int n_threads)
 {
     const char *fn = __func__;
     CHECK_NET(net);
-    TRY(thread_count(fn, &n_threads));
+    BP_REQUIRE(n_threads >= 0 && n_threads <= BP_NET_MAX_THREADS, BP_ERR_ARG,
+               "n_threads (%d) is not in [0, %d]", n_threads, BP_NET_MAX_THREADS);
+    if (n_threads == 0)
+        n_threads = default_threads();
     if (n_threads == net->n_threads)
         return BP_OK;
-    bp__worker *workers = bp__net_alloc(net, (size_t)n_threads * sizeof *workers);
-    if (!workers)
-        return bp__fail(BP_ERR_NOMEM, fn, "allocating the status of %d workers", n_threads);
-    struct bp__pool *pool = NULL;
-    if (n_threads > 1) {
-        bp_status st = bp__pool_create(net, n_threads, &pool);
-        if (st != BP_OK) {
-            bp__net_free(net, workers);
-            return st;
-        }
-    }
-    bp__pool_destroy(net, net->pool);
-    bp__net_free(net, net->workers);
-    net->pool = pool;
-    net->workers = workers;
+    /* A planned network gets its new team now, so that no pass starts threads; on failure
+     * the old team and count stay. */
+    struct bp__team *team = NULL;
+    if (net->arena && n_threads > 1)
+        TRY(bp__team_create(net, fn, n_threads, &team));
+    bp__team_destroy(net, net->team);
+    net->team = team;
     net->n_threads = n_threads;
-#ifdef BP_HAVE_OPENBLAS_THREADS
-    /* Each worker calls BLAS on its own share: one BLAS thread each (process-wide). */
-    if (n_threads > 1 && net->blas_threads_saved == 0) {
-        net->blas_threads_saved = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-    }
-#endif
-    if (n_threads == 1)
-        restore_blas_threads(net);
-    /* Workers have no pass helpers; one worker gets them back (or runs without). */
-    (void)sync_helpers(net, fn, net->pass_threads);
+    if (net->arena)
+        plan_splits(net);
     return BP_OK;
-}
-
-bp_status bp_net_set_pass_threads(bp_net *net, int n_threads)
-{
-    const char *fn = __func__;
-    CHECK_NET(net);
-    TRY(thread_count(fn, &n_threads));
-    if (n_threads == net->pass_threads)
-        return BP_OK;
-    TRY(sync_helpers(net, fn, n_threads));
-    net->pass_threads = n_threads;
-    return BP_OK;
-}
-
-int bp_net_pass_threads(const bp_net *net)
-{
-    return net ? net->pass_threads : 0;
 }
 
 int bp_net_threads(const bp_net *net)
 {
     return net ? net->n_threads : 0;
+}
+
+bp_status bp_net_set_chunk_min(bp_net *net, long min_macs, long min_values)
+{
+    const char *fn = __func__;
+    CHECK_NET(net);
+    BP_REQUIRE(min_macs >= 0, BP_ERR_ARG, "min_macs (%ld) < 0", min_macs);
+    BP_REQUIRE(min_values >= 0, BP_ERR_ARG, "min_values (%ld) < 0", min_values);
+    net->chunk_macs = min_macs ? min_macs : BP_CHUNK_MIN_MACS;
+    net->chunk_values = min_values ? min_values : BP_CHUNK_MIN_VALUES;
+    if (net->arena)
+        plan_splits(net);
+    return BP_OK;
 }
 
 /* snprintf into a running buffer, counting what would have been written. */
@@ -451,6 +425,32 @@ static void out(outbuf *o, const char *fmt, ...)
     va_end(ap);
     if (k > 0)
         o->used += (size_t)k;
+}
+
+/* One cut: its chunk count and what it cuts ("1" for the caller alone). */
+static void describe_cut(outbuf *o, const char *step, bp__split sp, const char *cols)
+{
+    if (sp.chunks == 1)
+        out(o, " %s 1", step);
+    else
+        out(o, " %s %d by %s", step, sp.chunks, sp.cut == BP_CUT_ROWS ? "rows" : cols);
+}
+
+/* How every layer's steps are cut into chunks at a full micro-batch (split.h). */
+static void describe_splits(outbuf *o, const bp_net *net)
+{
+    for (bp_int i = 0; i < net->n_layers; i++) {
+        const bp__layer_split *sp = &net->splits[i];
+        out(o, "  chunks of layer %d:", (int)i);
+        describe_cut(o, "forward", sp->fwd, "features");
+        describe_cut(o, "dZ", sp->dz, "features");
+        if (i > 0)
+            describe_cut(o, "dX", sp->dx, "inputs");
+        describe_cut(o, "dW", sp->dw, "features");
+        if (i == net->n_layers - 1)
+            describe_cut(o, "loss", sp->loss, "features");
+        out(o, "\n");
+    }
 }
 
 bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, size_t *needed)
@@ -473,13 +473,9 @@ bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, size_t 
     } else {
         out(&o, "plan: micro-batch %d, arena %zu bytes, backend %s\n", (int)net->mb, net->arena_bytes,
             net->backend == BP_BACKEND_BLAS ? "blas" : "naive");
-        if (net->n_threads > 1)
-            out(&o, "threads: %d workers sharing the arena and the gradient, each computing its "
-                    "slice of every step's GEMMs\n", net->n_threads);
-        else if (net->helpers)
-            out(&o, "pass threads: %d (the caller and %d helpers share the element-wise passes of "
-                    "layers with >= %d values per micro-batch)\n", net->pass_threads, net->pass_threads - 1,
-                BP_HELP_MIN_VALUES);
+        out(&o, "threads: %d (the caller%s); BLAS runs on one thread inside each call\n", net->n_threads,
+            net->n_threads > 1 ? " and its team's helpers take the chunks of every step" : " alone");
+        describe_splits(&o, net);
         const size_t mb = (size_t)net->mb;
         for (bp_int i = 0; i < net->n_layers; i++) {
             const bp__layer *l = &net->layers[i];
@@ -494,9 +490,6 @@ bp_status bp_net_describe_plan(const bp_net *net, char *buf, size_t len, size_t 
                 (int)net->max_width, mb * (size_t)net->max_width * net->esize);
         out(&o, "  buffer Xg  at %10zu: %d x %d (gather)\n", net->xg_off, (int)mb, (int)net->n_in);
         out(&o, "  buffer Tg  at %10zu: %d targets (gather)\n", net->tg_off, (int)mb);
-        if (net->part_off != SIZE_MAX)
-            out(&o, "  buffer dbp at %10zu: %d x %d (db parts of chunked passes)\n", net->part_off,
-                BP_PASS_MAX_CHUNKS, (int)widest_layer(net));
         out(&o, "steps:");
         static const char *const step_names[] = {"forward", "loss", "backward", "grads_ready"};
         for (bp_int s = 0; s < net->n_steps; s++)

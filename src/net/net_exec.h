@@ -1,4 +1,5 @@
-/* net_exec.h: the typed halves of the network (net_exec.tmpl.c, compiled for float and double). */
+/* net_exec.h: the typed halves of the network (the *.tmpl.c files of src/net, compiled for float
+ * and double by net_s.c and net_d.c), and the optimizer hook the executor calls. */
 #ifndef BP_NET_EXEC_H
 #define BP_NET_EXEC_H
 
@@ -7,29 +8,35 @@
 /* What one pass over a batch computes. */
 typedef enum bp__mode {
     BP_MODE_GRAD,       /* forward, loss, backward: the gradient of the mean loss */
-    BP_MODE_LOSS_ONLY,  /* forward and loss */
-    BP_MODE_SGD         /* forward, loss, backward with plain SGD folded into it (one
-                         * micro-batch, BLAS backend): each layer's dW product goes
-                         * straight into W, see bp_optim_train_step */
+    BP_MODE_LOSS_ONLY   /* forward and loss */
 } bp__mode;
 
-/* The rate and weight decay of a BP_MODE_SGD pass. */
-typedef struct bp__sgd {
+/* An optimizer's hook on grads_ready. When a pass has one, the executor does not form dW: for
+ * features [lo, hi) of layer l it hands the hook the weight gradient in factored form,
+ * dW = dZ^T X over the micro-batch's m rows (dZ m x n_out with leading dimension n_out, X the
+ * layer's input), with db already in the gradient buffer, and the hook applies them (plain SGD
+ * folds its update into that product: see bp__optim_train_batch). Called once per chunk of the
+ * layer's dw split, on any thread of the team, after every chunk of dX has read the old W.
+ * `cores` is the network's kernel table of its dtype (cores.h). */
+typedef struct bp__grad_hook bp__grad_hook;
+struct bp__grad_hook {
+    void (*apply)(const bp__grad_hook *hook, bp_net *net, const void *cores, const bp__layer *l, bp_int m,
+                  const void *dZ, const void *X, bp_int ldx, bp_int lo, bp_int hi);
     double lr, wd;
-} bp__sgd;
+};
 
-/* One pass over the n samples of a batch, streamed in micro-batches. Rows are X's
- * rows 0..n-1, or X's rows idx[0..n-1] gathered into the arena when idx is not
- * NULL (the training helper). targets as in bp_net_loss_and_grad, indexed the same
- * way. *loss receives the mean loss; *correct (may be NULL) is increased by the
- * number of correct predictions (see bp_train). sgd: the update of a BP_MODE_SGD
- * pass, else NULL. Arguments are already checked. */
+/* One pass over the n samples of a batch, streamed in micro-batches. Rows are X's rows
+ * 0..n-1, or X's rows idx[0..n-1] gathered into the arena when idx is not NULL (the training
+ * helper). targets as in bp_net_loss_and_grad, indexed the same way. *loss receives the mean
+ * loss; *correct (may be NULL) is increased by the number of correct predictions (see
+ * bp_train). hook: an optimizer's grads_ready hook (one micro-batch only), else NULL.
+ * Arguments are already checked. */
 #define BP_NET_EXEC_DECLS(p)                                                                   \
     bp_status bp__##p##net_init(bp_net *net, bp_init scheme, double gain);                     \
     bp_status bp__##p##net_batch(bp_net *net, const char *fn, bp_int n, const void *X,          \
                                  bp_int ldx, const int32_t *idx, const void *targets,           \
-                                 bp_int ldt, bp__mode mode, const bp__sgd *sgd, double *loss,   \
-                                 int64_t *correct);                                             \
+                                 bp_int ldt, bp__mode mode, const bp__grad_hook *hook,          \
+                                 double *loss, int64_t *correct);                               \
     bp_status bp__##p##net_forward(bp_net *net, const char *fn, bp_int n, const void *X,        \
                                    bp_int ldx, void *Y, bp_int ldy);                            \
     bp_status bp__##p##net_evaluate(bp_net *net, const char *fn, bp_int n, const void *X,       \
@@ -37,7 +44,10 @@ typedef struct bp__sgd {
                                     int64_t *confusion);                                        \
     bp_status bp__##p##net_gradcheck(bp_net *net, const char *fn, bp_int n, const void *X,      \
                                      bp_int ldx, const void *targets, bp_int ldt, double h,      \
-                                     double *max_rel_err, size_t *worst);
+                                     double *max_rel_err, size_t *worst);                       \
+    void bp__##p##fused_sgd(const bp__grad_hook *hook, bp_net *net, const void *cores,          \
+                            const bp__layer *l, bp_int m, const void *dZ, const void *X,        \
+                            bp_int ldx, bp_int lo, bp_int hi);
 
 BP_NET_EXEC_DECLS(s)
 BP_NET_EXEC_DECLS(d)

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include "backprop/net.h"
 #include "core/internal.h"
+#include "net/split.h"
+#include "net/team.h"
 
 /* A layer inside the flat buffers and the arena. */
 typedef struct bp__layer {
@@ -29,41 +31,6 @@ typedef struct bp__step {
     bp_int layer;
 } bp__step;
 
-/* What one worker of a pass reports (the workers share the arena and gradient). */
-typedef struct bp__worker {
-    double loss;               /* of the current pass (worker 0 computes it) */
-    int64_t correct;
-    bp_status st;
-    char err[512];             /* its bp_last_error(), which is thread-local */
-} bp__worker;
-
-/* The team of threads behind bp_net_set_threads (pool.c). A job runs fn(ctx, w)
- * for every worker w, w = 0 on the calling thread; bp__pool_barrier is a barrier
- * of all workers inside a job. */
-typedef void (*bp__job_fn)(void *ctx, int worker);
-struct bp__pool;
-bp_status bp__pool_create(bp_net *net, int n_workers, struct bp__pool **out);
-void bp__pool_destroy(bp_net *net, struct bp__pool *pool);
-void bp__pool_run(struct bp__pool *pool, bp__job_fn fn, void *ctx);
-void bp__pool_barrier(struct bp__pool *pool);  /* spinning: for the steps of one job */
-
-/* The pass helpers of a single-worker network (helpers.c, bp_net_set_pass_threads):
- * bp__helpers_run runs fn(ctx, c) for every chunk c in [0, n_chunks), on the calling
- * thread and whichever helpers are awake, and returns when all are done. */
-typedef void (*bp__chunk_fn)(const void *ctx, bp_int chunk);
-struct bp__helpers;
-bp_status bp__helpers_create(bp_net *net, const char *fn, int n_threads, struct bp__helpers **out);
-void bp__helpers_destroy(bp_net *net, struct bp__helpers *helpers);
-void bp__helpers_run(struct bp__helpers *helpers, bp__chunk_fn fn, const void *ctx, bp_int n_chunks);
-
-/* A single worker cuts a layer's element-wise passes into chunks of rows, to share them
- * with the helpers, from this many values (rows x features) of a micro-batch: below it,
- * waking helpers costs more than they save. At most BP_PASS_MAX_CHUNKS chunks; the
- * backward pass sums each chunk's part of db into its own row of a planned buffer, and
- * the parts are added in chunk order, so db does not depend on who took which chunk. */
-#define BP_HELP_MIN_VALUES 65536
-#define BP_PASS_MAX_CHUNKS 64
-
 struct bp_net {
     bp_dtype dtype;
     size_t esize;            /* sizeof(float) or sizeof(double) */
@@ -78,12 +45,9 @@ struct bp_net {
     uint64_t rng[4];         /* xoshiro256** state */
 
     /* Threads (bp_net_set_threads). */
-    int n_threads;           /* workers of a training pass; 1: the caller's thread alone */
-    struct bp__pool *pool;   /* the other n_threads - 1, or NULL */
-    bp__worker *workers;     /* n_threads */
-    int blas_threads_saved;  /* OpenBLAS's thread count before a threaded mode set 1; 0: untouched */
-    int pass_threads;        /* bp_net_set_pass_threads: threads of a single worker's passes */
-    struct bp__helpers *helpers; /* its pass_threads - 1 helpers, once a plan has passes to share */
+    int n_threads;           /* threads of a step, the caller's included; 1: the caller alone */
+    struct bp__team *team;   /* its n_threads - 1 helpers, started by the plan; NULL for 1 */
+    long chunk_macs, chunk_values;  /* least work per chunk (bp_net_set_chunk_min) */
 
     /* The plan (arena == NULL: not planned). */
     bp_int mb;               /* max micro-batch */
@@ -91,10 +55,21 @@ struct bp_net {
     size_t arena_bytes;
     size_t g_off[2];         /* the two gradient / inference buffers, mb x max_width */
     size_t xg_off, tg_off;   /* gather buffers of the training helper: mb x n_in, mb targets */
-    size_t part_off;         /* db parts of a chunked pass, BP_PASS_MAX_CHUNKS x widest n_out, or SIZE_MAX */
     bp__step *steps;
     bp_int n_steps;
+    bp__layer_split *splits; /* per layer: how its steps are cut at a full micro-batch (split.h) */
 };
+
+/* What the network's cuts depend on besides the shapes (split.h). */
+static inline bp__split_policy bp__net_policy(const bp_net *net)
+{
+    const bp__split_policy p = {net->n_threads, net->chunk_macs, net->chunk_values};
+    return p;
+}
+
+/* How layer i's steps are cut for a micro-batch of m rows: the plan's cached split at a full
+ * micro-batch, else computed into *tmp (net.c). */
+const bp__layer_split *bp__net_split(const bp_net *net, bp_int i, bp_int m, bp__layer_split *tmp);
 
 /* Memory through the network's allocator. */
 void *bp__net_alloc(const bp_net *net, size_t bytes);

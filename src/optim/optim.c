@@ -162,30 +162,30 @@ void bp_optim_destroy(bp_optim *opt)
     a.free(a.ctx, opt);
 }
 
-/* One update, as a job over slices of the flat buffers. */
+/* One update, as a step of the network's team: chunks of the flat buffers. */
 typedef struct update_job {
     const bp_optim *opt;
     bp_net *net;
     double lr;
     long t;
-    bp_status st[BP_NET_MAX_THREADS];
+    int chunks;
 } update_job;
 
-static void update_slice(void *ctx, int w)
+static bp_status update_chunk(const void *ctx, bp_int c)
 {
-    update_job *j = ctx;
+    const update_job *j = ctx;
     const bp_optim *opt = j->opt;
     const bp_net *net = j->net;
-    const size_t P = net->n_params, k = (size_t)net->n_threads;
-    const size_t lo = P * (size_t)w / k, hi = P * ((size_t)w + 1) / k, es = net->esize;
+    const size_t P = net->n_params, k = (size_t)j->chunks;
+    const size_t lo = P * (size_t)c / k, hi = P * ((size_t)c + 1) / k, es = net->esize;
     char *p = (char *)net->params + lo * es;
     const char *g = (const char *)net->grads + lo * es;
     char *m = opt->m ? (char *)opt->m + lo * es : NULL, *v = opt->v ? (char *)opt->v + lo * es : NULL;
-    j->st[w] = opt->dtype == BP_F32
-                   ? bp_soptim_update(&opt->config, hi - lo, (float *)(void *)p, (const float *)(const void *)g,
-                                      (float *)(void *)m, (float *)(void *)v, j->t, j->lr)
-                   : bp_doptim_update(&opt->config, hi - lo, (double *)(void *)p, (const double *)(const void *)g,
-                                      (double *)(void *)m, (double *)(void *)v, j->t, j->lr);
+    return opt->dtype == BP_F32
+               ? bp_soptim_update(&opt->config, hi - lo, (float *)(void *)p, (const float *)(const void *)g,
+                                  (float *)(void *)m, (float *)(void *)v, j->t, j->lr)
+               : bp_doptim_update(&opt->config, hi - lo, (double *)(void *)p, (const double *)(const void *)g,
+                                  (double *)(void *)m, (double *)(void *)v, j->t, j->lr);
 }
 
 bp_status bp__optim_check_net(const char *fn, const bp_optim *opt, const bp_net *net)
@@ -209,16 +209,16 @@ static bp_status update(const char *fn, bp_optim *opt, bp_net *net, int scanned)
     if (net->check_finite && !scanned && !bp__all_finite(net->dtype, net->n_params, net->grads))
         return bp__fail(BP_ERR_NONFINITE, fn, "the gradient holds a NaN or Inf; nothing was updated");
 
-    update_job j = {opt, net, scheduled_lr(&opt->config, opt->steps), opt->steps + 1, {BP_OK}};
-    /* A network with worker threads updates its parameters with them too, each worker one
-     * slice of the flat buffers: the same element-wise arithmetic, so the same result. */
-    if (net->n_threads > 1)
-        bp__pool_run(net->pool, update_slice, &j);
-    else
-        update_slice(&j, 0);
-    for (int w = 0; w < net->n_threads; w++)
-        if (j.st[w] != BP_OK)
-            return j.st[w];
+    /* The network's team updates its parameters too, a chunk of the flat buffers each: the
+     * same element-wise arithmetic, so the same result for any count of chunks. */
+    const bp__split_policy p = bp__net_policy(net);
+    const update_job j = {opt, net, scheduled_lr(&opt->config, opt->steps), opt->steps + 1,
+                          bp__split_values(&p, (int64_t)net->n_params, BP_TEAM_MAX_CHUNKS)};
+    bp__blas_serial_begin();
+    const bp_status st = bp__team_run(net->team, update_chunk, &j, j.chunks);
+    bp__blas_serial_end();
+    if (st != BP_OK)
+        return st;
     opt->steps = j.t;
     return BP_OK;
 }
@@ -235,15 +235,16 @@ bp_status bp__optim_train_batch(const char *fn, bp_optim *opt, bp_net *net, bp_i
                                 double *loss, int64_t *correct)
 {
     bp_status (*batch)(bp_net *, const char *, bp_int, const void *, bp_int, const int32_t *, const void *,
-                       bp_int, bp__mode, const bp__sgd *, double *, int64_t *) =
+                       bp_int, bp__mode, const bp__grad_hook *, double *, int64_t *) =
         net->dtype == BP_F32 ? bp__snet_batch : bp__dnet_batch;
     /* Fused SGD needs the whole batch in one micro-batch (a second one would run its forward
      * on updated weights), the BLAS kernels, and no finite check (which promises unchanged
      * parameters when a gradient turns out non-finite). */
     if (opt->config.kind == BP_OPT_SGD && n >= 1 && n <= net->mb && net->backend == BP_BACKEND_BLAS &&
         !net->check_finite) {
-        const bp__sgd sgd = {scheduled_lr(&opt->config, opt->steps), opt->config.weight_decay};
-        TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_SGD, &sgd, loss, correct));
+        const bp__grad_hook sgd = {net->dtype == BP_F32 ? bp__sfused_sgd : bp__dfused_sgd,
+                                   scheduled_lr(&opt->config, opt->steps), opt->config.weight_decay};
+        TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, &sgd, loss, correct));
         opt->steps++;
         return BP_OK;
     }

@@ -3,6 +3,8 @@
 #include <stdint.h>
 #include <cblas.h>
 #include "core/internal.h"
+#include "kernels/cores.h"
+#include "net/net_exec.h"
 #include "optim/optim_internal.h"
 
 #define OPT_STR_(x) #x
@@ -119,4 +121,21 @@ bp_status PFX(optim_update)(const bp_optim_config *config, size_t n, T *p, const
     }
     bp__ftz_end(fp_mode);
     return BP_OK;
+}
+
+/* Plain SGD folded into the weight-gradient product (a bp__grad_hook, see net_exec.h): for
+ * features [lo, hi) of layer l, W = decay W - lr dZ^T X and b = decay b - lr db, decay =
+ * 1 - lr wd. With beta = decay the product reads W where an unfused pass would first form dW,
+ * which a fused step never writes. */
+void IPFX(fused_sgd)(const bp__grad_hook *hook, bp_net *net, const void *cores, const bp__layer *l, bp_int m,
+                     const void *dZ, const void *X, bp_int ldx, bp_int lo, bp_int hi)
+{
+    const IPFX(cores) *k = cores;
+    const T lr = (T)hook->lr, decay = (T)(1 - hook->lr * hook->wd);
+    T *W = (T *)bp_net_params(net) + l->w_off, *b = (T *)bp_net_params(net) + l->b_off;
+    const T *db = (const T *)bp_net_grads(net) + l->b_off;
+    k->gemm(BP_T, BP_N, hi - lo, l->n_in, m, -lr, (const T *)dZ + lo, l->n_out, X, ldx, decay,
+            W + (size_t)lo * (size_t)l->n_in, l->n_in);
+    for (bp_int j = lo; j < hi; j++)
+        b[j] = decay * b[j] - lr * db[j];
 }

@@ -1,0 +1,115 @@
+/* batch.tmpl.c: a training pass over a batch, written once for T: the batch streams through the
+ * plan in micro-batches (gathered into the arena when the training helper shuffles), each run
+ * by the executor; the loss and the count of correct predictions are summed over them. */
+
+/* The gather of a micro-batch's rows idx[0..rows) of X and of their targets into the arena. */
+typedef struct gather_step {
+    const bp_net *net;
+    const T *X;
+    bp_int ldx, ldt, rows, chunks;
+    const int32_t *idx;
+    const void *targets;
+} gather_step;
+
+static bp_status gather_chunk(const void *ctx, bp_int c)
+{
+    const gather_step *g = ctx;
+    const bp_net *net = g->net;
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    bp_int r0, r1;
+    bp__span(g->rows, g->chunks, c, &r0, &r1);
+    T *xg = ARENA(net, net->xg_off);
+    for (bp_int r = r0; r < r1; r++)
+        memcpy(xg + (size_t)r * (size_t)net->n_in, g->X + (size_t)g->idx[r] * (size_t)g->ldx,
+               (size_t)net->n_in * sizeof(T));
+    if (net->loss == BP_LOSS_SOFTMAX_XENT) {
+        int32_t *tg = (int32_t *)(void *)((char *)net->arena + net->tg_off);
+        for (bp_int r = r0; r < r1; r++)
+            tg[r] = ((const int32_t *)g->targets)[g->idx[r]];
+    } else {
+        T *tg = ARENA(net, net->tg_off);
+        for (bp_int r = r0; r < r1; r++)
+            memcpy(tg + (size_t)r * (size_t)n_out, (const T *)g->targets + (size_t)g->idx[r] * (size_t)g->ldt,
+                   (size_t)n_out * sizeof(T));
+    }
+    return BP_OK;
+}
+
+/* Points b at rows [start, start + b->rows) of the batch: gathered through idx, or in place. */
+static bp_status locate_rows(bp_net *net, micro *b, bp_int start, const T *X, bp_int ldx, const int32_t *idx,
+                             const void *targets, bp_int ldt)
+{
+    const int labels = net->loss == BP_LOSS_SOFTMAX_XENT;
+    if (!idx) {
+        b->X = X + (size_t)start * (size_t)ldx;
+        b->ldx = ldx;
+        b->labels = labels ? (const int32_t *)targets + start : NULL;
+        b->tgt = labels ? NULL : (const T *)targets + (size_t)start * (size_t)ldt;
+        b->ldt = labels ? 0 : ldt;
+        return BP_OK;
+    }
+    const bp__split_policy p = bp__net_policy(net);
+    const gather_step g = {net, X, ldx, ldt, b->rows, bp__split_values(&p, (int64_t)b->rows * net->n_in, b->rows),
+                           idx + start, targets};
+    TRY(bp__team_run(net->team, gather_chunk, &g, g.chunks));
+    b->X = ARENA(net, net->xg_off);
+    b->ldx = net->n_in;
+    b->labels = labels ? (const int32_t *)(const void *)((const char *)net->arena + net->tg_off) : NULL;
+    b->tgt = labels ? NULL : ARENA(net, net->tg_off);
+    b->ldt = labels ? 0 : net->layers[net->n_layers - 1].n_out;
+    return BP_OK;
+}
+
+/* Correct predictions of the micro-batch whose outputs are in the last layer's buffer: the
+ * arg-max against the label, or (BCE) each output against its target at 1/2. */
+static int64_t count_correct(const bp_net *net, const micro *b)
+{
+    const bp__layer *l = &net->layers[net->n_layers - 1];
+    const T *Y = ARENA(net, l->y_off);
+    int64_t c = 0;
+    for (bp_int r = 0; r < b->rows; r++) {
+        const T *y = Y + (size_t)r * (size_t)l->n_out;
+        if (net->loss == BP_LOSS_SOFTMAX_XENT) {
+            c += argmax(y, l->n_out) == b->labels[r];
+        } else {
+            const T *t = b->tgt + (size_t)r * (size_t)b->ldt;
+            for (bp_int j = 0; j < l->n_out; j++)
+                c += (y[j] > 0) == (t[j] > (T)0.5);
+        }
+    }
+    return c;
+}
+
+static bp_status run_batch(bp_net *net, const char *fn, bp_int n, const T *X, bp_int ldx, const int32_t *idx,
+                           const void *targets, bp_int ldt, bp__mode mode, const bp__grad_hook *hook, double *loss,
+                           int64_t *correct)
+{
+    for (bp_int start = 0; start < n; start += net->mb) {
+        micro b = {.rows = n - start < net->mb ? n - start : net->mb, .divisor = (T)n, .beta = start == 0 ? 0 : 1};
+        TRY(locate_rows(net, &b, start, X, ldx, idx, targets, ldt));
+        TRY(IPFX(run_micro)(net, fn, &b, mode, hook, loss));
+        if (correct && net->loss != BP_LOSS_MSE)
+            *correct += count_correct(net, &b);
+    }
+    return BP_OK;
+}
+
+bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx, const int32_t *idx,
+                          const void *targets, bp_int ldt, bp__mode mode, const bp__grad_hook *hook, double *loss,
+                          int64_t *correct)
+{
+    if (n == 0 && mode == BP_MODE_GRAD)
+        memset(net->grads, 0, net->n_params * net->esize);
+    double sum = 0;
+    int64_t right = 0;
+    bp__blas_serial_begin();
+    const bp_status st = run_batch(net, fn, n, X, ldx, idx, targets, ldt, mode, hook, &sum, correct ? &right : NULL);
+    bp__blas_serial_end();
+    if (st != BP_OK)
+        return st;
+    if (loss)
+        *loss = sum;
+    if (correct)
+        *correct += right;
+    return BP_OK;
+}

@@ -1,0 +1,89 @@
+/* infer.tmpl.c: inference and evaluation, written once for T: the forward steps alone, through
+ * the two gradient buffers in turn, then the outputs, accuracy (with confusion counts) or RMSE. */
+
+/* The outputs of one micro-batch of m rows into out (ldo): layer by layer, each cut as the
+ * plan says, the hidden outputs in the gradient buffers (inference keeps no Z). */
+static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X, bp_int ldx, T *out, bp_int ldo)
+{
+    const T *in = X;
+    bp_int ldin = ldx;
+    for (bp_int i = 0; i < net->n_layers; i++) {
+        const int last = i == net->n_layers - 1;
+        T *Y = last ? out : ARENA(net, net->g_off[i % 2]);
+        const bp_int ldy = last ? ldo : net->layers[i].n_out;
+        TRY(IPFX(forward_step)(net, fn, i, m, in, ldin, NULL, Y, ldy));
+        in = Y;
+        ldin = ldy;
+    }
+    return BP_OK;
+}
+
+static bp_status forward_all(bp_net *net, const char *fn, bp_int n, const T *X, bp_int ldx, T *Y, bp_int ldy)
+{
+    for (bp_int start = 0; start < n; start += net->mb) {
+        const bp_int m = n - start < net->mb ? n - start : net->mb;
+        TRY(forward_micro(net, fn, m, X + (size_t)start * (size_t)ldx, ldx, Y + (size_t)start * (size_t)ldy, ldy));
+    }
+    return BP_OK;
+}
+
+bp_status IPFX(net_forward)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx, void *Y, bp_int ldy)
+{
+    bp__blas_serial_begin();
+    const bp_status st = forward_all(net, fn, n, X, ldx, Y, ldy);
+    bp__blas_serial_end();
+    return st;
+}
+
+/* Adds the m rows of outputs Y (n_out each) to the metric: squared errors against targets
+ * (ldt), or correct predictions against labels, and the confusion counts if asked. */
+static void score_rows(const bp_net *net, bp_int m, const T *Y, const void *targets, bp_int ldt, double *acc,
+                       int64_t *confusion)
+{
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    for (bp_int r = 0; r < m; r++) {
+        const T *y = Y + (size_t)r * (size_t)n_out;
+        if (net->loss == BP_LOSS_MSE) {
+            const T *t = (const T *)targets + (size_t)r * (size_t)ldt;
+            for (bp_int j = 0; j < n_out; j++)
+                *acc += ((double)y[j] - t[j]) * ((double)y[j] - t[j]);
+            continue;
+        }
+        const int32_t c = ((const int32_t *)targets)[r];
+        const bp_int pred = n_out == 1 ? y[0] > 0 : argmax(y, n_out);
+        *acc += pred == c;
+        if (confusion && n_out > 1)
+            confusion[(size_t)c * (size_t)n_out + (size_t)pred]++;
+    }
+}
+
+static bp_status evaluate(bp_net *net, const char *fn, bp_int n, const T *X, bp_int ldx, const void *targets,
+                          bp_int ldt, double *acc, int64_t *confusion)
+{
+    const bp__layer *last = &net->layers[net->n_layers - 1];
+    T *Y = ARENA(net, last->y_off);
+    for (bp_int start = 0; start < n; start += net->mb) {
+        const bp_int m = n - start < net->mb ? n - start : net->mb;
+        TRY(forward_micro(net, fn, m, X + (size_t)start * (size_t)ldx, ldx, Y, last->n_out));
+        const void *t = net->loss == BP_LOSS_MSE ? (const void *)((const T *)targets + (size_t)start * (size_t)ldt)
+                                                 : (const void *)((const int32_t *)targets + start);
+        score_rows(net, m, Y, t, ldt, acc, confusion);
+    }
+    return BP_OK;
+}
+
+bp_status IPFX(net_evaluate)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx,
+                             const void *targets, bp_int ldt, double *metric, int64_t *confusion)
+{
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    if (confusion)
+        memset(confusion, 0, (size_t)n_out * (size_t)n_out * sizeof *confusion);
+    double acc = 0;
+    bp__blas_serial_begin();
+    const bp_status st = evaluate(net, fn, n, X, ldx, targets, ldt, &acc, confusion);
+    bp__blas_serial_end();
+    if (st != BP_OK)
+        return st;
+    *metric = n == 0 ? 0 : net->loss != BP_LOSS_MSE ? acc / n : sqrt(acc / ((double)n * n_out));
+    return BP_OK;
+}
