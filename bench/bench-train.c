@@ -65,10 +65,9 @@ struct opts {
     int blas_threads_known;   /* OpenBLAS's thread count can be read and set (bench_meta.threads > 0) */
 };
 
-/* Worker threads of the timed (BLAS) network, --net-threads; 1: the library's default. */
-static int net_threads = 1;
-/* Pass threads of a single-worker network, --pass-threads; -1: the library's default. */
-static int pass_threads = -1;
+/* The networks' threads, --threads (bp_net_set_threads; 0: the default count); -1: not
+ * given, the library's default (bp_net_set_threads is not called). */
+static int threads = -1;
 
 static void usage(FILE *f)
 {
@@ -94,12 +93,12 @@ static void usage(FILE *f)
         "  --precision P         s (float), d (double) or both (default both)\n"
         "  --layers A-B-...-K    the network's widths (default 784-512-512-10; ReLU hidden\n"
         "                        layers, identity last, at most 16 layers)\n"
-        "  --net-threads N       run the timed network on N worker threads (bp_net_set_threads;\n"
-        "                        0: one per CPU); OpenBLAS is then set to one thread, so the\n"
-        "                        GEMMs alone are timed on one BLAS thread (default 1)\n"
-        "  --pass-threads N      threads sharing a single worker's element-wise passes\n"
-        "                        (bp_net_set_pass_threads; 0: one per CPU, 1: the caller\n"
-        "                        alone; default: the library's, one per CPU)\n"
+        "  --threads N           run the networks (BLAS and naive) on N threads: the caller\n"
+        "                        and N - 1 helpers (bp_net_set_threads; 0: the default count,\n"
+        "                        1: the caller alone; default: the library's, one per CPU of\n"
+        "                        the affinity mask, capped by OMP_NUM_THREADS and\n"
+        "                        OPENBLAS_NUM_THREADS); BLAS runs on one thread inside each\n"
+        "                        library call either way\n"
         "  --json                print one JSON object instead of the table\n"
         "  --dat FILE            also write a whitespace-separated data file for gnuplot\n"
         "                        (bench/plot.sh train FILE OUT.png draws it)\n"
@@ -113,13 +112,16 @@ static void usage(FILE *f)
         "beta = 1, which skips the zeroing that beta = 0 does; not into W itself, which\n"
         "would grow without bound from call to call); ratios: step / GEMMs alone (target <= %.2f at batch\n"
         ">= %d), unfused step / GEMMs alone, and step / fused GEMMs (what the step costs\n"
-        "beyond the GEMMs it calls); the GEMMs alone on one BLAS thread (OpenBLAS; with\n"
-        "--net-threads they are the GEMMs alone) and step / those (target <= %.2f at batch\n"
-        "%d: two cores must beat one); the naive step and speed-up = naive / BLAS\n"
-        "(target >= %gx at batch %d); err: normwise relative difference max|a - b| / max|b|\n"
-        "of the first gradient, BLAS vs naive, from the same initial parameters. A row\n"
-        "whose error exceeds 1e-3 (float) or 1e-9 (double) is reported and not timed, and\n"
-        "the exit status is then 1; missed targets are reported but do not change it.\n"
+        "beyond the GEMMs it calls); the GEMMs alone on one BLAS thread (OpenBLAS set to one\n"
+        "thread around those calls, then restored; '-' where the BLAS has no such control)\n"
+        "and step / those (target <= %.2f at batch %d: two cores must beat one). The GEMMs\n"
+        "alone run with OpenBLAS's own thread count, as a host would call them; the network\n"
+        "runs BLAS on one thread inside each call, on its own threads. The naive step and\n"
+        "speed-up = naive / BLAS (target >= %gx at batch %d); err: normwise relative\n"
+        "difference max|a - b| / max|b| of the first gradient, BLAS vs naive, from the\n"
+        "same initial parameters. A row whose error exceeds 1e-3 (float) or 1e-9 (double)\n"
+        "is reported and not timed, and the exit status is then 1; missed targets are\n"
+        "reported but do not change it.\n"
         "Exit status 1 also when a backprop call fails; 2: bad options.\n",
         LEARNING_RATE, INIT_SEED, MAX_BATCH, DEFAULT_MIN_REPS, DEFAULT_MIN_REPS_NAIVE, DEFAULT_MIN_TIME,
         TARGET_RATIO, TARGET_RATIO_BATCH, TARGET_RATIO_1T, TARGET_RATIO_1T_BATCH, TARGET_SPEEDUP,
@@ -162,8 +164,7 @@ static void parse_layers(const char *val)
 
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-    static const char *const own[] = { "--batches", "--naive-batches", "--layers", "--net-threads", "--pass-threads",
-                                        NULL };
+    static const char *const own[] = { "--batches", "--naive-batches", "--layers", "--threads", NULL };
     struct bench_args a = { PROG, usage, argc, argv, 0, "" };
     const char *val;
     o->nbatches = parse_batches("--batches", DEFAULT_BATCHES, o->batches);
@@ -177,11 +178,11 @@ static void parse_args(struct opts *o, int argc, char **argv)
             o->nnaive = strcmp(val, "none") ? parse_batches(a.name, val, o->naive) : 0;
         } else if (!strcmp(a.name, "--layers")) {
             parse_layers(val);
-        } else { /* --net-threads, --pass-threads */
+        } else { /* --threads */
             long v = bench_parse_int(val, 0, BP_NET_MAX_THREADS);
             if (v < 0)
                 bad_usage("%s: not an integer in 0..%d: '%s'", a.name, BP_NET_MAX_THREADS, val);
-            *(strcmp(a.name, "--net-threads") ? &pass_threads : &net_threads) = (int)v;
+            threads = (int)v;
         }
     }
 }
@@ -351,10 +352,8 @@ static void trainer_create(struct trainer *t, const struct prec *p, int n, bp_ba
     check(bp_net_plan(t->net, n), t, "bp_net_plan");
     check(bp_net_init(t->net, BP_INIT_HE_UNIFORM, INIT_SEED, 1), t, "bp_net_init");
     check(bp_net_set_backend(t->net, backend), t, "bp_net_set_backend");
-    if (pass_threads >= 0)
-        check(bp_net_set_pass_threads(t->net, pass_threads), t, "bp_net_set_pass_threads");
-    if (backend == BP_BACKEND_BLAS && net_threads != 1)
-        check(bp_net_set_threads(t->net, net_threads), t, "bp_net_set_threads");
+    if (threads >= 0)
+        check(bp_net_set_threads(t->net, threads), t, "bp_net_set_threads");
     bp_optim_config cfg = bp_optim_defaults(BP_OPT_SGD, LEARNING_RATE);
     check(bp_optim_create(&t->opt, t->net, &cfg), t, "bp_optim_create");
 }
@@ -433,8 +432,9 @@ struct row {
     int naive;            /* the naive backend was run */
     int ok;               /* the check passed, so the timings are meaningful */
     int reps, reps_naive;
+    int threads;          /* bp_net_threads of the timed network */
     double step, unfused, grad, update, gemms, gemms_fused, naive_step;   /* median seconds */
-    double gemms_1t;      /* the GEMMs alone on one BLAS thread (with worker threads: gemms) */
+    double gemms_1t;      /* the GEMMs alone on one BLAS thread (NaN: OpenBLAS's count cannot be set) */
     double err;           /* first gradient, BLAS vs naive */
     double loss_first, loss_last;
 };
@@ -492,6 +492,7 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
     data_make(&d, p, n, 0xda7a0000u + (uint64_t)n);
     gemm_ws_alloc(&g, p, n, d.X, 0x6e330000u + (uint64_t)n);
     trainer_create(&tb, p, n, BP_BACKEND_BLAS);
+    r->threads = bp_net_threads(tb.net);
     if (naive)
         trainer_create(&tn, p, n, BP_BACKEND_NAIVE);
 
@@ -532,47 +533,56 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
     enum { S_STEP, S_UNFUSED, S_GRAD, S_UPDATE, S_GEMMS, S_GEMMS_FUSED, S_NAIVE, S_GEMMS_1T, NS };
     double *const median[NS] = { &r->step, &r->unfused, &r->grad, &r->update, &r->gemms, &r->gemms_fused,
                                  &r->naive_step, &r->gemms_1t };
-    /* On one worker, the GEMMs alone on one BLAS thread too (OpenBLAS only); with worker
-     * threads the GEMMs alone already run on one. */
-    const int one_thread = net_threads == 1 && o->blas_threads_known;
+    /* The GEMMs alone on one BLAS thread too, where OpenBLAS's count can be set. */
+    const int one_thread = o->blas_threads_known;
     double *smp[NS] = { 0 };
     for (int k = 0; k < NS; k++)
         if ((k != S_NAIVE || naive) && (k != S_GEMMS_1T || one_thread))
             smp[k] = xalloc(sizeof(double) * (size_t)(k == S_NAIVE ? r->reps_naive : r->reps));
 
-    /* Each repeat times a fused step, an unfused step, the GEMMs alone in both forms
-     * (and on one BLAS thread), in an order that rotates so none always follows another;
+    /* OpenBLAS's own threads, once a multi-threaded call returns, spin for 2^28 cycles (about
+     * 0.1 s here) before they sleep; on two cores such a thread takes a core from whatever runs
+     * next. So the repeats run in rounds: first the GEMMs on OpenBLAS's threads (both forms,
+     * alternating), then a pause for those threads to fall asleep, then the library's steps and
+     * the GEMMs on one BLAS thread, in an order that rotates so none always follows another;
      * the naive steps are spread evenly among them (naive sample j before repeat
-     * j * reps / reps_naive). */
-    const int nv = one_thread ? 5 : 4;
+     * j * reps / reps_naive). Rounds keep drift from favouring one block. */
+    const int nv = one_thread ? 3 : 2, rounds = r->reps < 5 ? r->reps : 5;
     int jn = 0;
-    for (int i = 0; i < r->reps; i++) {
-        while (naive && jn < r->reps_naive && (long long)jn * r->reps / r->reps_naive <= i)
-            smp[S_NAIVE][jn++] = step(&tn, &d, &loss).total;
-        for (int k = 0; k < nv; k++)
-            switch ((i + k) % nv) {
-            case 0:
-                smp[S_GEMMS][i] = time_gemms(p, &g, 0);
-                break;
-            case 4: {
-                const int before = bench_blas_threads(1);
-                smp[S_GEMMS_1T][i] = time_gemms(p, &g, 0);
-                bench_blas_threads(before);
-                break;
+    for (int round = 0; round < rounds; round++) {
+        const int i0 = r->reps * round / rounds, i1 = r->reps * (round + 1) / rounds;
+        for (int i = i0; i < i1; i++) {
+            const int fused_first = i % 2;
+            for (int k = 0; k < 2; k++) {
+                if (k == fused_first)
+                    smp[S_GEMMS_FUSED][i] = time_gemms(p, &g, 1);
+                else
+                    smp[S_GEMMS][i] = time_gemms(p, &g, 0);
             }
-            case 1: {
-                struct step_time st = step(&tb, &d, &loss);
-                smp[S_UNFUSED][i] = st.total;
-                smp[S_GRAD][i] = st.grad;
-                smp[S_UPDATE][i] = st.update;
-                break;
-            }
-            case 2:
-                smp[S_GEMMS_FUSED][i] = time_gemms(p, &g, 1);
-                break;
-            default:
-                smp[S_STEP][i] = step_fused(&tb, &d, &loss);
-            }
+        }
+        bench_sleep(OPENBLAS_SPIN_PAUSE);
+        for (int i = i0; i < i1; i++) {
+            while (naive && jn < r->reps_naive && (long long)jn * r->reps / r->reps_naive <= i)
+                smp[S_NAIVE][jn++] = step(&tn, &d, &loss).total;
+            for (int k = 0; k < nv; k++)
+                switch ((i + k) % nv) {
+                case 2: {
+                    const int before = bench_blas_threads(1);
+                    smp[S_GEMMS_1T][i] = time_gemms(p, &g, 0);
+                    bench_blas_threads(before);
+                    break;
+                }
+                case 1: {
+                    struct step_time st = step(&tb, &d, &loss);
+                    smp[S_UNFUSED][i] = st.total;
+                    smp[S_GRAD][i] = st.grad;
+                    smp[S_UPDATE][i] = st.update;
+                    break;
+                }
+                default:
+                    smp[S_STEP][i] = step_fused(&tb, &d, &loss);
+                }
+        }
     }
     r->loss_last = loss;
     for (int k = 0; k < NS; k++)
@@ -580,8 +590,6 @@ static void bench_one(const struct opts *o, const struct prec *p, int n, struct 
             *median[k] = bench_median(smp[k], k == S_NAIVE ? r->reps_naive : r->reps);
             free(smp[k]);
         }
-    if (net_threads != 1)
-        r->gemms_1t = r->gemms;
 
 done:
     if (naive)
@@ -594,16 +602,16 @@ done:
 
 /* ---- output ---------------------------------------------------------------------- */
 
-/* The pass threads the timed network has (--pass-threads, or the library's default),
- * asked of a one-neuron network set up the same way. */
-static int pass_threads_used(void)
+/* The threads the timed network gets (--threads, or the library's default), asked of a
+ * one-neuron network set up the same way: the header comes before any timed network. */
+static int threads_used(void)
 {
     const bp_layer_spec one = {1, BP_ACT_IDENTITY, 0};
     bp_net *n = NULL;
     int r = -1;
     if (bp_net_create(&n, BP_F32, 1, 1, &one, BP_LOSS_MSE, NULL) == BP_OK &&
-        (pass_threads < 0 || bp_net_set_pass_threads(n, pass_threads) == BP_OK))
-        r = bp_net_pass_threads(n);
+        (threads < 0 || bp_net_set_threads(n, threads) == BP_OK))
+        r = bp_net_threads(n);
     bp_net_destroy(n);
     return r;
 }
@@ -616,12 +624,14 @@ static void print_header(const struct opts *o, const struct bench_meta *m)
     else
         printf(", BLAS threads unknown");
     printf(", %ld CPUs\n", m->cpus);
-    if (net_threads != 1)
-        printf("# network on %d worker threads (bp_net_set_threads; 0 = one per CPU): OpenBLAS runs on one "
-               "thread while it exists, so the GEMMs alone are timed on one BLAS thread\n", net_threads);
+    const int nt = threads_used();
+    printf("# network on %d thread%s (", nt, nt == 1 ? "" : "s");
+    if (threads < 0)
+        printf("the library's default");
     else
-        printf("# network on one worker thread; element-wise passes of layers with >= 65536 values shared by "
-               "%d pass thread(s) (bp_net_set_pass_threads)\n", pass_threads_used());
+        printf("bp_net_set_threads(net, %d)", threads);
+    printf("); BLAS on one thread inside each call; the GEMMs alone on OpenBLAS's own thread count, "
+           "and on one BLAS thread\n");
     printf("# MLP %s (ReLU hidden layers, identity last), softmax cross-entropy, SGD lr %g, "
         "He-uniform seed %d; a step = optim_train_step (fused SGD), unfused = loss_and_grad + optim_step, "
         "one micro-batch; median of >= %d "
@@ -673,19 +683,17 @@ static void print_row(const struct row *r)
 static void print_targets(const struct row *rows, int nrows)
 {
     int any = 0;
-    if (net_threads == 1) {  /* with worker threads the GEMMs alone run on one BLAS thread */
-        printf("# target step / GEMMs alone <= %.2f at batch >= %d:", TARGET_RATIO, TARGET_RATIO_BATCH);
-        for (int i = 0; i < nrows; i++) {
-            const struct row *r = &rows[i];
-            if (r->ok && r->batch >= TARGET_RATIO_BATCH) {
-                printf("%s %d %s %.3f (%s)", any ? "," : "", r->batch, r->p->name, ratio(r),
-                    ratio(r) <= TARGET_RATIO ? "met" : "MISSED");
-                any = 1;
-            }
+    printf("# target step / GEMMs alone <= %.2f at batch >= %d:", TARGET_RATIO, TARGET_RATIO_BATCH);
+    for (int i = 0; i < nrows; i++) {
+        const struct row *r = &rows[i];
+        if (r->ok && r->batch >= TARGET_RATIO_BATCH) {
+            printf("%s %d %s %.3f (%s)", any ? "," : "", r->batch, r->p->name, ratio(r),
+                ratio(r) <= TARGET_RATIO ? "met" : "MISSED");
+            any = 1;
         }
-        printf("%s\n", any ? "" : " not measured");
-        any = 0;
     }
+    printf("%s\n", any ? "" : " not measured");
+    any = 0;
     printf("# target step / GEMMs alone on one BLAS thread <= %.2f at batch %d:", TARGET_RATIO_1T,
            TARGET_RATIO_1T_BATCH);
     for (int i = 0; i < nrows; i++) {
@@ -714,7 +722,7 @@ static void print_json(const struct opts *o, const struct bench_meta *m, const s
 {
     FILE *f = stdout;
     bench_json_begin(f, PROG, bp_version(), m);
-    fprintf(f, ",\n  \"net_threads\": %d, \"pass_threads\": %d", net_threads, pass_threads_used());
+    fprintf(f, ",\n  \"threads\": %d", nrows > 0 ? rows[0].threads : threads_used());
     fprintf(f, ",\n  \"network\": [");
     for (int l = 0; l <= NL; l++)
         fprintf(f, "%s%d", l ? ", " : "", width[l]);

@@ -105,7 +105,7 @@ _Noreturn void bench_bad_usage(const char *prog, void (*usage)(FILE *f), const c
 
 static int in_list(const char *const *list, const char *s)
 {
-    for (; *list; list++)
+    for (; list && *list; list++)
         if (!strcmp(*list, s))
             return 1;
     return 0;
@@ -116,7 +116,14 @@ static int in_list(const char *const *list, const char *s)
 
 const char *bench_next_option(struct bench_args *a, struct bench_common *c, const char *const *own)
 {
-    static const char *const common[] = { "--repeats", "--min-time", "--precision", "--dat", NULL };
+    const struct bench_optset set = { own, NULL, NULL };
+    return bench_next_option_in(a, c, &set);
+}
+
+const char *bench_next_option_in(struct bench_args *a, struct bench_common *c, const struct bench_optset *set)
+{
+    static const char *const all_common[] = { "--repeats", "--min-time", "--precision", "--dat", NULL };
+    const char *const *common = set->common ? set->common : all_common;
     while (++a->i < a->argc) {
         const char *arg = a->argv[a->i], *val;
         if (strncmp(arg, "--", 2) != 0)
@@ -129,18 +136,20 @@ const char *bench_next_option(struct bench_args *a, struct bench_common *c, cons
         a->name[len] = '\0';
         const char *name = a->name;
 
-        int help = !strcmp(name, "--help");
-        if (help || !strcmp(name, "--json")) {
+        int help = !strcmp(name, "--help"), flag = in_list(set->flags, name);
+        if (help || flag || !strcmp(name, "--json")) {
             if (eq)
                 BAD_USAGE("%s takes no value: '%s'", name, arg);
             if (help) {
                 a->usage(stdout);
                 exit(0);
             }
+            if (flag)
+                return "";
             c->json = 1;
             continue;
         }
-        int mine = in_list(own, name);
+        int mine = in_list(set->own, name);
         if (!mine && !in_list(common, name))
             BAD_USAGE("unknown option '%s'", arg);
         if (eq)
@@ -331,4 +340,11 @@ int bench_blas_threads(int n)
     (void)n;
     return -1;
 #endif
+}
+
+void bench_sleep(double s)
+{
+    struct timespec t = {(time_t)s, (long)((s - floor(s)) * 1e9)};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR)
+        ;
 }

@@ -68,6 +68,16 @@ struct bench_args {
  * name in a->name; NULL after the last. Anything else is bench_bad_usage. */
 const char *bench_next_option(struct bench_args *a, struct bench_common *c, const char *const *own);
 
+/* The options a benchmark takes besides --help and --json, as NULL-terminated lists:
+ * its own with a value (own) and without (flags), and the common ones it takes (common;
+ * NULL: all of them). NULL own or flags: none. */
+struct bench_optset {
+    const char *const *own, *const *flags, *const *common;
+};
+
+/* bench_next_option over such a set: a flag is returned with the value "". */
+const char *bench_next_option_in(struct bench_args *a, struct bench_common *c, const struct bench_optset *set);
+
 /* splitmix64: a tiny seeded generator; uniform in [0, 1) with 53 bits. */
 double bench_uniform(uint64_t *state);
 
@@ -94,6 +104,14 @@ void bench_get_meta(struct bench_meta *m);
 /* Sets OpenBLAS's (process-wide) thread count and returns the one before, or returns
  * -1 and changes nothing where the BLAS has no such control. */
 int bench_blas_threads(int n);
+
+/* Sleeps s seconds (nanosleep, resumed after a signal). */
+void bench_sleep(double s);
+
+/* How long OpenBLAS 0.3.21's idle threads spin after a multi-threaded call before they sleep:
+ * THREAD_TIMEOUT, 2^28 cycles, about 0.1 s here; a benchmark waits this long (with a margin)
+ * before timing something those spinning threads would slow. */
+#define OPENBLAS_SPIN_PAUSE 0.25
 
 /* Milliseconds with at least 4 significant digits and no exponent, in `width` columns. */
 void bench_print_ms(int width, double ms);
