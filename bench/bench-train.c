@@ -68,6 +68,8 @@ struct opts {
 /* The networks' threads, --threads (bp_net_set_threads; 0: the default count); -1: not
  * given, the library's default (bp_net_set_threads is not called). */
 static int threads = -1;
+/* The least multiply-adds per chunk, --chunk-min (bp_net_set_chunk_min); 0: the library's. */
+static long chunk_min = 0;
 
 static void usage(FILE *f)
 {
@@ -99,6 +101,8 @@ static void usage(FILE *f)
         "                        the affinity mask, capped by OMP_NUM_THREADS and\n"
         "                        OPENBLAS_NUM_THREADS); BLAS runs on one thread inside each\n"
         "                        library call either way\n"
+        "  --chunk-min M         least multiply-adds per chunk before a step is cut\n"
+        "                        (bp_net_set_chunk_min; default: the library's, 2^18)\n"
         "  --json                print one JSON object instead of the table\n"
         "  --dat FILE            also write a whitespace-separated data file for gnuplot\n"
         "                        (bench/plot.sh train FILE OUT.png draws it)\n"
@@ -164,7 +168,7 @@ static void parse_layers(const char *val)
 
 static void parse_args(struct opts *o, int argc, char **argv)
 {
-    static const char *const own[] = { "--batches", "--naive-batches", "--layers", "--threads", NULL };
+    static const char *const own[] = { "--batches", "--naive-batches", "--layers", "--threads", "--chunk-min", NULL };
     struct bench_args a = { PROG, usage, argc, argv, 0, "" };
     const char *val;
     o->nbatches = parse_batches("--batches", DEFAULT_BATCHES, o->batches);
@@ -178,6 +182,10 @@ static void parse_args(struct opts *o, int argc, char **argv)
             o->nnaive = strcmp(val, "none") ? parse_batches(a.name, val, o->naive) : 0;
         } else if (!strcmp(a.name, "--layers")) {
             parse_layers(val);
+        } else if (!strcmp(a.name, "--chunk-min")) {
+            chunk_min = bench_parse_int(val, 1, 1L << 40);
+            if (chunk_min < 1)
+                bad_usage("%s: not an integer >= 1: '%s'", a.name, val);
         } else { /* --threads */
             long v = bench_parse_int(val, 0, BP_NET_MAX_THREADS);
             if (v < 0)
@@ -354,6 +362,8 @@ static void trainer_create(struct trainer *t, const struct prec *p, int n, bp_ba
     check(bp_net_set_backend(t->net, backend), t, "bp_net_set_backend");
     if (threads >= 0)
         check(bp_net_set_threads(t->net, threads), t, "bp_net_set_threads");
+    if (chunk_min > 0)
+        check(bp_net_set_chunk_min(t->net, chunk_min, 0), t, "bp_net_set_chunk_min");
     bp_optim_config cfg = bp_optim_defaults(BP_OPT_SGD, LEARNING_RATE);
     check(bp_optim_create(&t->opt, t->net, &cfg), t, "bp_optim_create");
 }
@@ -630,6 +640,8 @@ static void print_header(const struct opts *o, const struct bench_meta *m)
         printf("the library's default");
     else
         printf("bp_net_set_threads(net, %d)", threads);
+    if (chunk_min > 0)
+        printf(", bp_net_set_chunk_min(net, %ld, 0)", chunk_min);
     printf("); BLAS on one thread inside each call; the GEMMs alone on OpenBLAS's own thread count, "
            "and on one BLAS thread\n");
     printf("# MLP %s (ReLU hidden layers, identity last), softmax cross-entropy, SGD lr %g, "

@@ -4,12 +4,13 @@
 #ifndef BP_NET_TUNING_H
 #define BP_NET_TUNING_H
 
-/* The fewest multiply-adds a chunk of a product must have before a step is cut into more
- * than one chunk. Below it, handing half of a product to another thread costs more than it
- * saves: the fork and join of a step cost about 2 us with a spinning helper, the time of some
- * 10^5 multiply-adds on one core. bench-train, 784-512-512-10 float: at 2^18 the batch-1 step
- * runs on the caller alone (as fast as one thread) while batch 32 is cut (0.76 of the
- * one-thread step); at 2^16 batch 1 took 1.2x longer than on one thread. */
+/* The fewest multiply-adds a chunk of a product must have before a step is cut into more than
+ * one chunk. Below it, handing part of a product to another thread costs more than it saves
+ * (a fork and join, a wake-up when the helper slept). `bench-train --batches 1,32 --precision s
+ * --chunk-min M` on 784-512-512-10, step / the step's GEMMs on one BLAS thread:
+ *   M = 2^16: batch 1 1.94 (its first layer cut in two), batch 32 0.84
+ *   M = 2^18: batch 1 0.91 (nothing cut: the caller alone), batch 32 0.67
+ *   M = 2^20: batch 1 0.93, batch 32 0.67 */
 #define BP_CHUNK_MIN_MACS (1L << 18)
 
 /* The fewest values an element-wise chunk (dZ, the loss, a gather, an optimizer update) must
@@ -19,12 +20,12 @@
 #define BP_CHUNK_MIN_VALUES (1L << 16)
 
 /* How long a thread of the team waits by spinning before it blocks: a helper for the next
- * step, the caller for a chunk a helper still computes. Steps of a pass follow each other
- * within microseconds, so a short spin catches them on an idle machine; on a machine whose
- * cores are all busy (a host code, MPI ranks), a waiter gives its core up after this long
- * instead of spinning a scheduler time slice away. 784-512-512-10 at batch 256 was as fast
- * with 20 us as with 200 us; under two busy loops 20 us kept the step within 1.1x of one
- * thread where OpenBLAS's own spinning threads took 20x. */
+ * step, the caller for a chunk a helper still computes. The steps of a pass follow each other
+ * within microseconds, so a short spin catches them on an idle machine without a wake-up (a
+ * futex wake-up costs tens of microseconds); on a machine whose cores are all busy (a host
+ * code, MPI ranks), a waiter gives its core up after this long instead of spinning a
+ * scheduler time slice away. With 20 us, bench-contention measured default / one thread 0.60
+ * quiet and 0.76 under one busy loop per core for the 784-512-512-10 step at batch 256. */
 #define BP_SPIN_NS 20000L
 
 #endif
