@@ -716,8 +716,8 @@ static int cli_setup(struct opts *o)
         fprintf(stderr, PROG ": cannot make a directory %s: %s\n", path, strerror(errno));
         return -1;
     }
-    snprintf(log_path, sizeof log_path, "%s/log.csv", path);
     memcpy(tmp_dir, path, strlen(path) + 1);
+    snprintf(log_path, sizeof log_path, "%s/log.csv", tmp_dir);
     return 0;
 }
 

@@ -3,6 +3,7 @@
  * and the helpers that happen to run do not, so results depend on the configuration alone. */
 #include <stdint.h>
 #include "net/split.h"
+#include "net/team.h"
 
 /* As many chunks as the work allows at `min` per chunk, at most T and at most `extent`. */
 static int chunks_for(int64_t work, int64_t min, bp_int extent, int threads)
@@ -18,6 +19,11 @@ static int chunks_for(int64_t work, int64_t min, bp_int extent, int threads)
 int bp__split_values(const bp__split_policy *p, int64_t values, bp_int extent)
 {
     return chunks_for(values, p->min_values, extent, p->threads);
+}
+
+int bp__split_stream(const bp__split_policy *p, int64_t values)
+{
+    return p->threads == 1 ? 1 : chunks_for(values, p->min_values, BP_TEAM_MAX_CHUNKS, BP_TEAM_MAX_CHUNKS);
 }
 
 void bp__split_layer(const bp__split_policy *p, bp_int n_in, bp_int n_out, int softmax, bp_int m,

@@ -12,9 +12,8 @@
  * then sleeps on `finished`. Each side announces that it sleeps (sleepers, caller_sleeps)
  * before it checks its condition a last time, and the other side reads that announcement
  * after it changed the condition, so no wake-up is lost (sequentially consistent atomics). */
-#define _GNU_SOURCE  /* sched_getcpu, pthread_setaffinity_np */
+#define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,7 +38,6 @@ struct bp__team {
     atomic_int sleepers;        /* helpers blocked on wake */
     atomic_int caller_sleeps;   /* the caller blocked on finished */
     atomic_int quit;
-    int avoid;                  /* the CPU the helpers were last kept off, or -1 */
     pthread_mutex_t lock;
     pthread_cond_t wake, finished;
     bp_status st[BP_TEAM_MAX_CHUNKS];      /* of each chunk of the current run */
@@ -179,7 +177,6 @@ bp_status bp__team_create(struct bp_net *net, const char *fn, int n, struct bp__
         atomic_init(&t->job[i].ctx, NULL);
         atomic_init(&t->job[i].n, 0);
     }
-    t->avoid = -1;
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->wake, NULL);
     pthread_cond_init(&t->finished, NULL);
@@ -199,30 +196,6 @@ void bp__team_destroy(struct bp_net *net, struct bp__team *t)
         stop(net, t, t->n - 1);
 }
 
-/* Keeps the helpers off the CPU the caller runs on. Linux wakes a thread on its waker's CPU
- * when it can; a helper woken there waits until the caller stops, and the caller, which takes
- * chunks meanwhile, then has done them all. Only when that CPU changed (a system call), and only
- * where the caller may run elsewhere too; the helpers' own affinity, nothing process-wide. */
-static void keep_off_caller(struct bp__team *t)
-{
-#ifdef __linux__
-    const int cpu = sched_getcpu();
-    if (cpu < 0 || cpu == t->avoid)
-        return;
-    cpu_set_t set;
-    if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0 || !CPU_ISSET(cpu, &set))
-        return;
-    CPU_CLR(cpu, &set);
-    if (CPU_COUNT(&set) == 0)
-        return;
-    t->avoid = cpu;
-    for (int i = 0; i < t->n - 1; i++)
-        pthread_setaffinity_np(t->threads[i], sizeof set, &set);
-#else
-    (void)t;
-#endif
-}
-
 /* The first failed chunk in chunk order, its message raised on the calling thread. */
 static bp_status first_failure(const struct bp__team *t, bp_int n_chunks)
 {
@@ -239,7 +212,6 @@ bp_status bp__team_run(struct bp__team *t, bp__chunk_fn fn, const void *ctx, bp_
             TRY(fn(ctx, c));
         return BP_OK;
     }
-    keep_off_caller(t);
     const uint32_t gen = generation(t) + 1;
     slot *s = &t->job[gen & 1];
     atomic_store(&s->fn, fn);

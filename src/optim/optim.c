@@ -209,11 +209,11 @@ static bp_status update(const char *fn, bp_optim *opt, bp_net *net, int scanned)
     if (net->check_finite && !scanned && !bp__all_finite(net->dtype, net->n_params, net->grads))
         return bp__fail(BP_ERR_NONFINITE, fn, "the gradient holds a NaN or Inf; nothing was updated");
 
-    /* The network's team updates its parameters too, a chunk of the flat buffers each: the
-     * same element-wise arithmetic, so the same result for any count of chunks. */
+    /* The network's team updates its parameters too, in chunks of the flat buffers: the same
+     * element-wise arithmetic, so the same result for any count of chunks. */
     const bp__split_policy p = bp__net_policy(net);
     const update_job j = {opt, net, scheduled_lr(&opt->config, opt->steps), opt->steps + 1,
-                          bp__split_values(&p, (int64_t)net->n_params, BP_TEAM_MAX_CHUNKS)};
+                          bp__split_stream(&p, (int64_t)net->n_params)};
     bp__blas_serial_begin();
     const bp_status st = bp__team_run(net->team, update_chunk, &j, j.chunks);
     bp__blas_serial_end();
