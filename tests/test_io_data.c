@@ -433,7 +433,9 @@ START_TEST(test_idx_zero_dim)
 END_TEST
 
 /* Headers claiming more than the limits: refused before any allocation. The files hold only the
- * header, so a missing check would show as a truncated file or a refused huge allocation. */
+ * header, so a missing check would show as a truncated file or a refused huge allocation. At the
+ * limits, a header-only file is refused before any allocation too: plain, its size disagrees with
+ * the header; gzip, its data ends before the first chunk arrives (memory grows with the data). */
 START_TEST(test_idx_over_limit)
 {
     static const struct {
@@ -448,23 +450,18 @@ START_TEST(test_idx_over_limit)
         {3, {1, 1u << 16, 1u << 15}, BP_ERR_OVERFLOW}, /* 2^31 values: at the limit, but > INT_MAX features */
         {2, {2, (1u << 30) + 1, 0}, BP_ERR_OVERFLOW},
         {2, {0xFFFFFFFFu, 0xFFFFFFFFu, 0}, BP_ERR_OVERFLOW},
-        {3, {1u << 28, 1, 1}, BP_ERR_NOMEM}, /* exactly at the limits: allowed, and only the allocator says no */
-        {2, {1u << 3, 1u << 28, 0}, BP_ERR_NOMEM},
+        {3, {1u << 28, 1, 1}, BP_ERR_FORMAT}, /* exactly at the limits: allowed, but the data are missing */
+        {2, {1u << 3, 1u << 28, 0}, BP_ERR_FORMAT},
     };
-    const int k = _i;
+    const int k = _i / 2, gz = _i % 2;
     const blob im = idx_blob(0x08, cases[k].ndims, cases[k].dims, NULL, 0);
-    const char *ip = write_blob("limit-images", &im, 0);
+    const char *ip = write_blob(gz ? "limit-images.gz" : "limit-images", &im, gz);
     counter c;
     bp_dataset d;
     sentinel(&d);
     bp_status st = idx_read(ip, NULL, BP_F32, BP_SCALE_NONE, &c, &d);
-    if (cases[k].want == BP_ERR_OVERFLOW) {
-        EXPECT_FAIL(st, BP_ERR_OVERFLOW, &d, &c, ip, "exceed");
-        ck_assert_int_eq(c.allocs, 0);
-    } else {
-        EXPECT_FAIL(st, BP_ERR_NOMEM, &d, &c, ip);
-        ck_assert_uint_ge(c.largest, (size_t)1 << 30);
-    }
+    EXPECT_FAIL(st, cases[k].want, &d, &c, ip, cases[k].want == BP_ERR_OVERFLOW ? "exceed" : "truncated");
+    ck_assert_int_eq(c.allocs, 0);
     /* A label file claiming a huge count disagrees with the images: refused without allocating. */
     const uint32_t ld[1] = {0xFFFFFFFFu};
     const blob lb = idx_blob(0x08, 1, ld, NULL, 0), good = good_images();
@@ -472,6 +469,90 @@ START_TEST(test_idx_over_limit)
     const char *lp = write_blob("limit-labels", &lb, 0);
     EXPECT_FAIL(idx_read(ip, lp, BP_F32, BP_SCALE_NONE, &c, &d), BP_ERR_FORMAT, &d, &c, lp, "4294967295");
     ck_assert_int_eq(c.allocs, 0);
+}
+END_TEST
+
+/* The probe's 16-byte header: 2^28 samples of 2 x 4 pixels and no data. Plain, its size gives it
+ * away before any allocation; gzip (47 bytes), its data ends before the first chunk arrives. The
+ * reader used to reserve 8 GiB (float) or 16 GiB (double) first. */
+START_TEST(test_idx_hostile_header)
+{
+    static const unsigned char h[16] = {0, 0, 8, 3, 0x10, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 4};
+    const int gz = _i;
+    const char *ip = tpath(gz ? "hostile.gz" : "hostile");
+    write_bytes(ip, h, sizeof h, gz);
+    counter c;
+    bp_dataset d;
+    sentinel(&d);
+    for (int dt = 0; dt < 2; dt++) {
+        EXPECT_FAIL(idx_read(ip, NULL, dt ? BP_F64 : BP_F32, BP_SCALE_NONE, &c, &d), BP_ERR_FORMAT, &d, &c, ip,
+                    "truncated", "byte offset 16");
+        ck_assert_int_eq(c.allocs, 0);
+    }
+}
+END_TEST
+
+/* A gzip file announcing 2^28 samples of 8 pixels that holds 300000 pixels: the reader's memory
+ * grows with the data that arrives (the largest request at most 4 MiB, against the 8 GiB its
+ * header announces), then it reports the truncation; nothing stays allocated. */
+START_TEST(test_idx_gzip_grows)
+{
+    enum { HAVE = 300000 };
+    unsigned char *raw = calloc(16 + HAVE, 1);
+    ck_assert_ptr_nonnull(raw);
+    static const unsigned char h[16] = {0, 0, 8, 3, 0x10, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 4};
+    memcpy(raw, h, sizeof h);
+    const char *ip = tpath("bomb.gz");
+    write_bytes(ip, raw, 16 + HAVE, 1);
+    free(raw);
+    counter c;
+    bp_dataset d;
+    sentinel(&d);
+    EXPECT_FAIL(idx_read(ip, NULL, BP_F32, BP_SCALE_NONE, &c, &d), BP_ERR_FORMAT, &d, &c, ip, "truncated",
+                "byte offset 300016");
+    ck_assert_int_ge(c.allocs, 1);
+    ck_assert_uint_le(c.largest, (size_t)4 << 20);
+}
+END_TEST
+
+/* A caller's limit on the values: a file above it is refused before any allocation; one at it
+ * loads; a limit outside [1, BP_IO_MAX_VALUES] is a bad argument. */
+START_TEST(test_idx_limit)
+{
+    const blob im = good_images(), lb = good_labels();
+    const char *ip = write_blob("lim-images", &im, 0), *lp = write_blob("lim-labels", &lb, 0);
+    counter c;
+    bp_dataset d;
+    sentinel(&d);
+    bp_allocator a = counting(&c);
+    EXPECT_FAIL(bp_idx_read_limit(ip, lp, BP_F32, BP_SCALE_NONE, NIMG * ROWS * COLS - 1, &a, &d), BP_ERR_OVERFLOW,
+                &d, &c, ip, "exceed the limit of 17");
+    ck_assert_int_eq(c.allocs, 0);
+    EXPECT_FAIL(bp_idx_read_limit(ip, lp, BP_F32, BP_SCALE_NONE, 0, &a, &d), BP_ERR_ARG, &d, &c, "max_values (0)");
+    a = counting(&c);
+    ck_assert_int_eq(bp_idx_read_limit(ip, lp, BP_F32, BP_SCALE_NONE, NIMG * ROWS * COLS, &a, &d), BP_OK);
+    ck_assert_int_eq(d.n, NIMG);
+    bp_dataset_free(&d);
+}
+END_TEST
+
+/* A device that never ends (/dev/zero, directly or through a link, as a CSV or an IDX file) is
+ * refused at once with BP_ERR_IO; the CSV reader used to read it forever. */
+START_TEST(test_not_regular)
+{
+    const char *link = tpath("zero.csv");
+    unlink(link);
+    ck_assert_int_eq(symlink("/dev/zero", link), 0);
+    counter c;
+    bp_dataset d;
+    sentinel(&d);
+    bp_allocator a = counting(&c);
+    EXPECT_FAIL(bp_csv_read(link, BP_F32, -1, 0, &a, &d), BP_ERR_IO, &d, &c, link, "not a regular file");
+    EXPECT_FAIL(idx_read(link, NULL, BP_F32, BP_SCALE_NONE, &c, &d), BP_ERR_IO, &d, &c, link, "not a regular file");
+    const blob im = good_images();
+    const char *ip = write_blob("nr-images", &im, 0);
+    EXPECT_FAIL(idx_read(ip, "/dev/zero", BP_F32, BP_SCALE_NONE, &c, &d), BP_ERR_IO, &d, &c, "/dev/zero",
+                "not a regular file");
 }
 END_TEST
 
@@ -1229,7 +1310,11 @@ static Suite *io_suite(void)
     tcase_add_loop_test(idx, test_idx_type_codes, 0, 18);
     tcase_add_test(idx, test_idx_ndims);
     tcase_add_test(idx, test_idx_zero_dim);
-    tcase_add_loop_test(idx, test_idx_over_limit, 0, 9);
+    tcase_add_loop_test(idx, test_idx_over_limit, 0, 18);
+    tcase_add_loop_test(idx, test_idx_hostile_header, 0, 2);
+    tcase_add_test(idx, test_idx_gzip_grows);
+    tcase_add_test(idx, test_idx_limit);
+    tcase_add_test(idx, test_not_regular);
     tcase_add_loop_test(idx, test_idx_truncated_header, 0, 2);
     tcase_add_loop_test(idx, test_idx_truncated_data, 0, 2);
     tcase_add_loop_test(idx, test_idx_trailing, 0, 2);

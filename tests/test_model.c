@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -904,15 +907,23 @@ START_TEST(test_save_replaces)
     ck_assert_int_eq(bp_model_load(&back, path, NULL), BP_OK);
     assert_same_net(b, back);
     bp_net_destroy(back);
-    /* The replaced file keeps its permissions; a new one is 0644 (not mkstemp's 0600). */
+    /* The replaced file keeps its permissions; a new one gets 0666 less the umask (under 022,
+     * 0644; under 077, 0600: not world-readable when the process asked for privacy). */
     struct stat sb;
     ck_assert_int_eq(stat(path, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 07777, 0640);
-    char p2[160];
-    snprintf(p2, sizeof p2, "%s/new.bpm", dir);
-    ck_assert_int_eq(bp_model_save(a, p2), BP_OK);
-    ck_assert_int_eq(stat(p2, &sb), 0);
-    ck_assert_int_eq(sb.st_mode & 07777, 0644);
+    static const mode_t masks[2] = {022, 077};
+    for (int k = 0; k < 2; k++) {
+        char p2[160];
+        snprintf(p2, sizeof p2, "%s/new%d.bpm", dir, k);
+        const mode_t old = umask(masks[k]);
+        const bp_status st = bp_model_save(a, p2);
+        umask(old);
+        ck_assert_int_eq(st, BP_OK);
+        ck_assert_int_eq(stat(p2, &sb), 0);
+        ck_assert_int_eq(sb.st_mode & 07777, 0666 & ~masks[k]);
+        ck_assert_int_eq(unlink(p2), 0);
+    }
     /* A relative path (the directory to fsync is then "."). */
     char cwd[512];
     ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
@@ -924,6 +935,72 @@ START_TEST(test_save_replaces)
     bp_net_destroy(back);
     bp_net_destroy(a);
     bp_net_destroy(b);
+}
+END_TEST
+
+/* A save killed before its rename leaves model.bpm.tmp (here written by hand, half a file):
+ * the next save takes that name over, so afterwards the directory holds the model alone. */
+START_TEST(test_save_takes_over_leftover)
+{
+    bp_net *a = make_net(BP_F32, &SHAPES[1], NULL);
+    fill_bits(a, 3);
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fputs("BPMODEL half a file", f) >= 0, 1);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(bp_model_save(a, path), BP_OK);
+    assert_dir_holds("model.bpm");
+    bp_net *back = NULL;
+    ck_assert_int_eq(bp_model_load(&back, path, NULL), BP_OK);
+    assert_same_net(a, back);
+    bp_net_destroy(back);
+    bp_net_destroy(a);
+}
+END_TEST
+
+/* 100 times, a child process saving two models in turn is killed (SIGKILL) at a random moment
+ * of its saves: every time, the file loads and is one of the two models whole, and the only
+ * other entry ever left is model.bpm.tmp; the next save leaves the model alone. */
+START_TEST(test_kill_during_save)
+{
+    bp_net *net[2] = {make_net(BP_F64, &SHAPES[3], NULL), make_net(BP_F64, &SHAPES[3], NULL)};
+    fill_bits(net[0], 4);
+    fill_bits(net[1], 5);
+    ck_assert_int_eq(bp_model_save(net[0], path), BP_OK);
+    tu_rng r = tu_rng_make(11);
+    for (int kill_no = 0; kill_no < 100; kill_no++) {
+        const pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            for (unsigned i = 0;; i++)
+                if (bp_model_save(net[i % 2], path) != BP_OK)
+                    _exit(1);
+        }
+        const struct timespec t = {0, (long)tu_unif(&r, 0, 3e6)};   /* 0 to 3 ms */
+        nanosleep(&t, NULL);
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        int status = 0;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFSIGNALED(status), "kill %d: the saving child ended by itself (status %d)", kill_no, status);
+        char names[8][256];
+        const int n = dir_entries(names, 8);
+        for (int k = 0; k < n && k < 8; k++)
+            ck_assert_msg(!strcmp(names[k], "model.bpm") || !strcmp(names[k], "model.bpm.tmp"),
+                          "kill %d: '%s' left in the directory", kill_no, names[k]);
+        ck_assert_int_le(n, 2);
+        bp_net *back = NULL;
+        ck_assert_int_eq(bp_model_load(&back, path, NULL), BP_OK);
+        const size_t bytes = bp_net_n_params(back) * sizeof(double);
+        ck_assert_msg(!memcmp(bp_net_params(back), bp_net_params(net[0]), bytes) ||
+                      !memcmp(bp_net_params(back), bp_net_params(net[1]), bytes), "kill %d: a mixed model", kill_no);
+        bp_net_destroy(back);
+    }
+    ck_assert_int_eq(bp_model_save(net[1], path), BP_OK);
+    assert_dir_holds("model.bpm");
+    bp_net_destroy(net[0]);
+    bp_net_destroy(net[1]);
 }
 END_TEST
 
@@ -1158,6 +1235,8 @@ static Suite *model_suite(void)
     tcase_add_checked_fixture(atomic, scratch_setup, scratch_teardown);
     tcase_add_test(atomic, test_save_replaces);
     tcase_add_test(atomic, test_wrappers_reached);
+    tcase_add_test(atomic, test_save_takes_over_leftover);
+    tcase_add_test(atomic, test_kill_during_save);
     tcase_add_loop_test(atomic, test_save_fault, 0, 2 * NINJ);
     tcase_add_loop_test(atomic, test_dir_fsync, 0, 2);
     suite_add_tcase(s, atomic);

@@ -48,7 +48,11 @@ typedef enum bp_scale {
  * the bytes expected; offsets count uncompressed bytes; as with zlib
  * generally, bytes after the end of a gzip stream that are not another gzip
  * member are ignored), and that both files count the same samples. Both
- * headers and all sizes are checked before anything is allocated. Errors:
+ * headers and all sizes are checked before anything is allocated; a plain
+ * file's size must be exactly its header and data, so a tiny file cannot ask
+ * for a large allocation, and a gzip file's data is read into memory that
+ * grows (doubling, from 1 MiB) only as the data arrives. The paths must name
+ * regular files (a device or pipe is refused with BP_ERR_IO). Errors:
  * BP_ERR_ARG (NULL images_path or out, a dtype, scale or allocator out of
  * range), BP_ERR_IO (cannot open or read: the message names the file and the
  * system error), BP_ERR_FORMAT (bad content, including a corrupt or cut gzip
@@ -60,6 +64,13 @@ typedef enum bp_scale {
  * own buffers and the FILE use malloc. */
 BP_API bp_status bp_idx_read(const char *images_path, const char *labels_path, bp_dtype dtype,
                              bp_scale scale, const bp_allocator *alloc, bp_dataset *out);
+
+/* bp_idx_read with a limit of the caller's on the values (samples x features) it accepts, in
+ * [1, BP_IO_MAX_VALUES]; a header announcing more is refused with BP_ERR_OVERFLOW before
+ * anything is allocated. */
+BP_API bp_status bp_idx_read_limit(const char *images_path, const char *labels_path, bp_dtype dtype,
+                                   bp_scale scale, int64_t max_values, const bp_allocator *alloc,
+                                   bp_dataset *out);
 
 /* Reads a numeric CSV file (comma-separated; no quoting; blank lines, i.e.
  * empty or only spaces and tabs, ignored; LF or CRLF line ends; the last line
@@ -82,7 +93,9 @@ BP_API bp_status bp_idx_read(const char *images_path, const char *labels_path, b
  * K: why" (lines and fields numbered from 1, counting every physical line),
  * BP_ERR_IO (names the file and the system error), BP_ERR_OVERFLOW (more than
  * BP_IO_MAX_SAMPLES lines or BP_IO_MAX_VALUES values, or more than INT_MAX
- * fields), BP_ERR_NOMEM. The file is read in one pass; X and labels grow
+ * fields), BP_ERR_NOMEM. The path must name a regular file (a device or pipe,
+ * which may never end, is refused with BP_ERR_IO), and a line may be at most
+ * 1 GiB long (BP_ERR_FORMAT). The file is read in one pass; X and labels grow
  * geometrically through the allocator and are trimmed to size at the end.
  * On error *out is untouched and nothing stays allocated. */
 BP_API bp_status bp_csv_read(const char *path, bp_dtype dtype, int header, bp_int label_col,
@@ -125,11 +138,16 @@ BP_API bp_status bp_dataset_standardize(bp_dataset *fit, bp_dataset *other, doub
  * The load is bitwise exact. */
 #define BP_MODEL_FORMAT_VERSION 1
 
-/* Saves the network's architecture and parameters atomically: to a temporary
- * file in the same directory, flushed and fsync'ed, then renamed over `path`
- * (and the directory fsync'ed), so a crash or a failed write never leaves a
- * partial file under `path`: the old file, if any, survives. BP_ERR_IO names
- * the file and the system error. */
+/* Saves the network's architecture and parameters atomically: to the temporary
+ * file `path`.tmp in the same directory, flushed and fsync'ed, then renamed over
+ * `path` (and the directory fsync'ed), so a crash or a failed write never leaves
+ * a partial file under `path`: the old file, if any, survives. A save killed
+ * before its rename leaves `path`.tmp, which the next save to `path` takes over,
+ * so temporary files never pile up; two processes must not save to one path at
+ * once. A new file gets 0666 less the umask; a file that exists keeps its
+ * permissions. `path` names the file itself: a symbolic link there is replaced
+ * by the file, not written through (`path`.tmp may not be a link either).
+ * BP_ERR_IO names the file and the system error. */
 BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 
 /* Loads a model file into a new network (allocated through alloc, NULL for

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "backprop/io.h"
 #include "core/internal.h"
@@ -21,6 +22,10 @@ static const char fn[] = "bp_csv_read";
 /* The longest field accepted, in bytes. A number needs far less: DBL_MAX
  * printed with "%f" takes 316 characters. */
 #define CSV_FIELD_MAX 1023
+/* The longest line accepted, in bytes: INT_MAX fields would take far more, but no CSV a person
+ * trains on has a line of 1 GiB, and a reader fed an endless line (a device, a pipe that never
+ * sends a newline) must stop. */
+#define CSV_LINE_MAX ((uint64_t)1 << 30)
 /* Labels are at most this, so that n_classes = 1 + max label fits a bp_int. */
 #define CSV_LABEL_MAX (INT32_MAX - 1)
 
@@ -57,6 +62,7 @@ typedef struct csv {
     char fb[CSV_FIELD_MAX + 1];
     size_t fl;
     int flong;
+    int line_long;         /* the line passed CSV_LINE_MAX bytes: reading stopped */
 
     /* The line being read: its values by feature index, its label, its field
      * count and its first bad field. */
@@ -219,7 +225,11 @@ static int read_line(csv *c)
     c->flong = 0;
     c->row_label = 0;
     int any = 0;
-    for (;;) {
+    for (uint64_t bytes = 0;; bytes++) {
+        if (bytes > CSV_LINE_MAX) {
+            c->line_long = 1;
+            return 1;
+        }
         const int ch = csv_getc(c);
         if (ch == EOF) {
             if (!any)
@@ -361,6 +371,9 @@ static bp_status read_all(csv *c, int header)
         }
         if (c->row_st != BP_OK)
             return c->row_st;
+        if (c->line_long)
+            return bp__fail(BP_ERR_FORMAT, fn, "%s:%" PRIu64 ": the line is longer than %" PRIu64 " bytes", c->path,
+                            c->line, CSV_LINE_MAX);
         if (!got)
             break;
         if (c->nf == 1 && c->bad_field == 1 && c->bad_kind == F_EMPTY)
@@ -439,6 +452,12 @@ bp_status bp_csv_read(const char *path, bp_dtype dtype, int header, bp_int label
     if (!c->f) {
         char eb[128];
         st = bp__fail(BP_ERR_IO, fn, "%s: cannot open: %s", path, bp__sys_error(errno, eb, sizeof eb));
+        goto done;
+    }
+    struct stat sb;
+    if (fstat(fileno(c->f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        st = bp__fail(BP_ERR_IO, fn, "%s: not a regular file (a device, pipe or directory): the reader needs a "
+                                     "file that ends", path);
         goto done;
     }
     setvbuf(c->f, NULL, _IONBF, 0); /* the chunk is the buffer */

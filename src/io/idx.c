@@ -1,11 +1,14 @@
 /* idx.c: the IDX reader (MNIST's format: big-endian header, unsigned bytes), plain or gzip, into a bp_dataset. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "backprop/io.h"
@@ -22,20 +25,34 @@ static const char fn[] = "bp_idx_read";
 typedef struct idx_file {
     const char *path;
     gzFile gz;
+    uint64_t size;    /* of the file on disk */
     uint64_t off;     /* uncompressed bytes consumed so far */
     uint32_t dims[3];
     int ndims;
 } idx_file;
 
+/* Opens a regular file (a device or pipe might never end) for zlib, plain or gzip. */
 static bp_status open_idx(idx_file *f, const char *path)
 {
+    char eb[128];
     f->path = path;
     f->off = 0;
-    errno = 0;
-    f->gz = gzopen(path, "rb");
-    if (!f->gz) {
-        char eb[128];
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return bp__fail(BP_ERR_IO, fn, "%s: cannot open: %s", path, bp__sys_error(errno, eb, sizeof eb));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return bp__fail(BP_ERR_IO, fn, "%s: not a regular file (a device, pipe or directory)", path);
+    }
+    f->size = (uint64_t)sb.st_size;
+    errno = 0;
+    f->gz = gzdopen(fd, "rb");
+    if (!f->gz) {
+        const int e = errno;
+        close(fd);
+        return bp__fail(BP_ERR_NOMEM, fn, "%s: zlib could not start reading: %s", path,
+                        bp__sys_error(e ? e : ENOMEM, eb, sizeof eb));
     }
     (void)gzbuffer(f->gz, 1u << 17); /* fewer read() calls than the default 8 KiB; failure is harmless */
     return BP_OK;
@@ -119,6 +136,56 @@ static bp_status expect_end(idx_file *f)
     return zlib_state(f, errno, f->off, 0);
 }
 
+/* A plain (not gzip) file must be exactly its header and the data the header announces: checked
+ * against the file's size before anything is allocated, so a 16-byte file cannot ask for 16 GiB.
+ * A gzip file's size says nothing of its content; its data is read into memory that grows as it
+ * arrives (see block_reserve). */
+static bp_status check_plain_size(idx_file *f, uint64_t data_bytes, const char *what)
+{
+    if (!gzdirect(f->gz))
+        return BP_OK;
+    const uint64_t header = 4u + 4u * (uint64_t)f->ndims, end = header + data_bytes;
+    if (f->size < end)
+        return bp__fail(BP_ERR_FORMAT, fn,
+                        "%s: truncated file: the %s ends at byte offset %" PRIu64 "; %" PRIu64
+                        " bytes are expected from offset %" PRIu64 " up to offset %" PRIu64,
+                        f->path, what, f->size, data_bytes, header, end);
+    if (f->size > end)
+        return bp__fail(BP_ERR_FORMAT, fn,
+                        "%s: trailing data at byte offset %" PRIu64 ": the header announces exactly %" PRIu64
+                        " bytes",
+                        f->path, end, end);
+    return BP_OK;
+}
+
+/* Memory for `total` elements of esize bytes, grown as the data arrives: doubled from 1 MiB up
+ * to total (through the caller's allocator: a new block, the data copied, the old freed). */
+typedef struct block {
+    void *p;
+    uint64_t cap, total;
+    size_t esize;
+    const bp_allocator *a;
+    const char *path, *what;  /* the images file, and "values" or "labels" */
+} block;
+
+static bp_status block_reserve(block *b, uint64_t need)
+{
+    if (need <= b->cap)
+        return BP_OK;
+    uint64_t cap = b->cap ? 2 * b->cap : ((uint64_t)1 << 20) / b->esize;
+    cap = cap < need ? need : cap > b->total ? b->total : cap;
+    void *p = b->a->alloc(b->a->ctx, (size_t)cap * b->esize);
+    if (!p)
+        return bp__fail(BP_ERR_NOMEM, fn, "%s: allocating %" PRIu64 " %s", b->path, cap, b->what);
+    if (b->p) {
+        memcpy(p, b->p, (size_t)b->cap * b->esize);
+        b->a->free(b->a->ctx, b->p);
+    }
+    b->p = p;
+    b->cap = cap;
+    return BP_OK;
+}
+
 static const char *type_name(unsigned code)
 {
     switch (code) {
@@ -177,7 +244,7 @@ static bp_status read_header(idx_file *f, int is_labels)
     return BP_OK;
 }
 
-static bp_status read_images(idx_file *f, uint64_t count, bp_dtype dtype, bp_scale scale, void *X)
+static bp_status read_images(idx_file *f, uint64_t count, bp_dtype dtype, bp_scale scale, block *X)
 {
     /* Every byte value's conversion, once. */
     float tf[256];
@@ -191,15 +258,17 @@ static bp_status read_images(idx_file *f, uint64_t count, bp_dtype dtype, bp_sca
     uint64_t done = 0;
     while (done < count) {
         const unsigned len = count - done < IDX_CHUNK ? (unsigned)(count - done) : IDX_CHUNK;
-        const bp_status st = read_exact(f, buf, len, "pixel data", start, count);
+        bp_status st = read_exact(f, buf, len, "pixel data", start, count);
+        if (st == BP_OK)
+            st = block_reserve(X, done + len);
         if (st != BP_OK)
             return st;
         if (dtype == BP_F32) {
-            float *x = (float *)X + done;
+            float *x = (float *)X->p + done;
             for (unsigned i = 0; i < len; i++)
                 x[i] = tf[buf[i]];
         } else {
-            double *x = (double *)X + done;
+            double *x = (double *)X->p + done;
             for (unsigned i = 0; i < len; i++)
                 x[i] = td[buf[i]];
         }
@@ -208,7 +277,7 @@ static bp_status read_images(idx_file *f, uint64_t count, bp_dtype dtype, bp_sca
     return expect_end(f);
 }
 
-static bp_status read_labels(idx_file *f, uint64_t count, int32_t *labels, int *max_label)
+static bp_status read_labels(idx_file *f, uint64_t count, block *labels, int *max_label)
 {
     unsigned char buf[IDX_CHUNK];
     const uint64_t start = f->off;
@@ -216,11 +285,13 @@ static bp_status read_labels(idx_file *f, uint64_t count, int32_t *labels, int *
     int mx = 0;
     while (done < count) {
         const unsigned len = count - done < IDX_CHUNK ? (unsigned)(count - done) : IDX_CHUNK;
-        const bp_status st = read_exact(f, buf, len, "label data", start, count);
+        bp_status st = read_exact(f, buf, len, "label data", start, count);
+        if (st == BP_OK)
+            st = block_reserve(labels, done + len);
         if (st != BP_OK)
             return st;
         for (unsigned i = 0; i < len; i++) {
-            labels[done + i] = buf[i];
+            ((int32_t *)labels->p)[done + i] = buf[i];
             if (buf[i] > mx)
                 mx = buf[i];
         }
@@ -230,10 +301,17 @@ static bp_status read_labels(idx_file *f, uint64_t count, int32_t *labels, int *
     return expect_end(f);
 }
 
-/* Validates both headers and every size before anything is allocated; the
- * data is then converted chunk by chunk straight into X. */
+/* Validates both headers and every size before anything is allocated; the data is then
+ * converted chunk by chunk into X (for a plain file allocated whole, its size having matched the
+ * header; for gzip grown as the data arrives). */
 bp_status bp_idx_read(const char *images_path, const char *labels_path, bp_dtype dtype, bp_scale scale,
                       const bp_allocator *alloc, bp_dataset *out)
+{
+    return bp_idx_read_limit(images_path, labels_path, dtype, scale, BP_IO_MAX_VALUES, alloc, out);
+}
+
+bp_status bp_idx_read_limit(const char *images_path, const char *labels_path, bp_dtype dtype, bp_scale scale,
+                            int64_t max_values, const bp_allocator *alloc, bp_dataset *out)
 {
     BP_CHECK_PTR(images_path);
     BP_CHECK_PTR(out);
@@ -241,13 +319,15 @@ bp_status bp_idx_read(const char *images_path, const char *labels_path, bp_dtype
                (int)dtype);
     BP_REQUIRE(scale == BP_SCALE_NONE || scale == BP_SCALE_UNIT, BP_ERR_ARG,
                "scale (%d) is neither BP_SCALE_NONE (0) nor BP_SCALE_UNIT (1)", (int)scale);
+    BP_REQUIRE(max_values >= 1 && max_values <= BP_IO_MAX_VALUES, BP_ERR_ARG,
+               "max_values (%" PRId64 ") is not in [1, BP_IO_MAX_VALUES]", max_values);
     BP_REQUIRE(!alloc || (alloc->alloc && alloc->free), BP_ERR_ARG, "alloc has a NULL alloc or free");
     const bp_allocator a = alloc ? *alloc : bp__default_allocator;
     const size_t esize = dtype == BP_F32 ? sizeof(float) : sizeof(double);
 
     idx_file img = {0}, lab = {0};
-    void *X = NULL;
-    int32_t *labels = NULL;
+    block X = {NULL, 0, 0, esize, &a, images_path, "values"},
+          labels = {NULL, 0, 0, sizeof(int32_t), &a, images_path, "labels"};
     int max_label = 0;
     uint64_t n = 0, nf = 0;
 
@@ -264,10 +344,9 @@ bp_status bp_idx_read(const char *images_path, const char *labels_path, bp_dtype
         goto done;
     }
     /* nf < 2^64 but n * nf could wrap: nf is compared first. */
-    if (nf > (uint64_t)BP_IO_MAX_VALUES || n * nf > (uint64_t)BP_IO_MAX_VALUES) {
-        st = bp__fail(BP_ERR_OVERFLOW, fn,
-                      "%s: %" PRIu64 " samples of %" PRIu64 " values exceed BP_IO_MAX_VALUES (%" PRId64 ")",
-                      images_path, n, nf, (int64_t)BP_IO_MAX_VALUES);
+    if (nf > (uint64_t)max_values || n * nf > (uint64_t)max_values) {
+        st = bp__fail(BP_ERR_OVERFLOW, fn, "%s: %" PRIu64 " samples of %" PRIu64 " values exceed the limit of %" PRId64,
+                      images_path, n, nf, max_values);
         goto done;
     }
     if (nf > (uint64_t)INT_MAX) {
@@ -294,17 +373,20 @@ bp_status bp_idx_read(const char *images_path, const char *labels_path, bp_dtype
         }
     }
 
-    X = a.alloc(a.ctx, (size_t)(n * nf) * esize);
-    if (labels_path)
-        labels = a.alloc(a.ctx, (size_t)n * sizeof *labels);
-    if (!X || (labels_path && !labels)) {
-        st = bp__fail(BP_ERR_NOMEM, fn, "%s: allocating %" PRIu64 " samples of %" PRIu64 " values", images_path, n,
-                      nf);
-        goto done;
-    }
-    st = read_images(&img, n * nf, dtype, scale, X);
+    st = check_plain_size(&img, n * nf, "pixel data");
     if (st == BP_OK && labels_path)
-        st = read_labels(&lab, n, labels, &max_label);
+        st = check_plain_size(&lab, n, "label data");
+    X.total = n * nf;
+    labels.total = n;
+    /* A plain file's size matched its header: its memory at once, as before any data is read. */
+    if (st == BP_OK && gzdirect(img.gz))
+        st = block_reserve(&X, X.total);
+    if (st == BP_OK && labels_path && gzdirect(lab.gz))
+        st = block_reserve(&labels, labels.total);
+    if (st == BP_OK)
+        st = read_images(&img, n * nf, dtype, scale, &X);
+    if (st == BP_OK && labels_path)
+        st = read_labels(&lab, n, &labels, &max_label);
 
 done:
     if (img.gz)
@@ -312,18 +394,18 @@ done:
     if (lab.gz)
         gzclose(lab.gz);
     if (st != BP_OK) {
-        if (X)
-            a.free(a.ctx, X);
-        if (labels)
-            a.free(a.ctx, labels);
+        if (X.p)
+            a.free(a.ctx, X.p);
+        if (labels.p)
+            a.free(a.ctx, labels.p);
         return st;
     }
     out->dtype = dtype;
     out->n = (bp_int)n;
     out->n_features = (bp_int)nf;
-    out->X = X;
-    out->labels = labels;
-    out->n_classes = labels ? max_label + 1 : 0;
+    out->X = X.p;
+    out->labels = labels.p;
+    out->n_classes = labels.p ? max_label + 1 : 0;
     out->alloc = a;
     return BP_OK;
 }

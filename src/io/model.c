@@ -188,7 +188,9 @@ bp_status bp_model_save(const bp_net *net, const char *path)
     BP_CHECK_PTR(path);
     BP_REQUIRE(path[0] != '\0', BP_ERR_ARG, "path is empty");
 
-    static const char suffix[] = ".tmp.XXXXXX";
+    /* One fixed temporary name per path: a save killed before its rename leaves PATH.tmp
+     * behind, and the next save takes it over (O_TRUNC) instead of adding another. */
+    static const char suffix[] = ".tmp";
     const size_t plen = strlen(path);
     BP_REQUIRE(plen < SIZE_MAX - sizeof suffix, BP_ERR_OVERFLOW, "path is too long");
     char *tmp = bp__net_alloc(net, plen + sizeof suffix);
@@ -201,16 +203,16 @@ bp_status bp_model_save(const bp_net *net, const char *path)
     const char *step = NULL;
     int e = 0;
     FILE *f = NULL;
-    const int fd = mkstemp(tmp);
+    /* 0666 less the umask for a new file, as for any file a program creates; a file that
+     * already exists keeps its permissions. */
+    const int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0666);
     if (fd < 0) {
         e = errno;
         bp__net_free(net, tmp);
-        return io_fail(fn, path, "creating a temporary file in its directory", e);
+        return io_fail(fn, path, "creating the temporary file PATH.tmp in its directory", e);
     }
-    /* mkstemp makes the file 0600: keep an existing file's permissions, else use 0644. */
     struct stat sb;
-    const mode_t mode = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) ? (sb.st_mode & 07777) : 0644;
-    if (fchmod(fd, mode) != 0) {
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && fchmod(fd, sb.st_mode & 07777) != 0) {
         step = "fchmod of the temporary file";
         goto fail_fd;
     }
