@@ -41,7 +41,24 @@ expect micro-too-big 2 'larger than --batch' -- --synthetic --batch 8 --micro-ba
 expect missing-file 1 'cannot open' -- --train "$dir/none.csv"
 expect idx-missing 1 'cannot open' -- --train "$dir/a.idx,$dir/b.idx"
 expect width-mismatch 1 '--layers starts with 784 inputs but the data has 2 features' -- --train "$dir/two.csv"
-expect bad-lr 1 'lr' -- --synthetic --epochs 1 --lr -1
+# Usage errors are found before any data is read or file written: exit 2, the option named, and
+# --log not even created.
+expect bad-lr 2 '^backprop-train: --lr: -1 is not > 0$' -- --synthetic --epochs 1 --lr -1 --log "$dir/nolog.csv"
+expect zero-lr 2 '--lr: 0 is not > 0' -- --synthetic --epochs 1 --lr 0
+expect bad-beta1 2 '--beta1: 1 is not in \[0, 1\)' -- --synthetic --epochs 1 --beta1 1
+expect bad-momentum 2 '--momentum: 1.5 is not in \[0, 1\)' -- --synthetic --optim momentum --momentum 1.5
+expect bad-gamma 2 '--gamma: 2 is not in \(0, 1\]' -- --synthetic --schedule step --gamma 2
+expect bad-save-dir 2 "--save: cannot write into the directory '$dir/no/such'" -- --synthetic --epochs 1 \
+    --save "$dir/no/such/m.bpm"
+expect newton-too-big 2 '--newton: the model has 7850 parameters, more than 4096' -- --synthetic --logreg --newton \
+    --log "$dir/nolog.csv"
+if [ ! -e "$dir/nolog.csv" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL usage errors: --log was written"; fi
+expect negative-seed 2 "--seed: '-5' is not a whole number" -- --synthetic --seed -5
+expect zero-width 2 "--layers: width 0 in '784-0-10' is not in \[1, 16777216\]" -- --synthetic --layers 784-0-10
+# Divergence: the loss turns NaN, training stops there, nothing is saved, exit 1 naming the epoch.
+expect diverged 1 'training diverged in epoch 1: its loss is not finite; the model is not saved' -- --synthetic \
+    --layers 784-16-10 --epochs 3 --optim sgd --lr 1e30 --schedule constant --save "$dir/nan.bpm"
+if [ ! -e "$dir/nan.bpm" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL diverged: a model was saved"; fi
 
 # Training: CSV, end lines, a log with one row per epoch.
 expect csv-train 0 'test accuracy: (0\.9[0-9]*|1\.0000)' -- --train "$dir/two.csv" --test "$dir/two.csv" \

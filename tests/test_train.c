@@ -465,7 +465,7 @@ START_TEST(test_logreg_create)
     bp_net *out = untouched;
     NT_EXPECT(bp_logreg_create(&out, BP_F64, 5, 1, NULL), BP_ERR_ARG, "bp_logreg_create", "n_classes");
     NT_EXPECT(bp_logreg_create(&out, BP_F64, 5, 0, NULL), BP_ERR_ARG, "bp_logreg_create", "n_classes");
-    NT_EXPECT(bp_logreg_create(&out, BP_F64, 0, 3, NULL), BP_ERR_ARG, "bp_net_create", "n_in");
+    NT_EXPECT(bp_logreg_create(&out, BP_F64, 0, 3, NULL), BP_ERR_ARG, "bp_logreg_create", "n_in (0)");
     ck_assert_ptr_eq(out, untouched);
     for (int k = 2; k <= 3; k++) {
         bp_net *net = NULL;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <backprop.h>
@@ -184,6 +185,50 @@ static int act_lookup(const char *s)
     return -1;
 }
 
+/* The optimizer's and schedule's numbers, in the ranges bp_optim_create accepts (only those the
+ * chosen rule and schedule read), and a --save directory that exists: usage errors, found before
+ * any data is read or any file written. */
+static int check_values(const options *o)
+{
+    const bp_optim_config *c = &o->opt;
+    const bp_optimizer k = c->kind;
+    if (!(c->lr > 0))
+        return fail("--lr: %g is not > 0", c->lr);
+    if (!(c->weight_decay >= 0))
+        return fail("--wd: %g is not >= 0", c->weight_decay);
+    if ((k == BP_OPT_MOMENTUM || k == BP_OPT_NESTEROV) && !(c->momentum >= 0 && c->momentum < 1))
+        return fail("--momentum: %g is not in [0, 1)", c->momentum);
+    if (k == BP_OPT_ADAM || k == BP_OPT_ADAMW) {
+        if (!(c->beta1 >= 0 && c->beta1 < 1))
+            return fail("--beta1: %g is not in [0, 1)", c->beta1);
+        if (!(c->beta2 >= 0 && c->beta2 < 1))
+            return fail("--beta2: %g is not in [0, 1)", c->beta2);
+        if (!(c->eps > 0))
+            return fail("--eps: %g is not > 0", c->eps);
+    }
+    if (o->schedule && !strcmp(o->schedule, "step") && !(o->gamma > 0 && o->gamma <= 1))
+        return fail("--gamma: %g is not in (0, 1]", o->gamma);
+    if (o->lr_min != -1 && !(o->lr_min >= 0))
+        return fail("--lr-min: %g is not >= 0", o->lr_min);
+    if (o->newton && !(o->ridge >= 0))
+        return fail("--ridge: %g is not >= 0", o->ridge);
+    if (o->save) {
+        char dir[4096] = ".";
+        const char *slash = strrchr(o->save, '/');
+        if (slash) {  /* "/name" lives in "/" */
+            const size_t len = slash == o->save ? 1 : (size_t)(slash - o->save);
+            if (len >= sizeof dir)
+                return fail("--save: the path '%s' is too long", o->save);
+            memcpy(dir, o->save, len);
+            dir[len] = '\0';
+        }
+        struct stat sb;
+        if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode) || access(dir, W_OK | X_OK) != 0)
+            return fail("--save: cannot write into the directory '%s' of %s", dir, o->save);
+    }
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, options *o)
 {
     for (int i = 1; i < argc; i++) {
@@ -232,8 +277,10 @@ static int parse_args(int argc, char **argv, options *o)
                 char *end;
                 errno = 0;
                 const long w = strtol(p, &end, 10);
-                if (errno || end == p || w < 1 || w > (1 << 24) || o->n_widths > MAX_LAYERS)
+                if (errno || end == p || o->n_widths > MAX_LAYERS)
                     return fail("--layers: '%s' is not a list like 784-256-10 of at most %d widths", v, MAX_LAYERS + 1);
+                if (w < 1 || w > (1 << 24))
+                    return fail("--layers: width %ld in '%s' is not in [1, %d]", w, v, 1 << 24);
                 o->widths[o->n_widths++] = (bp_int)w;
                 if (*end == '-') end++;
                 else if (*end) return fail("--layers: '%s' is not a list like 784-256-10", v);
@@ -299,7 +346,8 @@ static int parse_args(int argc, char **argv, options *o)
             char *end;
             errno = 0;
             const unsigned long long s = strtoull(v, &end, 10);
-            if (errno || end == v || *end) return fail("--seed: '%s' is not a whole number", v);
+            if (errno || end == v || *end || *v == '-' || *v == '+')
+                return fail("--seed: '%s' is not a whole number in [0, 2^64)", v);
             o->seed = s;
         } else if (!strcmp(a, "--backend")) {
             static const char *const n[] = {"blas", "naive"};
@@ -314,7 +362,7 @@ static int parse_args(int argc, char **argv, options *o)
         return fail("--newton fits a logistic regression: add --logreg");
     if (o->micro > o->batch)
         return fail("--micro-batch (%d) is larger than --batch (%d)", (int)o->micro, (int)o->batch);
-    return 0;
+    return check_values(o);
 }
 
 /* A data set from "IMAGES,LABELS" (IDX) or a CSV file. */
@@ -400,6 +448,7 @@ typedef struct run {
     double loss_sum;        /* of this epoch's batches so far: the bar's running loss */
     double last_test;
     bp_status eval_st;      /* a failed test evaluation, which stopped training */
+    long diverged;          /* the epoch whose loss was not finite, which stopped training; 0: none */
 } run;
 
 /* One-hot rows (n x k, the data's dtype) of the labels: BCE and MSE targets. */
@@ -472,6 +521,10 @@ static int on_epoch(const bp_epoch_report *rep, void *ctx)
 {
     run *r = ctx;
     r->train_seconds += rep->seconds;
+    if (!isfinite(rep->loss)) {  /* diverged: nothing after this epoch is worth computing */
+        r->diverged = rep->epoch;
+        return 1;
+    }
     double test = NAN;
     if (r->test) {
         const bp_status st = test_accuracy(r, &test);
@@ -485,8 +538,11 @@ static int on_epoch(const bp_epoch_report *rep, void *ctx)
     if (!r->o->quiet) {
         if (r->tty)
             printf("\r\033[K");
-        printf("epoch %3ld/%ld  loss %.4f  train %s %.4f", rep->epoch, r->o->epochs, rep->loss,
-               r->o->loss == BP_LOSS_MSE ? "rmse" : "acc", rep->metric);
+        if (r->o->newton)
+            printf("newton  loss %.4f  train acc %.4f", rep->loss, rep->metric);
+        else
+            printf("epoch %3ld/%ld  loss %.4f  train %s %.4f", rep->epoch, r->o->epochs, rep->loss,
+                   r->o->loss == BP_LOSS_MSE ? "rmse" : "acc", rep->metric);
         if (r->test)
             printf("  test acc %.4f", test);
         printf("  %.0f samples/s  %.1f s\n", rep->samples_per_s, rep->seconds);
@@ -496,6 +552,17 @@ static int on_epoch(const bp_epoch_report *rep, void *ctx)
         fprintf(r->log, "%ld,%.9g,%.9g,%.9g,%.6g,%.6g\n", rep->epoch, rep->loss, rep->metric, test,
                 rep->seconds, rep->samples_per_s);
     return 0;
+}
+
+/* Nonzero when every parameter of the network is finite. */
+static int params_finite(bp_net *net)
+{
+    const size_t n = bp_net_n_params(net);
+    const void *p = bp_net_params(net);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(bp_net_dtype(net) == BP_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i]))
+            return 0;
+    return 1;
 }
 
 static int plot(const options *o, const char *data)
@@ -631,6 +698,11 @@ int main(int argc, char **argv)
                   (int)bp_net_n_out(net));
         goto done;
     }
+    if (test.X && test.n_classes > bp_net_n_out(net)) {  /* a label the model cannot predict */
+        rc = run_fail("the test set has labels up to %d but the model only %d outputs", (int)test.n_classes - 1,
+                      (int)bp_net_n_out(net));
+        goto done;
+    }
     if (!o.load) {
         const int relu = o.act == BP_ACT_RELU || o.act == BP_ACT_LEAKY_RELU || o.act == BP_ACT_ELU;
         const bp_init scheme = o.init ? (bp_init)o.init : relu && !o.logreg ? BP_INIT_HE_UNIFORM : BP_INIT_GLOROT_UNIFORM;
@@ -647,6 +719,35 @@ int main(int argc, char **argv)
         (st = bp_net_plan(net, o.micro ? o.micro : o.batch)) != BP_OK) {
         rc = bp_fail("planning", st);
         goto done;
+    }
+
+    r_outputs = test.X ? malloc((size_t)test.n * (size_t)bp_net_n_out(net) *
+                                (o.dtype == BP_F32 ? sizeof(float) : sizeof(double))) : NULL;
+    if (test.X && !r_outputs) {
+        rc = run_fail("out of memory");
+        goto done;
+    }
+    if (o.newton) {
+        const size_t p = (size_t)(bp_net_n_in(net) + 1) * (size_t)bp_net_n_out(net);
+        if (p > BP_LOGREG_NEWTON_MAX_PARAMS) {
+            rc = fail("--newton: the model has %zu parameters, more than %d (its Hessian would take %.0f MiB); "
+                      "train it first-order", p, BP_LOGREG_NEWTON_MAX_PARAMS, (double)p * (double)p * 8 / 1048576);
+            goto done;
+        }
+    } else {
+        const long steps_per_epoch = (train.n + o.batch - 1) / o.batch;
+        if (!o.schedule || !strcmp(o.schedule, "cosine")) {
+            o.opt.schedule = BP_SCHED_COSINE;
+            o.opt.t_max = steps_per_epoch * o.epochs;
+            o.opt.lr_min = o.lr_min >= 0 ? o.lr_min : o.opt.lr / 100;
+        } else if (!strcmp(o.schedule, "step")) {
+            o.opt.schedule = BP_SCHED_STEP;
+            o.opt.gamma = o.gamma;
+            o.opt.step_size = steps_per_epoch * (o.step_epochs ? o.step_epochs : 5);
+        } else {
+            o.opt.schedule = BP_SCHED_CONSTANT;
+        }
+        if ((st = bp_optim_create(&opt, net, &o.opt)) != BP_OK) { rc = bp_fail("--optim", st); goto done; }
     }
     if (o.log || o.plot) {
         const char *name = o.log;
@@ -665,12 +766,6 @@ int main(int argc, char **argv)
         fprintf(log, "epoch,loss,train,test,seconds,samples_per_s\n");
     }
 
-    r_outputs = test.X ? malloc((size_t)test.n * (size_t)bp_net_n_out(net) *
-                                (o.dtype == BP_F32 ? sizeof(float) : sizeof(double))) : NULL;
-    if (test.X && !r_outputs) {
-        rc = run_fail("out of memory");
-        goto done;
-    }
     run r = {.o = &o, .net = net, .test = test.X ? &test : NULL, .outputs = r_outputs, .log = log,
              .tty = isatty(1)};
     const double t0 = now();
@@ -678,30 +773,19 @@ int main(int argc, char **argv)
         int iters = 0;
         st = bp_logreg_newton(net, train.n, train.X, train.n_features, train.labels, o.ridge, 50, 1e-8, &iters);
         if (st != BP_OK) { rc = bp_fail("--newton", st); goto done; }
-        r.train_seconds = now() - t0;  /* on_epoch adds the report's 0 s */
+        const double secs = now() - t0;
         if (!o.quiet)
-            printf("newton: %d iterations, %.1f s\n", iters, r.train_seconds);
-        double tr = 0;
-        if ((st = bp_net_accuracy(net, train.n, train.X, train.n_features, train.labels, &tr, NULL)) != BP_OK) {
+            printf("newton: %d iterations, %.1f s\n", iters, secs);
+        double tr = 0, loss = NAN;
+        if ((st = bp_net_accuracy(net, train.n, train.X, train.n_features, train.labels, &tr, NULL)) != BP_OK ||
+            (st = bp_net_loss_and_grad(net, train.n, train.X, train.n_features, train.labels, 0, &loss)) != BP_OK) {
             rc = bp_fail("evaluating", st);
             goto done;
         }
-        bp_epoch_report rep = {.epoch = 1, .loss = NAN, .metric = tr, .seconds = 0};
+        bp_epoch_report rep = {.epoch = 1, .loss = loss, .metric = tr, .seconds = secs,
+                               .samples_per_s = secs > 0 ? train.n / secs : 0};
         on_epoch(&rep, &r);
     } else {
-        const long steps_per_epoch = (train.n + o.batch - 1) / o.batch;
-        if (!o.schedule || !strcmp(o.schedule, "cosine")) {
-            o.opt.schedule = BP_SCHED_COSINE;
-            o.opt.t_max = steps_per_epoch * o.epochs;
-            o.opt.lr_min = o.lr_min >= 0 ? o.lr_min : o.opt.lr / 100;
-        } else if (!strcmp(o.schedule, "step")) {
-            o.opt.schedule = BP_SCHED_STEP;
-            o.opt.gamma = o.gamma;
-            o.opt.step_size = steps_per_epoch * (o.step_epochs ? o.step_epochs : 5);
-        } else {
-            o.opt.schedule = BP_SCHED_CONSTANT;
-        }
-        if ((st = bp_optim_create(&opt, net, &o.opt)) != BP_OK) { rc = bp_fail("--optim", st); goto done; }
         bp_train_config tc = {.epochs = o.epochs, .batch_size = o.batch, .seed = o.seed, .shuffle = 1,
                               .on_epoch = on_epoch, .on_batch = on_batch, .ctx = &r};
         const void *targets = train.labels;
@@ -716,6 +800,11 @@ int main(int argc, char **argv)
             goto done;
         }
     }
+    if (r.diverged) {
+        rc = run_fail("training diverged in epoch %ld: its loss is not finite; the model is not saved "
+                      "(try a lower --lr)", r.diverged);
+        goto done;
+    }
     if (r.eval_st != BP_OK) {  /* reported by on_epoch */
         rc = 1;
         goto done;
@@ -727,6 +816,10 @@ int main(int argc, char **argv)
     if (o.plot && (rc = plot(&o, o.log ? o.log : logname)))
         goto done;
     if (o.save) {
+        if (!params_finite(net)) {
+            rc = run_fail("the trained parameters hold a NaN or Inf; the model is not saved");
+            goto done;
+        }
         if ((st = bp_model_save(net, o.save)) != BP_OK) { rc = bp_fail("--save", st); goto done; }
         if (!o.quiet)
             printf("model saved: %s\n", o.save);

@@ -148,7 +148,8 @@ BP_API bp_status bp_##PFX_##mse##sfx(bp_int n, bp_int m, const TYPE_ *Z, bp_int 
  *   dW = beta dW + g (x) x    (the outer product: one ger),  db = beta db + g.            \
  * W and dW are n_classes x n_in in `layout`; b may be NULL (no bias), db may be NULL.   \
  * p (n_classes) receives the probabilities; *loss (may be NULL) receives                 \
- * -log p[label] / divisor. */                                                            \
+ * -log p[label] / divisor. n_classes = 1 is accepted as the degenerate case it is        \
+ * (p = 1, loss 0, gradient 0: nothing to learn); a network refuses it (bp_net_create). */ \
 BP_API bp_status bp_##PFX_##logreg_grad##sfx(bp_layout layout, bp_int n_in, bp_int n_classes,       \
     const TYPE_ *W, bp_int ldw, const TYPE_ *b, const TYPE_ *x, int32_t label, TYPE_ divisor,              \
     TYPE_ *p, double *loss, TYPE_ beta, TYPE_ *dW, bp_int lddw, TYPE_ *db);

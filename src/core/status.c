@@ -51,11 +51,28 @@ bp_status bp__fail_copy(bp_status st, const char *message)
     return st;
 }
 
+/* strerror_r is the XSI one (int: 0 and the text in buf) unless a build defines _GNU_SOURCE,
+ * which gives GNU's (char *: the text, maybe not in buf); both are handled. */
+static const char *xsi_text(int r, char *buf, size_t size, int err)
+{
+    if (r != 0)
+        snprintf(buf, size, "error %d", err);
+    return buf;
+}
+
+static const char *gnu_text(const char *r, char *buf, size_t size, int err)
+{
+    if (!r)
+        snprintf(buf, size, "error %d", err);
+    else if (r != buf)
+        snprintf(buf, size, "%s", r);
+    return buf;
+}
+
 const char *bp__sys_error(int err, char *buf, size_t size)
 {
     if (err == 0)
         return "unknown error";
-    if (strerror_r(err, buf, size) != 0)
-        snprintf(buf, size, "error %d", err);
-    return buf;
+    return _Generic(strerror_r(err, buf, size), int: xsi_text, default: gnu_text)(strerror_r(err, buf, size), buf,
+                                                                                  size, err);
 }

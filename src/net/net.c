@@ -129,6 +129,9 @@ bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_laye
                    (size_t)BP_NET_MAX_PARAMS);
         prev = layers[i].n_out;
     }
+    BP_REQUIRE(loss != BP_LOSS_SOFTMAX_XENT || layers[n_layers - 1].n_out >= 2, BP_ERR_ARG,
+               "softmax cross-entropy needs at least 2 outputs: with one, the loss is 0 whatever the weights "
+               "(for two classes use 2 outputs, or sigmoid BCE with 1)");
     BP_REQUIRE(loss == BP_LOSS_MSE || layers[n_layers - 1].act == BP_ACT_IDENTITY, BP_ERR_ARG,
                "the last layer's activation must be BP_ACT_IDENTITY: the %s loss takes logits",
                loss == BP_LOSS_SOFTMAX_XENT ? "softmax cross-entropy" : "sigmoid BCE");

@@ -1,6 +1,7 @@
 /* train.c: the training-loop helper (bp_train) and the logistic-regression network (bp_logreg_create). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include "backprop/train.h"
@@ -86,5 +87,13 @@ bp_status bp_logreg_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_c
     const char *fn = __func__;
     BP_REQUIRE(n_classes >= 2, BP_ERR_ARG, "n_classes (%d) < 2", (int)n_classes);
     const bp_layer_spec layer = {n_classes, BP_ACT_IDENTITY, 0};
-    return bp_net_create(out, dtype, n_in, 1, &layer, BP_LOSS_SOFTMAX_XENT, alloc);
+    const bp_status st = bp_net_create(out, dtype, n_in, 1, &layer, BP_LOSS_SOFTMAX_XENT, alloc);
+    if (st != BP_OK) {  /* the same message, under this function's name */
+        const char *msg = bp_last_error();
+        const char *colon = strstr(msg, ": ");
+        char why[512];
+        snprintf(why, sizeof why, "%s", colon ? colon + 2 : msg);
+        return bp__fail(st, fn, "%s", why);
+    }
+    return BP_OK;
 }
