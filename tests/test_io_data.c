@@ -836,6 +836,31 @@ START_TEST(test_csv_good)
 END_TEST
 
 /* Many lines: several read chunks, fields across chunk boundaries, the arrays regrown many times. */
+/* A line of 1100 spaces is blank, as io.h says (it used to be a field longer than 1023
+ * characters: an error, or the header when header = 1). Found by the CSV fuzz target. */
+START_TEST(test_csv_long_blank_line)
+{
+    char text[1200];
+    memset(text, ' ', 1100);
+    snprintf(text + 1100, sizeof text - 1100, "\na,b\n1,2\n");
+    counter c;
+    bp_dataset d;
+    ck_assert_int_eq(csv_text("long-blank.csv", text, BP_F64, 1, -1, &c, &d, NULL), BP_OK);
+    ck_assert_int_eq(d.n, 1);
+    ck_assert_int_eq(d.n_features, 2);
+    ck_assert_double_eq(getv(&d, 1), 2);
+    bp_dataset_free(&d);
+    memset(text, ' ', 1100);
+    snprintf(text + 1100, sizeof text - 1100, "\n5 ,  6\n");
+    memmove(text + 4, text, strlen(text) + 1);
+    memcpy(text, "1,2\n", 4);
+    ck_assert_int_eq(csv_text("long-blank2.csv", text, BP_F64, 0, -1, &c, &d, NULL), BP_OK);
+    ck_assert_int_eq(d.n, 2);
+    ck_assert_double_eq(getv(&d, 3), 6);
+    bp_dataset_free(&d);
+}
+END_TEST
+
 START_TEST(test_csv_large)
 {
     const int n = 7000;
@@ -1328,6 +1353,7 @@ static Suite *io_suite(void)
     TCase *csv = tcase_create("csv");
     tcase_add_loop_test(csv, test_csv_good, 0, 2 * N_GOOD_CSV);
     tcase_add_loop_test(csv, test_csv_large, 0, 2);
+    tcase_add_test(csv, test_csv_long_blank_line);
     tcase_add_loop_test(csv, test_csv_bad, 0, N_BAD_CSV);
     tcase_add_test(csv, test_csv_bad_bytes);
     tcase_add_test(csv, test_csv_float_range_ok_in_double);

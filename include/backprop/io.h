@@ -155,7 +155,9 @@ BP_API bp_status bp_model_save(const bp_net *net, const char *path);
  * dtype, loss, sizes against the limits and against the file's length before
  * allocating anything, the layer table as bp_net_create does, the CRC — and
  * refuses a corrupt, truncated or foreign file with BP_ERR_FORMAT (or
- * BP_ERR_UNSUPPORTED for a newer format version), naming the file and field. */
+ * BP_ERR_UNSUPPORTED for a newer format version, BP_ERR_OVERFLOW for a layer
+ * table whose sizes pass the network's limits, BP_ERR_NOMEM when memory runs
+ * out), naming the file and field. */
 BP_API bp_status bp_model_load(bp_net **out, const char *path, const bp_allocator *alloc);
 
 #ifdef __cplusplus

@@ -252,9 +252,15 @@ static int read_line(csv *c)
             end_field(c);
             continue;
         }
+        /* Blanks around a number are trimmed anyway: leading ones are not kept, and trailing
+         * ones past the buffer are dropped, so only a field with more than CSV_FIELD_MAX
+         * characters from its first to its last non-blank one is too long (a line of 1100
+         * spaces is blank, as io.h says). */
+        if (c->fl == 0 && is_blank_char((char)ch))
+            continue;
         if (c->fl < CSV_FIELD_MAX)
             c->fb[c->fl++] = (char)ch;
-        else
+        else if (!is_blank_char((char)ch))
             c->flong = 1;
     }
     end_field(c);
