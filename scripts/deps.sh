@@ -1,4 +1,4 @@
-# deps.sh: sourced by scripts/demo and scripts/test. Installs the Debian packages
+# deps.sh: sourced by scripts/demo, scripts/test and scripts/fuzz. Installs the Debian packages
 # that are missing, as root or through sudo; elsewhere says what is needed.
 
 # Packages every build needs; the scripts add their own.
@@ -50,4 +50,36 @@ bp_meson_setup() {
         rm -rf "$dir"
         meson setup "$dir" "$@"
     fi
+}
+
+# The fuzz targets (tests/fuzz): clang with libFuzzer, in their own build directory.
+BP_FUZZ_PKGS="clang libclang-rt-14-dev"
+BP_FUZZ_BUILD=build-fuzz
+BP_FUZZ_TARGETS="idx csv model"
+
+# True when clang can link a libFuzzer target.
+bp_have_libfuzzer() {
+    command -v clang >/dev/null 2>&1 || return 1
+    local probe
+    probe=$(mktemp -d) || return 1
+    printf '%s\n' '#include <stddef.h>' '#include <stdint.h>' \
+        'int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }' >"$probe/p.c"
+    clang -fsanitize=fuzzer "$probe/p.c" -o "$probe/p" >/dev/null 2>&1
+    local rc=$?
+    rm -rf "$probe"
+    return $rc
+}
+
+# Configures build-fuzz (clang, ASan + UBSan, the library instrumented for coverage with
+# -fsanitize=fuzzer-no-link so libFuzzer sees into the readers) and builds the fuzz targets only:
+# not the suites, tools or examples, which build-test covers. Used by scripts/fuzz and scripts/test.
+bp_fuzz_setup() {
+    CC=clang bp_meson_setup "$BP_FUZZ_BUILD" --buildtype=debugoptimized -Dfuzz=enabled -Dtests=enabled \
+        -Dfortran=disabled -Dbenchmarks=false -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dc_args=-fsanitize=fuzzer-no-link --wrap-mode=nodownload >/dev/null || return 1
+    local t targets=()
+    for t in $BP_FUZZ_TARGETS; do
+        targets+=("tests/fuzz/fuzz_$t")
+    done
+    ninja -C "$BP_FUZZ_BUILD" "${targets[@]}"
 }
