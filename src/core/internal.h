@@ -19,6 +19,10 @@ bp_status bp__fail(bp_status st, const char *func, const char *fmt, ...) BP_PRIN
  * written into buf, which is returned; "unknown error" for 0. */
 const char *bp__sys_error(int err, char *buf, size_t size);
 
+/* The calling thread's last error raised again under func's name: "inner: why" becomes
+ * "func: why" (a public function reporting what the one it called found). Returns st. */
+bp_status bp__fail_as(bp_status st, const char *func);
+
 /* Records `message` verbatim (a message raised in another thread) and returns st. */
 bp_status bp__fail_copy(bp_status st, const char *message);
 

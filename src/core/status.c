@@ -45,6 +45,14 @@ bp_status bp__fail(bp_status st, const char *func, const char *fmt, ...)
     return st;
 }
 
+bp_status bp__fail_as(bp_status st, const char *func)
+{
+    char why[sizeof last_error];
+    const char *colon = strstr(last_error, ": ");
+    snprintf(why, sizeof why, "%s", colon ? colon + 2 : last_error);
+    return bp__fail(st, func, "%s", why);
+}
+
 bp_status bp__fail_copy(bp_status st, const char *message)
 {
     snprintf(last_error, sizeof last_error, "%s", message);

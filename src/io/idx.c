@@ -303,15 +303,9 @@ static bp_status read_labels(idx_file *f, uint64_t count, block *labels, int *ma
 
 /* Validates both headers and every size before anything is allocated; the data is then
  * converted chunk by chunk into X (for a plain file allocated whole, its size having matched the
- * header; for gzip grown as the data arrives). */
-bp_status bp_idx_read(const char *images_path, const char *labels_path, bp_dtype dtype, bp_scale scale,
-                      const bp_allocator *alloc, bp_dataset *out)
-{
-    return bp_idx_read_limit(images_path, labels_path, dtype, scale, BP_IO_MAX_VALUES, alloc, out);
-}
-
-bp_status bp_idx_read_limit(const char *images_path, const char *labels_path, bp_dtype dtype, bp_scale scale,
-                            int64_t max_values, const bp_allocator *alloc, bp_dataset *out)
+ * header; for gzip grown as the data arrives). Its messages name bp_idx_read (fn). */
+static bp_status read_idx(const char *images_path, const char *labels_path, bp_dtype dtype, bp_scale scale,
+                          int64_t max_values, const bp_allocator *alloc, bp_dataset *out)
 {
     BP_CHECK_PTR(images_path);
     BP_CHECK_PTR(out);
@@ -408,4 +402,17 @@ done:
     out->n_classes = labels.p ? max_label + 1 : 0;
     out->alloc = a;
     return BP_OK;
+}
+
+bp_status bp_idx_read(const char *images_path, const char *labels_path, bp_dtype dtype, bp_scale scale,
+                      const bp_allocator *alloc, bp_dataset *out)
+{
+    return read_idx(images_path, labels_path, dtype, scale, BP_IO_MAX_VALUES, alloc, out);
+}
+
+bp_status bp_idx_read_limit(const char *images_path, const char *labels_path, bp_dtype dtype, bp_scale scale,
+                            int64_t max_values, const bp_allocator *alloc, bp_dataset *out)
+{
+    const bp_status st = read_idx(images_path, labels_path, dtype, scale, max_values, alloc, out);
+    return st == BP_OK ? st : bp__fail_as(st, __func__);  /* the same message, under this function's name */
 }

@@ -1,7 +1,6 @@
 /* train.c: the training-loop helper (bp_train) and the logistic-regression network (bp_logreg_create). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include "backprop/train.h"
@@ -88,12 +87,5 @@ bp_status bp_logreg_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_c
     BP_REQUIRE(n_classes >= 2, BP_ERR_ARG, "n_classes (%d) < 2", (int)n_classes);
     const bp_layer_spec layer = {n_classes, BP_ACT_IDENTITY, 0};
     const bp_status st = bp_net_create(out, dtype, n_in, 1, &layer, BP_LOSS_SOFTMAX_XENT, alloc);
-    if (st != BP_OK) {  /* the same message, under this function's name */
-        const char *msg = bp_last_error();
-        const char *colon = strstr(msg, ": ");
-        char why[512];
-        snprintf(why, sizeof why, "%s", colon ? colon + 2 : msg);
-        return bp__fail(st, fn, "%s", why);
-    }
-    return BP_OK;
+    return st == BP_OK ? st : bp__fail_as(st, fn);  /* the same message, under this function's name */
 }
