@@ -20,7 +20,10 @@ program test_errors
 
   call get_command_argument(1, helper)
   call get_command_argument(2, dir)
-  if (len_trim(dir) == 0) dir = '.'
+  ! Run by hand without a directory, the files go to $TMPDIR (or /tmp), never into the
+  ! working directory, which may be the source tree.
+  if (len_trim(dir) == 0) call get_environment_variable('TMPDIR', dir)
+  if (len_trim(dir) == 0) dir = '/tmp'
   call fill(X, 1)
   call fill(W, 2)
   call fill(Y, 3)
