@@ -70,6 +70,12 @@ out=$("$bin" --train "$dir/two.csv" --test "$dir/two.csv" --layers 2-4-2 --epoch
 if [ "$(printf '%s\n' "$out" | tail -2 | sed -n '1s/^test accuracy: [0-9.]*$/ok/p;2s/^train time: [0-9.]* s$/ok/p' | wc -l)" -eq 2 ]; then
     pass=$((pass + 1)); else fail=$((fail + 1)); printf 'FAIL end lines:\n%s\n' "$out"; fi
 expect logreg-newton 0 'newton: [0-9]+ iterations' -- --train "$dir/two.csv" --test "$dir/two.csv" --logreg --newton
+# Newton's line reports the training loss it reached, not "nan" and "0 samples/s".
+expect newton-line 0 '^newton  loss 0\.[0-9]+  train acc' -- --train "$dir/two.csv" --logreg --newton
+# Test labels the model cannot predict are refused, not counted as wrong.
+awk 'NR == 1 { print; next } { sub(/^[01]/, "5"); print }' "$dir/two.csv" > "$dir/five.csv"
+expect test-label-range 1 'the test set has labels up to 5 but the model only 2 outputs' -- --train "$dir/two.csv" \
+    --test "$dir/five.csv" --layers 2-4-2 --epochs 1
 expect naive-double 0 'test accuracy' -- --train "$dir/two.csv" --test "$dir/two.csv" --layers 2-4-2 --epochs 2 \
     --double --backend naive --optim sgd --schedule step
 expect bad-threads 2 "--threads: '65' is not a whole number in \[0, 64\]" -- --synthetic --threads 65
