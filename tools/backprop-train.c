@@ -602,6 +602,92 @@ static int plot(const options *o, const char *data)
     return 0;
 }
 
+/* What fitting needs before the log is opened: for --newton, a model small enough for its
+ * Hessian (a usage error, exit 2); else the optimizer with its schedule over all the steps. */
+static int prepare_fit(options *o, bp_net *net, bp_int n, bp_optim **opt)
+{
+    if (o->newton) {
+        const size_t p = (size_t)(bp_net_n_in(net) + 1) * (size_t)bp_net_n_out(net);
+        if (p > BP_LOGREG_NEWTON_MAX_PARAMS)
+            return fail("--newton: the model has %zu parameters, more than %d (its Hessian would take %.0f MiB); "
+                        "train it first-order", p, BP_LOGREG_NEWTON_MAX_PARAMS, (double)p * (double)p * 8 / 1048576);
+        return 0;
+    }
+    const long steps_per_epoch = (n + o->batch - 1) / o->batch;
+    if (!o->schedule || !strcmp(o->schedule, "cosine")) {
+        o->opt.schedule = BP_SCHED_COSINE;
+        o->opt.t_max = steps_per_epoch * o->epochs;
+        o->opt.lr_min = o->lr_min >= 0 ? o->lr_min : o->opt.lr / 100;
+    } else if (!strcmp(o->schedule, "step")) {
+        o->opt.schedule = BP_SCHED_STEP;
+        o->opt.gamma = o->gamma;
+        o->opt.step_size = steps_per_epoch * (o->step_epochs ? o->step_epochs : 5);
+    } else {
+        o->opt.schedule = BP_SCHED_CONSTANT;
+    }
+    const bp_status st = bp_optim_create(opt, net, &o->opt);
+    return st == BP_OK ? 0 : bp_fail("--optim", st);
+}
+
+/* The epoch log (--log, or a temporary file for --plot alone, whose name goes to logname). */
+static int open_log(const options *o, FILE **log, char *logname, size_t len)
+{
+    if (!o->log && !o->plot)
+        return 0;
+    char tmpname[] = "/tmp/backprop-log-XXXXXX";
+    if (!o->log) {
+        const int fd = mkstemp(tmpname);
+        *log = fd >= 0 ? fdopen(fd, "w") : NULL;
+        snprintf(logname, len, "%s", tmpname);
+    } else {
+        *log = fopen(o->log, "w");
+    }
+    if (!*log)
+        return run_fail("cannot write %s: %s", o->log ? o->log : tmpname, strerror(errno));
+    fprintf(*log, "epoch,loss,train,test,seconds,samples_per_s\n");
+    return 0;
+}
+
+/* --newton: the fit, then one report line with the training loss and accuracy it reached. */
+static int fit_newton(run *r, const bp_dataset *train)
+{
+    const double t0 = now();
+    int iters = 0;
+    bp_status st = bp_logreg_newton(r->net, train->n, train->X, train->n_features, train->labels, r->o->ridge, 50,
+                                    1e-8, &iters);
+    if (st != BP_OK)
+        return bp_fail("--newton", st);
+    const double secs = now() - t0;
+    if (!r->o->quiet)
+        printf("newton: %d iterations, %.1f s\n", iters, secs);
+    double tr = 0, loss = NAN;
+    if ((st = bp_net_accuracy(r->net, train->n, train->X, train->n_features, train->labels, &tr, NULL)) != BP_OK ||
+        (st = bp_net_loss_and_grad(r->net, train->n, train->X, train->n_features, train->labels, 0, &loss)) != BP_OK)
+        return bp_fail("evaluating", st);
+    bp_epoch_report rep = {.epoch = 1, .loss = loss, .metric = tr, .seconds = secs,
+                           .samples_per_s = secs > 0 ? train->n / secs : 0};
+    on_epoch(&rep, r);
+    return 0;
+}
+
+/* First-order training through bp_train (BCE and MSE learn one-hot targets, kept in *onehot). */
+static int fit_first_order(run *r, bp_optim *opt, const bp_dataset *train, void **onehot)
+{
+    const options *o = r->o;
+    bp_train_config tc = {.epochs = o->epochs, .batch_size = o->batch, .seed = o->seed, .shuffle = 1,
+                          .on_epoch = on_epoch, .on_batch = on_batch, .ctx = r};
+    const void *targets = train->labels;
+    bp_int ldt = 0;
+    if (o->loss != BP_LOSS_SOFTMAX_XENT) {
+        ldt = bp_net_n_out(r->net);
+        if (!(*onehot = one_hot(train, ldt)))
+            return run_fail("out of memory");
+        targets = *onehot;
+    }
+    const bp_status st = bp_train(r->net, opt, train->n, train->X, train->n_features, targets, ldt, &tc);
+    return st == BP_OK ? 0 : bp_fail("training", st);
+}
+
 int main(int argc, char **argv)
 {
     options o = {.csv_header = -1, .act = BP_ACT_RELU, .act_alpha = NAN, .loss = BP_LOSS_SOFTMAX_XENT,
@@ -727,79 +813,12 @@ int main(int argc, char **argv)
         rc = run_fail("out of memory");
         goto done;
     }
-    if (o.newton) {
-        const size_t p = (size_t)(bp_net_n_in(net) + 1) * (size_t)bp_net_n_out(net);
-        if (p > BP_LOGREG_NEWTON_MAX_PARAMS) {
-            rc = fail("--newton: the model has %zu parameters, more than %d (its Hessian would take %.0f MiB); "
-                      "train it first-order", p, BP_LOGREG_NEWTON_MAX_PARAMS, (double)p * (double)p * 8 / 1048576);
-            goto done;
-        }
-    } else {
-        const long steps_per_epoch = (train.n + o.batch - 1) / o.batch;
-        if (!o.schedule || !strcmp(o.schedule, "cosine")) {
-            o.opt.schedule = BP_SCHED_COSINE;
-            o.opt.t_max = steps_per_epoch * o.epochs;
-            o.opt.lr_min = o.lr_min >= 0 ? o.lr_min : o.opt.lr / 100;
-        } else if (!strcmp(o.schedule, "step")) {
-            o.opt.schedule = BP_SCHED_STEP;
-            o.opt.gamma = o.gamma;
-            o.opt.step_size = steps_per_epoch * (o.step_epochs ? o.step_epochs : 5);
-        } else {
-            o.opt.schedule = BP_SCHED_CONSTANT;
-        }
-        if ((st = bp_optim_create(&opt, net, &o.opt)) != BP_OK) { rc = bp_fail("--optim", st); goto done; }
-    }
-    if (o.log || o.plot) {
-        const char *name = o.log;
-        char tmpname[] = "/tmp/backprop-log-XXXXXX";
-        if (!name) {
-            const int fd = mkstemp(tmpname);
-            log = fd >= 0 ? fdopen(fd, "w") : NULL;
-            snprintf(logname, sizeof logname, "%s", tmpname);
-        } else {
-            log = fopen(name, "w");
-        }
-        if (!log) {
-            rc = run_fail("cannot write %s: %s", name ? name : tmpname, strerror(errno));
-            goto done;
-        }
-        fprintf(log, "epoch,loss,train,test,seconds,samples_per_s\n");
-    }
-
+    if ((rc = prepare_fit(&o, net, train.n, &opt)) || (rc = open_log(&o, &log, logname, sizeof logname)))
+        goto done;
     run r = {.o = &o, .net = net, .test = test.X ? &test : NULL, .outputs = r_outputs, .log = log,
              .tty = isatty(1)};
-    const double t0 = now();
-    if (o.newton) {
-        int iters = 0;
-        st = bp_logreg_newton(net, train.n, train.X, train.n_features, train.labels, o.ridge, 50, 1e-8, &iters);
-        if (st != BP_OK) { rc = bp_fail("--newton", st); goto done; }
-        const double secs = now() - t0;
-        if (!o.quiet)
-            printf("newton: %d iterations, %.1f s\n", iters, secs);
-        double tr = 0, loss = NAN;
-        if ((st = bp_net_accuracy(net, train.n, train.X, train.n_features, train.labels, &tr, NULL)) != BP_OK ||
-            (st = bp_net_loss_and_grad(net, train.n, train.X, train.n_features, train.labels, 0, &loss)) != BP_OK) {
-            rc = bp_fail("evaluating", st);
-            goto done;
-        }
-        bp_epoch_report rep = {.epoch = 1, .loss = loss, .metric = tr, .seconds = secs,
-                               .samples_per_s = secs > 0 ? train.n / secs : 0};
-        on_epoch(&rep, &r);
-    } else {
-        bp_train_config tc = {.epochs = o.epochs, .batch_size = o.batch, .seed = o.seed, .shuffle = 1,
-                              .on_epoch = on_epoch, .on_batch = on_batch, .ctx = &r};
-        const void *targets = train.labels;
-        bp_int ldt = 0;
-        if (o.loss != BP_LOSS_SOFTMAX_XENT) {  /* BCE and MSE learn one-hot targets */
-            ldt = bp_net_n_out(net);
-            if (!(onehot = one_hot(&train, ldt))) { rc = run_fail("out of memory"); goto done; }
-            targets = onehot;
-        }
-        if ((st = bp_train(net, opt, train.n, train.X, train.n_features, targets, ldt, &tc)) != BP_OK) {
-            rc = bp_fail("training", st);
-            goto done;
-        }
-    }
+    if ((rc = o.newton ? fit_newton(&r, &train) : fit_first_order(&r, opt, &train, &onehot)))
+        goto done;
     if (r.diverged) {
         rc = run_fail("training diverged in epoch %ld: its loss is not finite; the model is not saved "
                       "(try a lower --lr)", r.diverged);

@@ -49,8 +49,8 @@ static bp_status locate_rows(bp_net *net, micro *b, bp_int start, const T *X, bp
         return BP_OK;
     }
     const bp__split_policy p = bp__net_policy(net);
-    const gather_step g = {net, X, ldx, ldt, b->rows, bp__split_stream(&p, (int64_t)b->rows * net->n_in),
-                           idx + start, targets};
+    const int chunks = bp__split_stream(&p, (int64_t)b->rows * net->n_in, b->rows);
+    const gather_step g = {net, X, ldx, ldt, b->rows, chunks, idx + start, targets};
     TRY(bp__team_run(net->team, gather_chunk, &g, g.chunks));
     b->X = ARENA(net, net->xg_off);
     b->ldx = net->n_in;

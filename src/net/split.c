@@ -21,9 +21,10 @@ int bp__split_values(const bp__split_policy *p, int64_t values, bp_int extent)
     return chunks_for(values, p->min_values, extent, p->threads);
 }
 
-int bp__split_stream(const bp__split_policy *p, int64_t values)
+int bp__split_stream(const bp__split_policy *p, int64_t values, int64_t extent)
 {
-    return p->threads == 1 ? 1 : chunks_for(values, p->min_values, BP_TEAM_MAX_CHUNKS, BP_TEAM_MAX_CHUNKS);
+    const bp_int most = extent < BP_TEAM_MAX_CHUNKS ? (bp_int)extent : BP_TEAM_MAX_CHUNKS;
+    return p->threads == 1 ? 1 : chunks_for(values, p->min_values, most, BP_TEAM_MAX_CHUNKS);
 }
 
 void bp__split_layer(const bp__split_policy *p, bp_int n_in, bp_int n_out, int softmax, bp_int m,

@@ -42,10 +42,11 @@ void bp__split_layer(const bp__split_policy *p, bp_int n_in, bp_int n_out, int s
 /* Chunks for element-wise work of `values` values over `extent` rows. */
 int bp__split_values(const bp__split_policy *p, int64_t values, bp_int extent);
 
-/* Chunks for element-wise work whose result does not depend on the cut (the optimizer update,
- * the gather): as many as keep min_values each, up to BP_TEAM_MAX_CHUNKS on more than one
- * thread, so that a helper that wakes late still finds chunks to take. */
-int bp__split_stream(const bp__split_policy *p, int64_t values);
+/* Chunks for element-wise work over `extent` rows (or elements) whose result does not depend on
+ * the cut (the optimizer update, the gather): as many as keep min_values each, up to
+ * BP_TEAM_MAX_CHUNKS on more than one thread, so that a helper that wakes late still finds
+ * chunks to take. */
+int bp__split_stream(const bp__split_policy *p, int64_t values, int64_t extent);
 
 /* The rows (or columns) [*lo, *hi) of chunk c when n are cut into `chunks`. */
 static inline void bp__span(bp_int n, int chunks, bp_int c, bp_int *lo, bp_int *hi)

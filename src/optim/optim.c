@@ -213,7 +213,7 @@ static bp_status update(const char *fn, bp_optim *opt, bp_net *net, int scanned)
      * element-wise arithmetic, so the same result for any count of chunks. */
     const bp__split_policy p = bp__net_policy(net);
     const update_job j = {opt, net, scheduled_lr(&opt->config, opt->steps), opt->steps + 1,
-                          bp__split_stream(&p, (int64_t)net->n_params)};
+                          bp__split_stream(&p, (int64_t)net->n_params, (int64_t)net->n_params)};
     bp__blas_serial_begin();
     const bp_status st = bp__team_run(net->team, update_chunk, &j, j.chunks);
     bp__blas_serial_end();
