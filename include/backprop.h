@@ -1,4 +1,5 @@
-/* backprop.h: the umbrella header of the backprop library. */
+/** \file
+ * backprop.h: the umbrella header of the backprop library: includes every header under backprop/. */
 #ifndef BACKPROP_H
 #define BACKPROP_H
 

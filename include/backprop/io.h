@@ -1,41 +1,46 @@
-/* backprop/io.h: data readers (IDX, CSV) and the model file format. */
+/** \file
+ * backprop/io.h: data readers (IDX, CSV) and the model file format. */
 #ifndef BACKPROP_IO_H
 #define BACKPROP_IO_H
 
 #include <stdint.h>
 #include "core.h"
 #include "net.h"
+#include "optim.h"
+#include "train.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* An in-memory data set: n samples of n_features values, sample-major
+/** An in-memory data set: n samples of n_features values, sample-major
  * (X[n][n_features], contiguous), of the requested dtype, and n class labels
  * (NULL when the source has none). Owned by the library: free with
  * bp_dataset_free. */
 typedef struct bp_dataset {
-    bp_dtype dtype;
-    bp_int n, n_features;
-    void *X;
-    int32_t *labels;
-    bp_int n_classes;      /* 1 + the largest label; 0 without labels */
-    bp_allocator alloc;    /* what X and labels were allocated with */
+    bp_dtype dtype;        /**< element type of X */
+    bp_int n;              /**< number of samples */
+    bp_int n_features;     /**< values per sample */
+    void *X;               /**< n x n_features values of dtype, sample-major */
+    int32_t *labels;       /**< n class labels, or NULL */
+    bp_int n_classes;      /**< 1 + the largest label; 0 without labels */
+    bp_allocator alloc;    /**< what X and labels were allocated with */
 } bp_dataset;
 
-/* Limits a reader checks before allocating, so a hostile or corrupt header
+/** Limits a reader checks before allocating, so a hostile or corrupt header
  * cannot ask for absurd sizes: at most this many values (samples x features)
  * and this many samples. */
 #define BP_IO_MAX_VALUES ((int64_t)1 << 31)
+/** The most samples a reader accepts (see BP_IO_MAX_VALUES). */
 #define BP_IO_MAX_SAMPLES ((int64_t)1 << 28)
 
-/* How pixel values are transformed while reading an IDX image file. */
+/** How pixel values are transformed while reading an IDX image file. */
 typedef enum bp_scale {
-    BP_SCALE_NONE = 0,   /* the raw byte values 0..255 */
-    BP_SCALE_UNIT = 1    /* divided by 255: [0, 1] */
+    BP_SCALE_NONE = 0,   /**< the raw byte values 0..255 */
+    BP_SCALE_UNIT = 1    /**< divided by 255: [0, 1] */
 } bp_scale;
 
-/* Reads an IDX image file (magic 0x00000803: unsigned bytes, n x rows x cols,
+/** Reads an IDX image file (magic 0x00000803: unsigned bytes, n x rows x cols,
  * giving n_features = rows * cols; or 0x00000802: unsigned bytes, n x
  * features) and, when labels_path is not NULL, an IDX label file (magic
  * 0x00000801, n unsigned bytes), each plain or gzip-compressed (detected by
@@ -65,14 +70,14 @@ typedef enum bp_scale {
 BP_API bp_status bp_idx_read(const char *images_path, const char *labels_path, bp_dtype dtype,
                              bp_scale scale, const bp_allocator *alloc, bp_dataset *out);
 
-/* bp_idx_read with a limit of the caller's on the values (samples x features) it accepts, in
+/** bp_idx_read with a limit of the caller's on the values (samples x features) it accepts, in
  * [1, BP_IO_MAX_VALUES]; a header announcing more is refused with BP_ERR_OVERFLOW before
  * anything is allocated. */
 BP_API bp_status bp_idx_read_limit(const char *images_path, const char *labels_path, bp_dtype dtype,
                                    bp_scale scale, int64_t max_values, const bp_allocator *alloc,
                                    bp_dataset *out);
 
-/* Reads a numeric CSV file (comma-separated; no quoting; blank lines, i.e.
+/** Reads a numeric CSV file (comma-separated; no quoting; blank lines, i.e.
  * empty or only spaces and tabs, ignored; LF or CRLF line ends; the last line
  * may lack its newline; a leading UTF-8 byte order mark is skipped). A field
  * is the text strtod reads (decimal, exponent or hex notation, in the C
@@ -101,12 +106,12 @@ BP_API bp_status bp_idx_read_limit(const char *images_path, const char *labels_p
 BP_API bp_status bp_csv_read(const char *path, bp_dtype dtype, int header, bp_int label_col,
                              const bp_allocator *alloc, bp_dataset *out);
 
-/* Frees what a reader allocated (through d->alloc; a set built by hand with a
+/** Frees what a reader allocated (through d->alloc; a set built by hand with a
  * zeroed alloc is freed with free()) and zeroes *d; NULL or a zeroed set is a
  * no-op, so freeing twice is harmless. */
 BP_API void bp_dataset_free(bp_dataset *d);
 
-/* Standardises features: each feature's mean and population standard
+/** Standardises features: each feature's mean and population standard
  * deviation (divided by n) are computed in double, in two passes, over `fit`
  * and applied, x = (x - mean) / std, to `fit` and (when not NULL) to `other`
  * (a test set with the same n_features and dtype; it may be empty, and may
@@ -120,12 +125,13 @@ BP_API void bp_dataset_free(bp_dataset *d);
  * written: neither the data sets nor mean and std. */
 BP_API bp_status bp_dataset_standardize(bp_dataset *fit, bp_dataset *other, double *mean, double *std);
 
-/* Model files.
+/** Model files: the format version bp_model_save writes.
  *
  * Layout (all integers little-endian, whatever the host):
+ * \code{.unparsed}
  *   offset  size  field
  *   0       8     magic "BPMODEL\0"
- *   8       4     format version (1)
+ *   8       4     format version (1 or 2; written: 2)
  *   12      4     byte order mark 0x01020304 (little-endian: 04 03 02 01)
  *   16      4     dtype (1 = float32, 2 = float64)
  *   20      4     loss (bp_loss)
@@ -134,11 +140,21 @@ BP_API bp_status bp_dataset_standardize(bp_dataset *fit, bp_dataset *other, doub
  *   32      16 per layer: n_out (4), act (4), alpha (8, IEEE double)
  *   ...     8     n_params (must equal what the layer table implies)
  *   ...     n_params x 4 or 8: the parameter buffer (IEEE, little-endian)
+ *   ...     4     n_sections (0 .. 3; version 2 only), then each section:
+ *                 4 tag, 8 length L, L bytes; each tag at most once, in any order:
+ *                 "STDZ"  n_in means, then n_in standard deviations (IEEE doubles):
+ *                         the network's input standardisation (L = 16 n_in)
+ *                 "OPTM"  the optimizer: kind (4), schedule (4), lr, momentum, beta1, beta2,
+ *                         eps, weight_decay, gamma, lr_min (IEEE doubles), step_size, t_max
+ *                         (signed), steps (8 each), then its moment buffers (0, 1 or 2 as its kind
+ *                         keeps) of n_params values of the dtype each
+ *                 "TRST"  the training run: epochs_done (8), the generator's 4 words (8 each)
  *   ...     4     CRC-32 (zlib's) of every byte before it
- * The load is bitwise exact. */
-#define BP_MODEL_FORMAT_VERSION 1
+ * \endcode
+ * Version 1 files (no sections) load as before. The load is bitwise exact. */
+#define BP_MODEL_FORMAT_VERSION 2
 
-/* Saves the network's architecture and parameters atomically: to the temporary
+/** Saves the network's architecture and parameters atomically: to the temporary
  * file `path`.tmp in the same directory, flushed and fsync'ed, then renamed over
  * `path` (and the directory fsync'ed), so a crash or a failed write never leaves
  * a partial file under `path`: the old file, if any, survives. A save killed
@@ -150,7 +166,7 @@ BP_API bp_status bp_dataset_standardize(bp_dataset *fit, bp_dataset *other, doub
  * BP_ERR_IO names the file and the system error. */
 BP_API bp_status bp_model_save(const bp_net *net, const char *path);
 
-/* Loads a model file into a new network (allocated through alloc, NULL for
+/** Loads a model file into a new network (allocated through alloc, NULL for
  * malloc/free; unplanned). Checks every field — magic, version, byte order,
  * dtype, loss, sizes against the limits and against the file's length before
  * allocating anything, the layer table as bp_net_create does, the CRC — and
@@ -159,6 +175,21 @@ BP_API bp_status bp_model_save(const bp_net *net, const char *path);
  * table whose sizes pass the network's limits, BP_ERR_NOMEM when memory runs
  * out), naming the file and field. */
 BP_API bp_status bp_model_load(bp_net **out, const char *path, const bp_allocator *alloc);
+
+/** Saves like bp_model_save, adding the optimizer's state (its configuration, step count and
+ * moments; opt may be NULL) and the training run's state (state may be NULL), so that training
+ * continued from the file (bp_model_load_state) gives the same bits as a run never
+ * interrupted. opt must belong to net. */
+BP_API bp_status bp_model_save_state(const bp_net *net, const bp_optim *opt, const bp_train_state *state,
+                                     const char *path);
+
+/** Loads like bp_model_load (which keeps a file's standardisation and checks its other sections
+ * by the CRC alone); when opt is not NULL, *opt receives the optimizer saved with the
+ * model, restored for the new network (NULL when the file holds none); when state is not NULL,
+ * it receives the training state saved (zeroed when the file holds none). On error nothing is
+ * allocated and the outputs are untouched. */
+BP_API bp_status bp_model_load_state(bp_net **net, bp_optim **opt, bp_train_state *state, const char *path,
+                                     const bp_allocator *alloc);
 
 #ifdef __cplusplus
 }
