@@ -98,6 +98,7 @@ typedef struct fixture {
     void *X0;            /* the data set's values before the call */
     char path[128], lab[128];
     void *saved0;        /* the parameters in the model file before the call */
+    bp_train_state ts, ts_out;  /* the training state saved, and where a load puts it */
 } fixture;
 
 static void forward(fixture *f, void *Y)
@@ -615,6 +616,62 @@ START_TEST(test_model)
 }
 END_TEST
 
+/* A model file with every section: the standardisation, the optimizer (Adam: two moment buffers)
+ * and the training state. */
+static bp_status run_save_state(fixture *f)
+{
+    return bp_model_save_state(f->net, f->opt, &f->ts, f->path);
+}
+
+static bp_status run_load_state(fixture *f)
+{
+    f->out = UNTOUCHED;
+    f->opt_out = UNTOUCHED;
+    memset(&f->ts_out, 0x5a, sizeof f->ts_out);
+    return bp_model_load_state(&f->out, &f->opt_out, &f->ts_out, f->path, &f->a);
+}
+
+static void state_untouched(fixture *f)
+{
+    bp_train_state s;
+    memset(&s, 0x5a, sizeof s);
+    ck_assert_ptr_eq(f->out, UNTOUCHED);
+    ck_assert_ptr_eq(f->opt_out, UNTOUCHED);
+    ck_assert(memcmp(&f->ts_out, &s, sizeof s) == 0);
+}
+
+static void state_loaded(fixture *f)
+{
+    ck_assert_ptr_ne(f->out, UNTOUCHED);
+    ck_assert(memcmp(bp_net_params(f->out), bp_net_params(f->net), f->pbytes) == 0);
+    ck_assert(bp_net_has_standardization(f->out));
+    ck_assert_ptr_nonnull(f->opt_out);
+    ck_assert_ptr_ne(f->opt_out, UNTOUCHED);
+    ck_assert_int_eq(bp_optim_steps(f->opt_out), bp_optim_steps(f->opt));
+    ck_assert(memcmp(&f->ts_out, &f->ts, sizeof f->ts) == 0);
+    bp_optim_destroy(f->opt_out);
+    f->opt_out = NULL;
+    out_works(f);
+}
+
+START_TEST(test_model_state)
+{
+    fixture f;
+    fixture_make(&f, _i, F_NET | F_PLANNED | F_OPTIM);
+    tpath(&f, f.path, sizeof f.path, "state.bpm");
+    NT_OK(bp_net_fit_standardization(f.net, N, f.X, NIN));
+    NT_OK(bp_optim_train_step(f.opt, f.net, N, f.X, NIN, f.y, 0, NULL));  /* moments and a step to keep */
+    snapshot_params(&f);
+    f.ts = (bp_train_state){3, {1, 2, 3, 4}};
+    NT_OK(bp_model_save_state(f.net, f.opt, &f.ts, f.path));
+    f.saved0 = nt_memdup(bp_net_params(f.net), f.pbytes);
+    NT_OK(bp_net_init(f.net, BP_INIT_HE_NORMAL, 11, 1));  /* the next save writes other parameters */
+    exercise(&f, &(nm_call){"bp_model_save_state", NULL, run_save_state, old_file_kept, saved, 0});
+    exercise(&f, &(nm_call){"bp_model_load_state", NULL, run_load_state, state_untouched, state_loaded, 0});
+    fixture_free(&f);
+}
+END_TEST
+
 /* ---- data files ------------------------------------------------------------------------------- */
 
 /* IDX data: sample s, pixel j has the byte (31 s + 7 j) mod 256, label s mod 10. */
@@ -806,6 +863,7 @@ static Suite *nomem_suite(void)
     tcase_add_loop_test(t, test_steps_allocate_nothing, 0, 8);
     tcase_add_loop_test(t, test_newton, 0, 4);
     tcase_add_loop_test(t, test_model, 0, 4);
+    tcase_add_loop_test(t, test_model_state, 0, 4);
     tcase_add_loop_test(t, test_idx, 0, 4);
     tcase_add_loop_test(t, test_csv, 0, 4);
     suite_add_tcase(s, t);

@@ -55,7 +55,7 @@ module backprop
 
   ! ---------------------------------------------------------------- constants
   ! backprop/core.h
-  integer(c_int), parameter, public :: BP_VERSION_MAJOR = 0, BP_VERSION_MINOR = 1, BP_VERSION_PATCH = 0
+  integer(c_int), parameter, public :: BP_VERSION_MAJOR = 0, BP_VERSION_MINOR = 2, BP_VERSION_PATCH = 0
   ! bp_layout (CBLAS's values)
   integer(c_int), parameter, public :: BP_ROW_MAJOR = 101, BP_COL_MAJOR = 102
   ! bp_dtype
@@ -83,7 +83,7 @@ module backprop
   ! bp_scale and limits (backprop/io.h)
   integer(c_int), parameter, public :: BP_SCALE_NONE = 0, BP_SCALE_UNIT = 1
   integer(c_int64_t), parameter, public :: BP_IO_MAX_VALUES = 2_c_int64_t**31, BP_IO_MAX_SAMPLES = 2_c_int64_t**28
-  integer(c_int), parameter, public :: BP_MODEL_FORMAT_VERSION = 1
+  integer(c_int), parameter, public :: BP_MODEL_FORMAT_VERSION = 2
 
   ! -------------------------------------------------------------------- types
   ! The C structs, field for field.
@@ -122,6 +122,8 @@ module backprop
   type, bind(C), public :: bp_epoch_report
     integer(c_long) :: epoch
     real(c_double) :: loss, metric, samples_per_s, seconds
+    real(c_double) :: val_loss, val_metric     ! NaN without a validation set
+    integer(c_int) :: best                     ! nonzero: the lowest validation loss so far
   end type
 
   ! For the bind(C) bp_train_c; the wrapper bp_train takes keywords instead.
@@ -133,6 +135,13 @@ module backprop
     type(c_funptr) :: on_epoch = c_null_funptr
     type(c_funptr) :: on_batch = c_null_funptr
     type(c_ptr) :: ctx = c_null_ptr
+    type(c_ptr) :: state = c_null_ptr          ! bp_train_state*, for a resumed run
+    integer(c_int) :: n_val = 0                ! validation set: n_val samples (0: none)
+    type(c_ptr) :: X_val = c_null_ptr
+    integer(c_int) :: ldx_val = 0
+    type(c_ptr) :: targets_val = c_null_ptr
+    integer(c_int) :: ldt_val = 0
+    integer(c_long) :: early_stop = 0
   end type
 
   ! A data set read by bp_idx_read / bp_csv_read: bp_dataset_features and
@@ -196,7 +205,9 @@ module backprop
       bp_net_layer_c, bp_net_plan_c, bp_net_describe_plan_c, bp_net_set_backend_c, &
       bp_net_set_threads_c, bp_net_threads_c, bp_net_set_chunk_min_c, &
       bp_net_set_check_finite_c, bp_net_forward_c, &
-      bp_net_loss_and_grad_c, bp_optim_train_step_c, bp_net_accuracy_c, bp_net_rmse_c, bp_net_gradcheck_c
+      bp_net_loss_and_grad_c, bp_optim_train_step_c, bp_net_accuracy_c, bp_net_rmse_c, bp_net_gradcheck_c, &
+      bp_net_predict_proba_c, bp_net_predict_class_c, bp_net_eval_loss_c, bp_net_set_standardization_c, &
+      bp_net_fit_standardization_c, bp_net_has_standardization_c, bp_net_standardization_c
   public :: bp_optim_defaults, bp_optim_create_c, bp_optim_destroy_c, bp_optim_step_c, bp_optim_lr_c, &
       bp_optim_steps_c, bp_soptim_update, bp_doptim_update
   public :: bp_train_c, bp_logreg_create_c, bp_logreg_newton_c
@@ -381,6 +392,50 @@ module backprop
       integer(c_int), value :: n, ldx, ldt
       real(c_double), value :: h
       real(c_double), intent(inout) :: max_rel_err
+      integer(c_int) :: status
+    end function
+    function bp_net_predict_proba_c(net, n, X, ldx, P, ldp) bind(C, name='bp_net_predict_proba') result(status)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net, X, P
+      integer(c_int), value :: n, ldx, ldp
+      integer(c_int) :: status
+    end function
+    function bp_net_predict_class_c(net, n, X, ldx, classes) bind(C, name='bp_net_predict_class') result(status)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net, X, classes
+      integer(c_int), value :: n, ldx
+      integer(c_int) :: status
+    end function
+    function bp_net_eval_loss_c(net, n, X, ldx, targets, ldt, loss) bind(C, name='bp_net_eval_loss') result(status)
+      import :: c_int, c_double, c_ptr
+      type(c_ptr), value :: net, X, targets
+      integer(c_int), value :: n, ldx, ldt
+      real(c_double), intent(inout) :: loss
+      integer(c_int) :: status
+    end function
+    ! mean, std: n_in values each, or both NULL (removes the standardisation).
+    function bp_net_set_standardization_c(net, mean, std) bind(C, name='bp_net_set_standardization') &
+        result(status)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net, mean, std
+      integer(c_int) :: status
+    end function
+    function bp_net_fit_standardization_c(net, n, X, ldx) bind(C, name='bp_net_fit_standardization') &
+        result(status)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net, X
+      integer(c_int), value :: n, ldx
+      integer(c_int) :: status
+    end function
+    function bp_net_has_standardization_c(net) bind(C, name='bp_net_has_standardization') result(has)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net
+      integer(c_int) :: has
+    end function
+    function bp_net_standardization_c(net, mean, std) bind(C, name='bp_net_standardization') result(status)
+      import :: c_int, c_double, c_ptr
+      type(c_ptr), value :: net
+      real(c_double), intent(inout) :: mean(*), std(*)
       integer(c_int) :: status
     end function
 
@@ -587,7 +642,9 @@ module backprop
       bp_net_weights, bp_net_weight_grads, bp_net_plan, bp_net_describe_plan, bp_net_set_backend, &
       bp_net_set_threads, bp_net_threads, bp_net_set_chunk_min, &
       bp_net_set_check_finite, bp_net_forward, bp_net_loss_and_grad, &
-      bp_net_accuracy, bp_net_rmse, bp_net_gradcheck
+      bp_net_accuracy, bp_net_rmse, bp_net_gradcheck, bp_net_predict_proba, bp_net_predict_class, &
+      bp_net_eval_loss, bp_net_set_standardization, bp_net_fit_standardization, bp_net_has_standardization, &
+      bp_net_standardization
   public :: bp_optim_create, bp_optim_destroy, bp_optim_step, bp_optim_train_step, bp_optim_lr, bp_optim_steps, &
       bp_optim_update
   public :: bp_train, bp_logreg_create, bp_logreg_newton
@@ -629,6 +686,19 @@ module backprop
   interface bp_net_gradcheck
     module procedure bp_snet_gradcheck_labels_f, bp_dnet_gradcheck_labels_f, &
         bp_snet_gradcheck_targets_f, bp_dnet_gradcheck_targets_f
+  end interface
+  interface bp_net_predict_proba
+    module procedure bp_snet_predict_proba_f, bp_dnet_predict_proba_f
+  end interface
+  interface bp_net_predict_class
+    module procedure bp_snet_predict_class_f, bp_dnet_predict_class_f
+  end interface
+  interface bp_net_eval_loss
+    module procedure bp_snet_eval_loss_labels_f, bp_dnet_eval_loss_labels_f, &
+        bp_snet_eval_loss_targets_f, bp_dnet_eval_loss_targets_f
+  end interface
+  interface bp_net_fit_standardization
+    module procedure bp_snet_fit_standardization_f, bp_dnet_fit_standardization_f
   end interface
   interface bp_optim_update
     module procedure bp_soptim_update_f, bp_doptim_update_f
@@ -1176,6 +1246,60 @@ contains
     end if
     config%ctx = c_loc(cb)
     call finish(bp_train_c(net%ptr, opt%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, config), stat)
+  end subroutine
+
+  ! The network's input standardisation x' = (x - mean) / std (net.h): mean(n_in)
+  ! and std(n_in); with neither present, it is removed.
+  subroutine bp_net_set_standardization(net, mean, std, stat)
+    type(bp_net), intent(in) :: net
+    real(c_double), intent(in), target, optional :: mean(:), std(:)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_set_standardization'
+    real(c_double), pointer, contiguous :: vm(:), vs(:)
+    type(c_ptr) :: pm, ps
+    pm = c_null_ptr
+    ps = c_null_ptr
+    if (present(mean) .neqv. present(std)) then
+      call raise(BP_ERR_ARG, fn // ': mean and std must both be present or both absent', stat)
+      return
+    end if
+    if (present(mean) .and. c_associated(net%ptr)) then
+      if (.not. size_is(fn, 'mean', size(mean), int(bp_net_n_in_c(net%ptr)), stat)) return
+      if (.not. size_is(fn, 'std', size(std), int(bp_net_n_in_c(net%ptr)), stat)) return
+      if (.not. vec_d(fn, 'mean', mean, vm, stat)) return
+      if (.not. vec_d(fn, 'std', std, vs, stat)) return
+      pm = c_loc(vm(1))
+      ps = c_loc(vs(1))
+    end if
+    call finish(bp_net_set_standardization_c(net%ptr, pm, ps), stat)
+  end subroutine
+
+  logical function bp_net_has_standardization(net)
+    type(bp_net), intent(in) :: net
+    bp_net_has_standardization = bp_net_has_standardization_c(net%ptr) /= 0
+  end function
+
+  ! Copies the standardisation into mean(n_in) and std(n_in).
+  subroutine bp_net_standardization(net, mean, std, stat)
+    type(bp_net), intent(in) :: net
+    real(c_double), intent(inout) :: mean(:), std(:)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_standardization'
+    real(c_double), allocatable :: m(:), s(:)
+    integer :: k
+    if (.not. c_associated(net%ptr)) then
+      call finish(bp_net_standardization_c(net%ptr, mean, std), stat)
+      return
+    end if
+    k = int(bp_net_n_in_c(net%ptr))
+    if (.not. size_is(fn, 'mean', size(mean), k, stat)) return
+    if (.not. size_is(fn, 'std', size(std), k, stat)) return
+    allocate(m(k), s(k))
+    call finish(bp_net_standardization_c(net%ptr, m, s), stat)
+    if (bp_net_has_standardization_c(net%ptr) /= 0) then
+      mean = m
+      std = s
+    end if
   end subroutine
 
   ! Multinomial logistic regression: one identity layer, softmax cross-entropy.

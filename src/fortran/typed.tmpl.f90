@@ -348,6 +348,74 @@
     call finish(bp_net_rmse_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, rmse), stat)
   end subroutine
 
+  ! P(n_out, n) = probabilities for X(n_in, n): softmax (softmax cross-entropy),
+  ! sigmoid (sigmoid BCE), or the outputs themselves (MSE). Needs a plan.
+  subroutine bp_@P@net_predict_proba_f(net, X, P, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    real(@WP@), intent(inout), target :: P(:, :)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_predict_proba'
+    type(c_ptr) :: px, pp
+    integer(c_int) :: ldx, ldp
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. net_targets_@P@(fn, 'P', net, size(X, 2), P, pp, ldp, stat)) return
+    call finish(bp_net_predict_proba_c(net%ptr, int(size(X, 2), c_int), px, ldx, pp, ldp), stat)
+  end subroutine
+
+  ! classes(n) = the predicted 0-based class of each sample of X(n_in, n).
+  subroutine bp_@P@net_predict_class_f(net, X, classes, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int32_t), intent(inout), target :: classes(:)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_predict_class'
+    integer(c_int32_t), pointer, contiguous :: cv(:)
+    type(c_ptr) :: px, pc
+    integer(c_int) :: ldx
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. size_is(fn, 'classes', size(classes), size(X, 2), stat)) return
+    if (.not. vec_i32(fn, 'classes', classes, cv, stat)) return
+    pc = c_null_ptr
+    if (size(cv) > 0) pc = c_loc(cv(1))
+    call finish(bp_net_predict_class_c(net%ptr, int(size(X, 2), c_int), px, ldx, pc), stat)
+  end subroutine
+
+  ! The mean loss over X(n_in, n) and labels(n), forward only.
+  subroutine bp_@P@net_eval_loss_labels_f(net, X, labels, loss, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int32_t), intent(in), target :: labels(:)
+    real(c_double), intent(inout) :: loss
+    integer(c_int), intent(out), optional :: stat
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_net_eval_loss', net, X, bt, stat, labels=labels)) return
+    call finish(bp_net_eval_loss_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, loss), stat)
+  end subroutine
+
+  ! The same with real targets T(n_out, n).
+  subroutine bp_@P@net_eval_loss_targets_f(net, X, T, loss, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :), T(:, :)
+    real(c_double), intent(inout) :: loss
+    integer(c_int), intent(out), optional :: stat
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_net_eval_loss', net, X, bt, stat, T=T)) return
+    call finish(bp_net_eval_loss_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, loss), stat)
+  end subroutine
+
+  ! Sets the network's standardisation from the raw samples X(n_in, n).
+  subroutine bp_@P@net_fit_standardization_f(net, X, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_fit_standardization'
+    type(c_ptr) :: px
+    integer(c_int) :: ldx
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    call finish(bp_net_fit_standardization_c(net%ptr, int(size(X, 2), c_int), px, ldx), stat)
+  end subroutine
+
   ! Central-difference gradient check (BP_F64 networks; BP_F32 gives
   ! BP_ERR_UNSUPPORTED). h <= 0 or absent: 1e-6 max(1, |p|). worst receives
   ! the 0-based index of the worst parameter.

@@ -8,9 +8,6 @@
 #include "core/internal.h"
 #include "net/net_internal.h"
 
-/* Below this standard deviation a feature is only centred: dividing would blow up rounding noise. */
-#define STD_FLOOR 1e-12
-
 void bp_dataset_free(bp_dataset *d)
 {
     if (!d)
@@ -59,9 +56,7 @@ static void apply(bp_dataset *d, const double *mean, const double *sd)
     for (size_t r = 0; r < (size_t)d->n; r++) {
         for (size_t j = 0; j < nf; j++) {
             const size_t i = r * nf + j;
-            double x = get(d, i) - mean[j];
-            if (sd[j] >= STD_FLOOR)
-                x /= sd[j];
+            const double x = bp__standardized(get(d, i), mean[j], sd[j]);
             if (d->dtype == BP_F32)
                 ((float *)d->X)[i] = (float)x;
             else
@@ -107,28 +102,10 @@ bp_status bp_dataset_standardize(bp_dataset *fit, bp_dataset *other, double *mea
         return bp__fail(BP_ERR_NOMEM, fn, "allocating the statistics of %zu features", nf);
     double *s = m + nf;
 
-    const size_t n = (size_t)fit->n;
-    for (size_t j = 0; j < nf; j++)
-        m[j] = s[j] = 0;
-    for (size_t r = 0; r < n; r++)
-        for (size_t j = 0; j < nf; j++)
-            m[j] += get(fit, r * nf + j);
-    for (size_t j = 0; j < nf; j++)
-        m[j] /= (double)n;
-    for (size_t r = 0; r < n; r++)
-        for (size_t j = 0; j < nf; j++) {
-            const double dev = get(fit, r * nf + j) - m[j];
-            s[j] += dev * dev;
-        }
-    for (size_t j = 0; j < nf; j++)
-        s[j] = sqrt(s[j] / (double)n);
-
-    /* Finite data can still overflow the sums (values near DBL_MAX). */
-    for (size_t j = 0; j < nf; j++) {
-        if (!isfinite(m[j]) || !isfinite(s[j])) {
-            a.free(a.ctx, m);
-            return bp__fail(BP_ERR_NONFINITE, fn, "the mean or standard deviation of feature %zu overflows", j);
-        }
+    st = bp__feature_stats(fn, fit->dtype, (size_t)fit->n, nf, fit->X, nf, m, s);
+    if (st != BP_OK) {
+        a.free(a.ctx, m);
+        return st;
     }
 
     apply(fit, m, s);

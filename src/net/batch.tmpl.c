@@ -2,11 +2,11 @@
  * plan in micro-batches (gathered into the arena when the training helper shuffles), each run
  * by the executor; the loss and the count of correct predictions are summed over them. */
 
-/* The gather of a micro-batch's rows idx[0..rows) of X and of their targets into the arena. */
+/* The gather of a micro-batch's targets idx[0..rows) into the arena (the inputs are staged by
+ * stage_input). */
 typedef struct gather_step {
     const bp_net *net;
-    const T *X;
-    bp_int ldx, ldt, rows, chunks;
+    bp_int ldt, rows, chunks;
     const int32_t *idx;
     const void *targets;
 } gather_step;
@@ -18,10 +18,6 @@ static bp_status gather_chunk(const void *ctx, bp_int c)
     const bp_int n_out = net->layers[net->n_layers - 1].n_out;
     bp_int r0, r1;
     bp__span(g->rows, g->chunks, c, &r0, &r1);
-    T *xg = ARENA(net, net->xg_off);
-    for (bp_int r = r0; r < r1; r++)
-        memcpy(xg + (size_t)r * (size_t)net->n_in, g->X + (size_t)g->idx[r] * (size_t)g->ldx,
-               (size_t)net->n_in * sizeof(T));
     if (net->loss == BP_LOSS_SOFTMAX_XENT) {
         int32_t *tg = (int32_t *)(void *)((char *)net->arena + net->tg_off);
         for (bp_int r = r0; r < r1; r++)
@@ -35,28 +31,28 @@ static bp_status gather_chunk(const void *ctx, bp_int c)
     return BP_OK;
 }
 
-/* Points b at rows [start, start + b->rows) of the batch: gathered through idx, or in place. */
+/* Points b at rows [start, start + b->rows) of the batch: its inputs as stage_input leaves them,
+ * its targets gathered through idx, or in place. */
 static bp_status locate_rows(bp_net *net, micro *b, bp_int start, const T *X, bp_int ldx, const int32_t *idx,
                              const void *targets, bp_int ldt)
 {
     const int labels = net->loss == BP_LOSS_SOFTMAX_XENT;
+    TRY(stage_input(net, b->rows, idx ? X : X + (size_t)start * (size_t)ldx, ldx, idx ? idx + start : NULL, &b->X,
+                    &b->ldx));
     if (!idx) {
-        b->X = X + (size_t)start * (size_t)ldx;
-        b->ldx = ldx;
         b->labels = labels ? (const int32_t *)targets + start : NULL;
         b->tgt = labels ? NULL : (const T *)targets + (size_t)start * (size_t)ldt;
         b->ldt = labels ? 0 : ldt;
         return BP_OK;
     }
     const bp__split_policy p = bp__net_policy(net);
-    const int chunks = bp__split_stream(&p, (int64_t)b->rows * net->n_in, b->rows);
-    const gather_step g = {net, X, ldx, ldt, b->rows, chunks, idx + start, targets};
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    const int chunks = bp__split_stream(&p, (int64_t)b->rows * (labels ? 1 : n_out), b->rows);
+    const gather_step g = {net, ldt, b->rows, chunks, idx + start, targets};
     TRY(bp__team_run(net->team, gather_chunk, &g, g.chunks));
-    b->X = ARENA(net, net->xg_off);
-    b->ldx = net->n_in;
     b->labels = labels ? (const int32_t *)(const void *)((const char *)net->arena + net->tg_off) : NULL;
     b->tgt = labels ? NULL : ARENA(net, net->tg_off);
-    b->ldt = labels ? 0 : net->layers[net->n_layers - 1].n_out;
+    b->ldt = labels ? 0 : n_out;
     return BP_OK;
 }
 

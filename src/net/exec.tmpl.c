@@ -1,5 +1,5 @@
 /* exec.tmpl.c: the executor, written once for T: one micro-batch through the plan's steps.
- * Each step is a short function beside its equation (DESIGN.md section 1); its chunks, cut as
+ * Each step is a short function beside its equation (docs/ARCHITECTURE.md); its chunks, cut as
  * split.c decided, run on the thread team, and the step returns when all are done.
  *
  *   forward(i)      Y_i = f(Y_{i-1} W_i^T + b_i)              (Y_{-1} = X)

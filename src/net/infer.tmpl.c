@@ -2,11 +2,13 @@
  * the two gradient buffers in turn, then the outputs, accuracy (with confusion counts) or RMSE. */
 
 /* The outputs of one micro-batch of m rows into out (ldo): layer by layer, each cut as the
- * plan says, the hidden outputs in the gradient buffers (inference keeps no Z). */
+ * plan says, the hidden outputs in the gradient buffers (inference keeps no Z), the inputs
+ * standardised in Xg first if the network says so. */
 static bp_status forward_micro(bp_net *net, const char *fn, bp_int m, const T *X, bp_int ldx, T *out, bp_int ldo)
 {
-    const T *in = X;
-    bp_int ldin = ldx;
+    const T *in;
+    bp_int ldin;
+    TRY(stage_input(net, m, X, ldx, NULL, &in, &ldin));
     for (bp_int i = 0; i < net->n_layers; i++) {
         const int last = i == net->n_layers - 1;
         T *Y = last ? out : ARENA(net, net->g_off[i % 2]);
@@ -86,4 +88,39 @@ bp_status IPFX(net_evaluate)(bp_net *net, const char *fn, bp_int n, const void *
         return st;
     *metric = n == 0 ? 0 : net->loss != BP_LOSS_MSE ? acc / n : sqrt(acc / ((double)n * n_out));
     return BP_OK;
+}
+
+/* Predictions of one micro-batch of m rows: probabilities into P (ldp), or classes. */
+static bp_status predict_micro(bp_net *net, const char *fn, bp_int m, const T *X, bp_int ldx, T *P, bp_int ldp,
+                               int32_t *classes)
+{
+    const bp__layer *last = &net->layers[net->n_layers - 1];
+    if (P) {
+        TRY(forward_micro(net, fn, m, X, ldx, P, ldp));
+        if (net->loss != BP_LOSS_MSE)
+            cores_of(net)->bias_act(net->loss == BP_LOSS_SOFTMAX_XENT ? BP_ACT_SOFTMAX : BP_ACT_SIGMOID, 0, m,
+                                    last->n_out, NULL, NULL, 0, P, ldp);
+        return BP_OK;
+    }
+    T *Y = ARENA(net, last->y_off);
+    TRY(forward_micro(net, fn, m, X, ldx, Y, last->n_out));
+    for (bp_int r = 0; r < m; r++) {
+        const T *y = Y + (size_t)r * (size_t)last->n_out;
+        classes[r] = last->n_out == 1 ? y[0] > 0 : (int32_t)argmax(y, last->n_out);
+    }
+    return BP_OK;
+}
+
+bp_status IPFX(net_predict)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx, void *P, bp_int ldp,
+                            int32_t *classes)
+{
+    bp_status st = BP_OK;
+    bp__blas_serial_begin();
+    for (bp_int start = 0; start < n && st == BP_OK; start += net->mb) {
+        const bp_int m = n - start < net->mb ? n - start : net->mb;
+        st = predict_micro(net, fn, m, (const T *)X + (size_t)start * (size_t)ldx, ldx,
+                           P ? (T *)P + (size_t)start * (size_t)ldp : NULL, ldp, classes ? classes + start : NULL);
+    }
+    bp__blas_serial_end();
+    return st;
 }

@@ -223,6 +223,7 @@ void bp_net_destroy(bp_net *net)
     bp__net_free(net, net->layers);
     bp__net_free(net, net->params);
     bp__net_free(net, net->grads);
+    bp__net_free(net, net->stdz);
     const bp_allocator a = net->alloc;
     a.free(a.ctx, net);
 }

@@ -103,6 +103,37 @@ bp_status bp_net_rmse(bp_net *net, bp_int n, const void *X, bp_int ldx, const vo
     return DISPATCH(net, net_evaluate)(net, fn, n, X, ldx, targets, ldt, rmse, NULL);
 }
 
+bp_status bp_net_predict_proba(bp_net *net, bp_int n, const void *X, bp_int ldx, void *P, bp_int ldp)
+{
+    const char *fn = __func__;
+    TRY(bp__check_pass(fn, net, n, X, ldx));
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    BP_REQUIRE(n == 0 || P != NULL, BP_ERR_ARG, "P is NULL");
+    BP_REQUIRE(ldp >= n_out, BP_ERR_ARG, "ldp (%d) < the network's n_out (%d)", (int)ldp, (int)n_out);
+    BP_REQUIRE(bp__block_fits(n, ldp, net->esize), BP_ERR_OVERFLOW,
+               "P: %d rows of leading dimension %d overflow the address space", (int)n, (int)ldp);
+    return DISPATCH(net, net_predict)(net, fn, n, X, ldx, P, ldp, NULL);
+}
+
+bp_status bp_net_predict_class(bp_net *net, bp_int n, const void *X, bp_int ldx, int32_t *classes)
+{
+    const char *fn = __func__;
+    TRY(bp__check_pass(fn, net, n, X, ldx));
+    BP_REQUIRE(net->loss != BP_LOSS_MSE, BP_ERR_ARG, "the network's loss is MSE: it predicts values, not classes");
+    BP_REQUIRE(n == 0 || classes != NULL, BP_ERR_ARG, "classes is NULL");
+    return DISPATCH(net, net_predict)(net, fn, n, X, ldx, NULL, 0, classes);
+}
+
+bp_status bp_net_eval_loss(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *targets, bp_int ldt,
+                           double *loss)
+{
+    const char *fn = __func__;
+    TRY(bp__check_pass(fn, net, n, X, ldx));
+    BP_CHECK_PTR(loss);
+    TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
+    return DISPATCH(net, net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, NULL, loss, NULL);
+}
+
 bp_status bp_net_gradcheck(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *targets,
                            bp_int ldt, double h, double *max_rel_err, size_t *worst)
 {

@@ -30,7 +30,8 @@ struct bp__grad_hook {
  * helper). targets as in bp_net_loss_and_grad, indexed the same way. *loss receives the mean
  * loss; *correct (may be NULL) is increased by the number of correct predictions (see
  * bp_train). hook: an optimizer's grads_ready hook (one micro-batch only), else NULL.
- * Arguments are already checked. */
+ * Arguments are already checked. net_predict writes probabilities into P (ldp) when P is not
+ * NULL, else predicted classes. */
 #define BP_NET_EXEC_DECLS(p)                                                                   \
     bp_status bp__##p##net_init(bp_net *net, bp_init scheme, double gain);                     \
     bp_status bp__##p##net_batch(bp_net *net, const char *fn, bp_int n, const void *X,          \
@@ -42,6 +43,8 @@ struct bp__grad_hook {
     bp_status bp__##p##net_evaluate(bp_net *net, const char *fn, bp_int n, const void *X,       \
                                     bp_int ldx, const void *targets, bp_int ldt, double *metric, \
                                     int64_t *confusion);                                        \
+    bp_status bp__##p##net_predict(bp_net *net, const char *fn, bp_int n, const void *X,        \
+                                   bp_int ldx, void *P, bp_int ldp, int32_t *classes);         \
     bp_status bp__##p##net_gradcheck(bp_net *net, const char *fn, bp_int n, const void *X,      \
                                      bp_int ldx, const void *targets, bp_int ldt, double h,      \
                                      double *max_rel_err, size_t *worst);                       \

@@ -43,6 +43,7 @@ struct bp_net {
     bp_backend backend;
     int check_finite;
     uint64_t rng[4];         /* xoshiro256** state */
+    double *stdz;            /* input standardisation: NULL, or n_in means then n_in deviations */
 
     /* Threads (bp_net_set_threads). */
     int n_threads;           /* threads of a step, the caller's included; 1: the caller alone */
@@ -80,6 +81,24 @@ extern const bp_allocator bp__default_allocator;
 
 /* Nonzero when every element of the n values is finite. */
 int bp__all_finite(bp_dtype dtype, size_t n, const void *x);
+
+/* Below this standard deviation a feature is only centred: dividing would blow up rounding
+ * noise. */
+#define BP_STD_FLOOR 1e-12
+
+/* One standardised value: (x - mean) / sd, in double (the one arithmetic of every standardisation:
+ * the network's passes, Newton's method and bp_dataset_standardize). */
+static inline double bp__standardized(double x, double mean, double sd)
+{
+    x -= mean;
+    return sd >= BP_STD_FLOOR ? x / sd : x;
+}
+
+/* Each of the nf features' mean m and population standard deviation s over the n rows of X
+ * (leading dimension ldx), in double, in two passes (standardize.c). BP_ERR_NONFINITE for a NaN
+ * or Inf in X or statistics that overflow; m and s are then partly written. */
+bp_status bp__feature_stats(const char *fn, bp_dtype dtype, size_t n, size_t nf, const void *X, size_t ldx,
+                            double *m, double *s);
 
 /* Random numbers (src/core/rng.c): xoshiro256** seeded through splitmix64. */
 void bp__rng_seed(uint64_t s[4], uint64_t seed);

@@ -5,6 +5,7 @@
 #include "core/prec.h"
 #include "net/steps.h"
 #include "net/exec.tmpl.c"
+#include "net/input.tmpl.c"
 #include "net/batch.tmpl.c"
 #include "net/infer.tmpl.c"
 #include "net/gradcheck.tmpl.c"

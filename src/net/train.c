@@ -14,6 +14,130 @@ static double seconds_now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+static bp_status check_config(const char *fn, const bp_net *net, const bp_train_config *c)
+{
+    BP_REQUIRE(c->epochs >= 1, BP_ERR_ARG, "config->epochs (%ld) < 1", c->epochs);
+    BP_REQUIRE(c->batch_size >= 1, BP_ERR_ARG, "config->batch_size (%d) < 1", (int)c->batch_size);
+    BP_REQUIRE(c->n_val >= 0, BP_ERR_ARG, "config->n_val (%d) < 0", (int)c->n_val);
+    BP_REQUIRE(c->early_stop >= 0, BP_ERR_ARG, "config->early_stop (%ld) < 0", c->early_stop);
+    BP_REQUIRE(c->early_stop == 0 || c->n_val > 0, BP_ERR_ARG,
+               "config->early_stop (%ld) needs a validation set (config->n_val is 0)", c->early_stop);
+    BP_REQUIRE(!c->state || c->state->epochs_done >= 0, BP_ERR_ARG, "config->state->epochs_done (%ld) < 0",
+               c->state ? c->state->epochs_done : 0L);
+    if (c->n_val == 0)
+        return BP_OK;
+    TRY(bp__check_pass(fn, net, c->n_val, c->X_val, c->ldx_val));
+    return bp__check_targets(fn, net, c->n_val, c->targets_val, c->ldt_val, net->loss == BP_LOSS_SOFTMAX_XENT);
+}
+
+/* A run's working set: the permutation, the generator, and the best parameters so far. */
+typedef struct run {
+    bp_net *net;
+    bp_optim *opt;
+    const bp_train_config *c;
+    bp_int n;
+    const void *X, *targets;
+    bp_int ldx, ldt;
+    int32_t *idx;
+    void *best;            /* the parameters of the best validation loss; NULL without a validation set */
+    double best_loss;
+    long since_best;       /* epochs since the best */
+    bp_train_state st;     /* epochs done and the generator */
+} run;
+
+/* The metric of `correct` predictions (or, for MSE, of the mean loss) over n samples. */
+static double metric_of(const bp_net *net, double mean_loss, int64_t correct, bp_int n)
+{
+    if (net->loss == BP_LOSS_MSE)
+        return sqrt(mean_loss);
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    return net->loss == BP_LOSS_SOFTMAX_XENT ? (double)correct / n : (double)correct / ((double)n * n_out);
+}
+
+/* One epoch's mini-batches, in the order of a fresh permutation when shuffling. */
+static bp_status train_epoch(const char *fn, run *r, long epoch, double *loss, int64_t *correct)
+{
+    const bp_train_config *c = r->c;
+    const bp_int n = r->n, bs = c->batch_size;
+    const long n_batches = (n + bs - 1) / bs;
+    for (bp_int i = 0; i < n; i++)
+        r->idx[i] = i;
+    if (c->shuffle)
+        for (bp_int i = n - 1; i > 0; i--) {  /* Fisher-Yates */
+            const bp_int j = (bp_int)bp__rng_below(r->st.rng, (uint64_t)i + 1);
+            const int32_t t = r->idx[i];
+            r->idx[i] = r->idx[j];
+            r->idx[j] = t;
+        }
+    double sum = 0;
+    for (long b = 0; b < n_batches; b++) {
+        const bp_int start = (bp_int)(b * bs), m = n - start < bs ? n - start : bs;
+        double l = 0;
+        TRY(bp__optim_train_batch(fn, r->opt, r->net, m, r->X, r->ldx, r->idx + start, r->targets, r->ldt, &l,
+                                  correct));
+        sum += l * m;
+        if (c->on_batch)
+            c->on_batch(epoch, b + 1, n_batches, l, c->ctx);
+    }
+    *loss = sum / n;
+    return BP_OK;
+}
+
+/* The validation set's loss and metric into the report; keeps the best parameters. */
+static bp_status validate(const char *fn, run *r, bp_epoch_report *rep)
+{
+    const bp_train_config *c = r->c;
+    bp_net *net = r->net;
+    double loss = 0;
+    int64_t correct = 0;
+    TRY((net->dtype == BP_F32 ? bp__snet_batch : bp__dnet_batch)(net, fn, c->n_val, c->X_val, c->ldx_val, NULL,
+                                                                 c->targets_val, c->ldt_val, BP_MODE_LOSS_ONLY,
+                                                                 NULL, &loss, &correct));
+    rep->val_loss = loss;
+    rep->val_metric = metric_of(net, loss, correct, c->n_val);
+    rep->best = r->since_best < 0 || loss < r->best_loss;
+    if (rep->best) {
+        r->best_loss = loss;
+        r->since_best = 0;
+        memcpy(r->best, net->params, net->n_params * net->esize);
+    } else {
+        r->since_best++;
+    }
+    return BP_OK;
+}
+
+/* The epochs of the run; 1 when the callback or early stopping ended it. */
+static bp_status run_epochs(const char *fn, run *r)
+{
+    const bp_train_config *c = r->c;
+    for (long epoch = r->st.epochs_done + 1; epoch <= c->epochs; epoch++) {
+        const double t0 = seconds_now();
+        double loss = 0;
+        int64_t correct = 0;
+        TRY(train_epoch(fn, r, epoch, &loss, &correct));
+        const double secs = seconds_now() - t0;
+        bp_epoch_report rep = {
+            .epoch = epoch,
+            .loss = loss,
+            .metric = metric_of(r->net, loss, correct, r->n),
+            .samples_per_s = secs > 0 ? r->n / secs : 0,
+            .seconds = secs,
+            .val_loss = NAN,
+            .val_metric = NAN,
+        };
+        if (r->best)
+            TRY(validate(fn, r, &rep));
+        r->st.epochs_done = epoch;
+        if (c->state)
+            *c->state = r->st;
+        if (c->on_epoch && c->on_epoch(&rep, c->ctx))
+            break;
+        if (c->early_stop && r->since_best >= c->early_stop)
+            break;
+    }
+    return BP_OK;
+}
+
 bp_status bp_train(bp_net *net, bp_optim *opt, bp_int n, const void *X, bp_int ldx,
                    const void *targets, bp_int ldt, const bp_train_config *config)
 {
@@ -22,61 +146,33 @@ bp_status bp_train(bp_net *net, bp_optim *opt, bp_int n, const void *X, bp_int l
     BP_REQUIRE(net->arena != NULL, BP_ERR_ARG, "the network has no plan: call bp_net_plan first");
     TRY(bp__optim_check_net(fn, opt, net));
     BP_CHECK_PTR(config);
-    BP_REQUIRE(config->epochs >= 1, BP_ERR_ARG, "config->epochs (%ld) < 1", config->epochs);
-    BP_REQUIRE(config->batch_size >= 1, BP_ERR_ARG, "config->batch_size (%d) < 1", (int)config->batch_size);
+    TRY(check_config(fn, net, config));
     BP_REQUIRE(n >= 1, BP_ERR_ARG, "n (%d) < 1", (int)n);
     TRY(bp__check_pass(fn, net, n, X, ldx));
-    const int labels = net->loss == BP_LOSS_SOFTMAX_XENT;
-    TRY(bp__check_targets(fn, net, n, targets, ldt, labels));
+    TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
 
-    /* The only allocation: the permutation, once, before the first step. */
-    int32_t *idx = bp__net_alloc(net, (size_t)n * sizeof *idx);
-    if (!idx)
-        return bp__fail(BP_ERR_NOMEM, fn, "allocating a permutation of %d samples", (int)n);
-    for (bp_int i = 0; i < n; i++)
-        idx[i] = i;
-    uint64_t rng[4];
-    bp__rng_seed(rng, config->seed);
-    const bp_int bs = config->batch_size;
-    const long n_batches = (n + bs - 1) / bs;
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    run r = {net, opt, config, n, X, targets, ldx, ldt, NULL, NULL, 0, -1, {0, {0, 0, 0, 0}}};
+    if (config->state)
+        r.st = *config->state;
+    if (!(r.st.rng[0] | r.st.rng[1] | r.st.rng[2] | r.st.rng[3]))
+        bp__rng_seed(r.st.rng, config->seed);
+    /* The only allocations: the permutation and the best parameters, before the first step. */
+    r.idx = bp__net_alloc(net, (size_t)n * sizeof *r.idx);
+    if (config->n_val > 0)
+        r.best = bp__net_alloc(net, net->n_params * net->esize);
     bp_status st = BP_OK;
-    bp__blas_serial_begin();  /* once for every pass and update of the run */
-    for (long epoch = 1; epoch <= config->epochs && st == BP_OK; epoch++) {
-        const double t0 = seconds_now();
-        if (config->shuffle)
-            for (bp_int i = n - 1; i > 0; i--) {  /* Fisher-Yates */
-                const bp_int j = (bp_int)bp__rng_below(rng, (uint64_t)i + 1);
-                const int32_t t = idx[i];
-                idx[i] = idx[j];
-                idx[j] = t;
-            }
-        double loss_sum = 0;
-        int64_t correct = 0;
-        for (long b = 0; b < n_batches && st == BP_OK; b++) {
-            const bp_int start = (bp_int)(b * bs), m = n - start < bs ? n - start : bs;
-            double loss = 0;
-            st = bp__optim_train_batch(fn, opt, net, m, X, ldx, idx + start, targets, ldt, &loss, &correct);
-            loss_sum += loss * m;
-            if (st == BP_OK && config->on_batch)
-                config->on_batch(epoch, b + 1, n_batches, loss, config->ctx);
-        }
-        if (st != BP_OK)
-            break;
-        const double secs = seconds_now() - t0, mean = loss_sum / n;
-        bp_epoch_report r = {
-            .epoch = epoch,
-            .loss = mean,
-            .metric = net->loss == BP_LOSS_MSE ? sqrt(mean)
-                      : labels ? (double)correct / n : (double)correct / ((double)n * n_out),
-            .samples_per_s = secs > 0 ? n / secs : 0,
-            .seconds = secs,
-        };
-        if (config->on_epoch && config->on_epoch(&r, config->ctx))
-            break;
+    if (!r.idx || (config->n_val > 0 && !r.best)) {
+        st = bp__fail(BP_ERR_NOMEM, fn, "allocating a permutation of %d samples and a copy of the parameters",
+                      (int)n);
+    } else {
+        bp__blas_serial_begin();  /* once for every pass and update of the run */
+        st = run_epochs(fn, &r);
+        bp__blas_serial_end();
     }
-    bp__blas_serial_end();
-    bp__net_free(net, idx);
+    if (st == BP_OK && r.best && r.since_best >= 0)
+        memcpy(net->params, r.best, net->n_params * net->esize);
+    bp__net_free(net, r.best);
+    bp__net_free(net, r.idx);
     return st;
 }
 

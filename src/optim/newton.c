@@ -1,5 +1,6 @@
 /* newton.c: multinomial logistic regression fitted by Newton's method / IRLS (bp_logreg_newton):
  * the Hessian by GEMMs over chunks of samples, the step by a LAPACK Cholesky solve, in double. */
+#define _POSIX_C_SOURCE 200809L  /* cblas.h: BLIS's needs the pthread types */
 #include <math.h>
 #include <string.h>
 #include <cblas.h>
@@ -16,11 +17,24 @@ typedef struct newton {
     bp_int ldx;
     bp_dtype dtype;
     const int32_t *labels;
+    const double *stdz;     /* the network's standardisation, or NULL */
     double ridge;
     double *H, *g, *theta, *trial, *xt, *sx, *prob;  /* xt, sx: CHUNK x (d + 1); prob: CHUNK x K */
 } newton;
 
 enum { CHUNK = 256 };
+
+/* Input value i (feature j) as the network's passes see it: standardised and rounded to the
+ * dtype when the network standardises its inputs. */
+static double input(const newton *w, size_t i, bp_int j)
+{
+    const int f32 = w->dtype == BP_F32;
+    const double x = f32 ? ((const float *)w->X)[i] : ((const double *)w->X)[i];
+    if (!w->stdz)
+        return x;
+    const double v = bp__standardized(x, w->stdz[j], w->stdz[w->d + j]);
+    return f32 ? (double)(float)v : v;
+}
 
 /* Mean ridge-regularised loss at th; with g, also its gradient; with H, also the Hessian. */
 static double newton_eval(const newton *w, const double *th, double *g, double *H)
@@ -38,8 +52,7 @@ static double newton_eval(const newton *w, const double *th, double *g, double *
             const size_t row = (size_t)(start + r) * (size_t)w->ldx;
             double *xt = w->xt + (size_t)r * (size_t)d1;
             for (bp_int j = 0; j < w->d; j++)
-                xt[j] = w->dtype == BP_F32 ? ((const float *)w->X)[row + (size_t)j]
-                                           : ((const double *)w->X)[row + (size_t)j];
+                xt[j] = input(w, row + (size_t)j, j);
             xt[w->d] = 1;
         }
         /* logits = x~ theta^T (m x K), then softmax rows */
@@ -140,7 +153,7 @@ bp_status bp_logreg_newton(bp_net *net, bp_int n, const void *X, bp_int ldx, con
 
     const size_t d1 = (size_t)d + 1;
     newton w = {.n = n, .d = d, .K = K, .P = P, .X = X, .ldx = ldx, .dtype = net->dtype,
-                .labels = labels, .ridge = ridge};
+                .labels = labels, .stdz = net->stdz, .ridge = ridge};
     w.H = bp__net_alloc(net, P * P * sizeof(double));
     w.g = bp__net_alloc(net, P * sizeof(double));
     w.theta = bp__net_alloc(net, P * sizeof(double));

@@ -153,6 +153,13 @@ bp_status bp_optim_create(bp_optim **out, bp_net *net, const bp_optim_config *co
     return BP_OK;
 }
 
+bp__optim_view bp__optim_state(const bp_optim *opt)
+{
+    bp_optim *o = (bp_optim *)(uintptr_t)opt;  /* the view writes where a load restores */
+    const bp__optim_view v = {&o->config, &o->steps, o->m, o->v};
+    return v;
+}
+
 void bp_optim_destroy(bp_optim *opt)
 {
     if (opt == NULL)

@@ -18,4 +18,14 @@ bp_status bp__optim_train_batch(const char *fn, bp_optim *opt, bp_net *net, bp_i
                                 bp_int ldx, const int32_t *idx, const void *targets, bp_int ldt,
                                 double *loss, int64_t *correct);
 
+/* What a model file keeps of an optimizer (io/model.c): its configuration, its step count and
+ * its moment buffers (n_params values of the dtype each; NULL where the rule keeps none). The
+ * pointers lead into the optimizer: a load writes the step count and moments through them. */
+typedef struct bp__optim_view {
+    const bp_optim_config *config;
+    long *steps;
+    void *m, *v;
+} bp__optim_view;
+bp__optim_view bp__optim_state(const bp_optim *opt);
+
 #endif

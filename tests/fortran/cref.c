@@ -43,6 +43,7 @@ int bpt_struct_sizes(size_t *out, int max)
         offsetof(bp_layer_view, offset), offsetof(bp_layer_view, db), offsetof(bp_optim_config, schedule),
         offsetof(bp_optim_config, lr_min), offsetof(bp_train_config, seed), offsetof(bp_train_config, ctx),
         offsetof(bp_dataset, X), offsetof(bp_dataset, n_classes), offsetof(bp_dataset, alloc),
+        offsetof(bp_epoch_report, best), offsetof(bp_train_config, state), offsetof(bp_train_config, early_stop),
     };
     const int n = (int)(sizeof v / sizeof v[0]);
     for (int i = 0; i < n && i < max; i++)

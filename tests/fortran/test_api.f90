@@ -42,7 +42,7 @@ program test_api
   type(bp_layer_spec) :: spec, specs(3)
   type(bp_layer_view), target :: view
   type(bp_optim_config), target :: oc
-  type(bp_epoch_report) :: er
+  type(bp_epoch_report), target :: er
   type(bp_train_config), target :: tc
   type(bp_dataset), target :: ds
   character(len=16) :: expect
@@ -55,7 +55,7 @@ program test_api
   end do
 
   n = bpt_struct_sizes(sizes, int(size(sizes), c_int))
-  call check(n == 16, 'struct table length')
+  call check(n == 19, 'struct table length')
   call check(sizes(1) == c_sizeof(a), 'sizeof(bp_allocator)')
   call check(sizes(2) == c_sizeof(spec), 'sizeof(bp_layer_spec)')
   call check(sizes(3) == c_sizeof(view), 'sizeof(bp_layer_view)')
@@ -72,6 +72,9 @@ program test_api
   call check(sizes(14) == offset(c_loc(ds%X), c_loc(ds)), 'offsetof(bp_dataset, X)')
   call check(sizes(15) == offset(c_loc(ds%n_classes), c_loc(ds)), 'offsetof(bp_dataset, n_classes)')
   call check(sizes(16) == offset(c_loc(ds%alloc), c_loc(ds)), 'offsetof(bp_dataset, alloc)')
+  call check(sizes(17) == offset(c_loc(er%best), c_loc(er)), 'offsetof(bp_epoch_report, best)')
+  call check(sizes(18) == offset(c_loc(tc%state), c_loc(tc)), 'offsetof(bp_train_config, state)')
+  call check(sizes(19) == offset(c_loc(tc%early_stop), c_loc(tc)), 'offsetof(bp_train_config, early_stop)')
 
   ! Strings.
   write (expect, '(i0, ".", i0, ".", i0)') BP_VERSION_MAJOR, BP_VERSION_MINOR, BP_VERSION_PATCH

@@ -63,6 +63,7 @@ program test_train
   call early_stop()
   call logreg()
   call optim_kernel()
+  call predict_standardized()
   call tests_done('train')
 
 contains
@@ -299,5 +300,57 @@ contains
     call bp_optim_update(bp_optim_defaults(BP_OPT_ADAM, 1d-2), q, h, 1, 1d-2, m=m, v=v)
     call check(rel_err(m, 0.1d0 * h) <= 1d-15 .and. rel_err(v, 0.001d0 * h**2) <= 1d-15, &
         'bp_optim_update (Adam, double) keeps its state in m and v')
+  end subroutine
+
+  ! The network's standardisation, probabilities, classes and forward-only loss from Fortran:
+  ! fitted statistics are the population mean and deviation of the samples (1e-13); a standardising
+  ! network on X gives bitwise the outputs of a plain copy on (X - mean) / std; probabilities are
+  ! the softmax of the outputs, classes their arg-max (0-based), the loss that of loss_and_grad.
+  subroutine predict_standardized()
+    type(bp_net) :: net, plain
+    real(c_double), pointer :: p(:), q(:)
+    real(c_double), target :: Y(3, N), Y2(3, N), P3(3, N), Xs(D, N)
+    real(c_double) :: mean(D), sd(D), l1, l2
+    integer(c_int32_t) :: cls(N)
+    integer(c_int) :: st
+    type(bp_layer_spec) :: layers(2)
+    layers = [bp_layer_spec(8, BP_ACT_TANH), bp_layer_spec(3, BP_ACT_IDENTITY)]
+    call bp_net_create(net, BP_F64, D, layers, BP_LOSS_SOFTMAX_XENT)
+    call bp_net_create(plain, BP_F64, D, layers, BP_LOSS_SOFTMAX_XENT)
+    call bp_net_init(net, BP_INIT_GLOROT_UNIFORM, 7)
+    call bp_net_params(net, p)
+    call bp_net_params(plain, q)
+    q = p
+    call bp_net_plan(net, 16)
+    call bp_net_plan(plain, 16)
+    call check(.not. bp_net_has_standardization(net), 'a new network does not standardise')
+    call bp_net_fit_standardization(net, Xd, stat=st)
+    call check(st == BP_OK .and. bp_net_has_standardization(net), 'bp_net_fit_standardization')
+    call bp_net_standardization(net, mean, sd)
+    call check(rel_err(mean, sum(Xd, 2) / N) <= 1d-13, 'the fitted means')
+    call check(rel_err(sd, sqrt(sum((Xd - spread(mean, 2, N))**2, 2) / N)) <= 1d-13, 'the fitted deviations')
+    do i = 1, N
+      Xs(:, i) = (Xd(:, i) - mean) / sd
+    end do
+    call bp_net_forward(net, Xd, Y)
+    call bp_net_forward(plain, Xs, Y2)
+    call check(same_bits(Y, Y2), 'standardising network on X = plain network on (X - mean) / std, bitwise')
+    call bp_net_predict_proba(net, Xd, P3)
+    call check(rel_err(P3, exp(Y) / spread(sum(exp(Y), 1), 1, 3)) <= 1d-14, 'probabilities = softmax(outputs)')
+    call bp_net_predict_class(net, Xd, cls)
+    call check(all([(cls(i) == maxloc(Y(:, i), 1) - 1, i = 1, N)]), 'classes = arg-max - 1')
+    call bp_net_loss_and_grad(net, Xd, labels, l1)
+    call bp_net_eval_loss(net, Xd, labels, l2)
+    call check(abs(l2 - l1) <= 1d-15 * abs(l1), 'bp_net_eval_loss = the loss of loss_and_grad')
+    call bp_net_set_standardization(net, mean, stat=st)
+    call check(st == BP_ERR_ARG, 'mean without std is refused')
+    call bp_net_set_standardization(net, mean, sd, stat=st)
+    call check(st == BP_OK .and. bp_net_has_standardization(net), 'bp_net_set_standardization')
+    call bp_net_set_standardization(net)
+    call check(.not. bp_net_has_standardization(net), 'no arguments remove it')
+    call bp_net_forward(net, Xs, Y)
+    call check(same_bits(Y, Y2), 'without it the network takes its inputs as given')
+    call bp_net_destroy(net)
+    call bp_net_destroy(plain)
   end subroutine
 end program test_train

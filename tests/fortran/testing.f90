@@ -7,7 +7,7 @@ module bp_testing
 
   integer :: n_pass = 0, n_fail = 0
 
-  ! max|a - b| / max|b| (DESIGN.md §5): normwise, not elementwise.
+  ! max|a - b| / max|b| (docs/ARCHITECTURE.md, Testing): normwise, not elementwise.
   interface rel_err
     module procedure rel_err_s1, rel_err_s2, rel_err_d1, rel_err_d2
   end interface
