@@ -4,6 +4,16 @@
 # Packages every build needs; the scripts add their own.
 BP_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev libopenblas-dev liblapacke-dev zlib1g-dev"
 
+# The Debian packages of a CBLAS that meson's -Dblas can name (scripts/test BLAS). libblis-dev
+# alone may bring BLIS's OpenMP variant; meson looks for the pthread one first.
+bp_blas_pkgs() {
+    case "$1" in
+        openblas) echo libopenblas-dev ;;
+        blis) echo libblis-dev libblis-pthread-dev ;;
+        *) echo "scripts: unknown BLAS '$1' (known here: openblas, blis)" >&2; return 1 ;;
+    esac
+}
+
 bp_install_deps() {
     local missing=() p
     if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

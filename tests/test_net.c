@@ -1,6 +1,7 @@
 /* test_net.c: the network layer: gradients against finite differences, micro-batching, the batch-1
  * path, backends, forward, allocations, initialisation, determinism, finite checks, the plan's
  * description, layer views and every bad argument. */
+#define _POSIX_C_SOURCE 200809L  /* cblas.h: BLIS's needs the pthread types */
 #include <check.h>
 #include <float.h>
 #include <math.h>

@@ -2,6 +2,7 @@
  * as their rows and columns allow (bp_net_set_chunk_min 1): same gradients as one thread,
  * deterministic for a thread count, no allocation in a step, errors raised in helper threads,
  * OpenBLAS's thread count never left changed. */
+#define _POSIX_C_SOURCE 200809L  /* cblas.h: BLIS's needs the pthread types */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>

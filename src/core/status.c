@@ -28,9 +28,12 @@ const char *bp_last_error(void)
     return last_error;
 }
 
+#define BP_STR_(x) #x
+#define BP_STR(x) BP_STR_(x)
+
 const char *bp_version(void)
 {
-    return "0.1.0";
+    return BP_STR(BP_VERSION_MAJOR) "." BP_STR(BP_VERSION_MINOR) "." BP_STR(BP_VERSION_PATCH);
 }
 
 bp_status bp__fail(bp_status st, const char *func, const char *fmt, ...)

@@ -147,7 +147,7 @@ static void scale_mat(bp_layout layout, bp_int n_out, bp_int n_in, T beta, T *A,
 void IPFX(rank1)(bp_layout layout, bp_int m, bp_int n, T alpha, const T *x, const T *y, T beta, T *A, bp_int lda)
 {
     if (beta == 1) {
-        CB(ger)((CBLAS_LAYOUT)layout, m, n, alpha, x, 1, y, 1, A, lda);
+        CB(ger)((enum CBLAS_ORDER)layout, m, n, alpha, x, 1, y, 1, A, lda);
         return;
     }
     const int row = layout == BP_ROW_MAJOR;
@@ -165,7 +165,7 @@ void IPFX(rank1)(bp_layout layout, bp_int m, bp_int n, T alpha, const T *x, cons
 
 /* Both layouts are computed as row-major products over the sample-major X, Y
  * blocks; a column-major W is, in memory, the row-major transpose W^T. */
-static CBLAS_TRANSPOSE w_as_transposed(bp_layout layout)
+static enum CBLAS_TRANSPOSE w_as_transposed(bp_layout layout)
 {
     return layout == BP_ROW_MAJOR ? CblasTrans : CblasNoTrans;
 }
@@ -179,7 +179,7 @@ bp_status PFX(dense_forward)(bp_layout layout, bp_int n, bp_int n_in, bp_int n_o
     if (n == 0)
         return BP_OK;
     if (n == 1)  /* y = W x */
-        CB(gemv)((CBLAS_LAYOUT)layout, CblasNoTrans, n_out, n_in, 1, W, ldw, X, 1, 0, Y, 1);
+        CB(gemv)((enum CBLAS_ORDER)layout, CblasNoTrans, n_out, n_in, 1, W, ldw, X, 1, 0, Y, 1);
     else         /* Y = X W^T */
         CB(gemm)(CblasRowMajor, CblasNoTrans, w_as_transposed(layout), n, n_out, n_in,
                  1, X, ldx, W, ldw, 0, Y, ldy);
@@ -239,7 +239,7 @@ bp_status PFX(dense_backward)(bp_layout layout, bp_int n, bp_int n_in, bp_int n_
     if (!dX)
         return BP_OK;
     if (n == 1)  /* dx = W^T dz */
-        CB(gemv)((CBLAS_LAYOUT)layout, CblasTrans, n_out, n_in, 1, W, ldw, dZ, 1, 0, dX, 1);
+        CB(gemv)((enum CBLAS_ORDER)layout, CblasTrans, n_out, n_in, 1, W, ldw, dZ, 1, 0, dX, 1);
     else         /* dX = dZ W */
         CB(gemm)(CblasRowMajor, CblasNoTrans, layout == BP_ROW_MAJOR ? CblasNoTrans : CblasTrans,
                  n, n_in, n_out, 1, dZ, lddz, W, ldw, 0, dX, lddx);
@@ -368,7 +368,7 @@ bp_status PFX(logreg_grad)(bp_layout layout, bp_int n_in, bp_int n_classes, cons
                            T beta, T *dW, bp_int lddw, T *db)
 {
     TRY(check_logreg(__func__, layout, n_in, n_classes, W, ldw, x, label, divisor, p, beta, dW, lddw));
-    CB(gemv)((CBLAS_LAYOUT)layout, CblasNoTrans, n_classes, n_in, 1, W, ldw, x, 1, 0, p, 1);
+    CB(gemv)((enum CBLAS_ORDER)layout, CblasNoTrans, n_classes, n_in, 1, W, ldw, x, 1, 0, p, 1);
     if (b)
         for (bp_int j = 0; j < n_classes; j++)
             p[j] += b[j];
@@ -396,7 +396,7 @@ bp_status PFX(logreg_grad)(bp_layout layout, bp_int n_in, bp_int n_classes, cons
 
 /* ---- The BLAS cores of a network (cores.h) ---- */
 
-static CBLAS_TRANSPOSE cblas_op(bp__trans t)
+static enum CBLAS_TRANSPOSE cblas_op(bp__trans t)
 {
     return t == BP_T ? CblasTrans : CblasNoTrans;
 }

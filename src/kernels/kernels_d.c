@@ -1,4 +1,5 @@
 /* kernels_d.c: the double (bp_d...) kernels, instantiated from the templates. */
+#define _POSIX_C_SOURCE 200809L  /* cblas.h: BLIS's needs the pthread types */
 #define BP_PREC_D
 #include "core/prec.h"
 #include "kernels/validate.tmpl.c"
