@@ -1,0 +1,122 @@
+/* bpt_data.c: backprop-train's data sets: read from IDX or CSV files, generated, split, one-hot. */
+#define _POSIX_C_SOURCE 200809L  /* strdup */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bpt.h"
+
+size_t dtype_size(bp_dtype t)
+{
+    return t == BP_F32 ? sizeof(float) : sizeof(double);
+}
+
+double value_at(bp_dtype t, const void *p, size_t i)
+{
+    return t == BP_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+
+/* A data set from "IMAGES,LABELS" (IDX), "IMAGES" alone (IDX, where labels are not needed) or a
+ * CSV file (its label column: --csv-label, -1 for none). */
+int load_data(const options *o, const char *spec, int labels_needed, bp_dataset *d)
+{
+    const size_t len = strlen(spec);
+    const char *comma = strchr(spec, ',');
+    bp_status st;
+    if (len > 4 && !strcmp(spec + len - 4, ".csv") && !comma) {
+        st = bp_csv_read(spec, o->dtype, o->csv_header, o->csv_label, NULL, d);
+    } else {
+        if (!comma && labels_needed)
+            return run_fail("'%s' is neither IMAGES,LABELS (IDX) nor a .csv file", spec);
+        char *images = strdup(spec);
+        if (!images)
+            return run_fail("out of memory");
+        if (comma)
+            images[comma - spec] = 0;
+        st = bp_idx_read(images, comma ? images + (comma - spec) + 1 : NULL, o->dtype,
+                         o->raw_pixels ? BP_SCALE_NONE : BP_SCALE_UNIT, NULL, d);
+        free(images);
+    }
+    return st == BP_OK ? 0 : bp_fail("reading data", st);
+}
+
+/* A generated stand-in for an image data set: 10 classes, each a fixed random
+ * 28x28 prototype of smooth blobs, samples = prototype + noise, clipped to [0, 1]. */
+int synthetic(const options *o, bp_int n, uint64_t seed, bp_dataset *d)
+{
+    enum { SIDE = 28, F = SIDE * SIDE, K = 10 };
+    static float proto[K][F];
+    uint64_t s = 88172645463325252u;  /* the prototypes are the same for train and test */
+    for (int k = 0; k < K; k++)
+        for (int p = 0; p < F; p++) {
+            const int r = p / SIDE, c = p % SIDE;
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+            const double cx = 6 + (double)(k * 7 % 17), cy = 6 + (double)(k * 11 % 17);
+            const double g = exp(-((r - cy) * (r - cy) + (c - cx) * (c - cx)) / (18.0 + 4 * (k % 3)));
+            proto[k][p] = (float)(0.8 * g + 0.15 * (double)(s >> 40) / (double)(1u << 24));
+        }
+    memset(d, 0, sizeof *d);
+    d->dtype = o->dtype;
+    d->n = n;
+    d->n_features = F;
+    d->n_classes = K;
+    d->X = malloc((size_t)n * F * dtype_size(o->dtype));
+    d->labels = malloc((size_t)n * sizeof *d->labels);
+    if (!d->X || !d->labels)
+        return run_fail("out of memory");
+    s = seed * 2654435761u + 1;
+    for (bp_int i = 0; i < n; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        const int k = (int)(s % K);
+        d->labels[i] = k;
+        for (int p = 0; p < F; p++) {
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+            double x = 0.5 * proto[k][p] + 1.2 * ((double)(s >> 11) * 0x1.0p-53 - 0.5);
+            x = x < 0 ? 0 : x > 1 ? 1 : x;
+            if (o->dtype == BP_F32)
+                ((float *)d->X)[(size_t)i * F + p] = (float)x;
+            else
+                ((double *)d->X)[(size_t)i * F + p] = x;
+        }
+    }
+    return 0;
+}
+
+/* --val-split: the last floor(fraction n) samples of *train move to *val (a copy, freed with
+ * free(); train keeps its buffers and forgets those rows). Deterministic: no shuffling. */
+int split_validation(double fraction, bp_dataset *train, bp_dataset *val)
+{
+    const bp_int n_val = (bp_int)floor(fraction * train->n), keep = train->n - n_val;
+    if (n_val < 1 || keep < 1)
+        return run_fail("--val-split %g of %d samples leaves %d for validation and %d for training: "
+                        "both need at least one", fraction, (int)train->n, (int)n_val, (int)keep);
+    const size_t row = (size_t)train->n_features * dtype_size(train->dtype);
+    *val = (bp_dataset){.dtype = train->dtype, .n = n_val, .n_features = train->n_features};
+    val->X = malloc((size_t)n_val * row);
+    val->labels = train->labels ? malloc((size_t)n_val * sizeof *val->labels) : NULL;
+    if (!val->X || (train->labels && !val->labels))
+        return run_fail("out of memory");
+    memcpy(val->X, (const char *)train->X + (size_t)keep * row, (size_t)n_val * row);
+    for (bp_int i = 0; train->labels && i < n_val; i++) {
+        val->labels[i] = train->labels[keep + i];
+        if (val->labels[i] >= val->n_classes)
+            val->n_classes = val->labels[i] + 1;
+    }
+    train->n = keep;
+    return 0;
+}
+
+/* One-hot rows (n x k, the data's dtype) of the labels: BCE and MSE targets. */
+void *one_hot(const bp_dataset *d, bp_int k)
+{
+    char *t = calloc((size_t)d->n * (size_t)k, dtype_size(d->dtype));
+    if (!t)
+        return NULL;
+    for (bp_int i = 0; i < d->n; i++) {
+        const size_t q = (size_t)i * (size_t)k + (size_t)d->labels[i];
+        if (d->dtype == BP_F32)
+            ((float *)(void *)t)[q] = 1;
+        else
+            ((double *)(void *)t)[q] = 1;
+    }
+    return t;
+}

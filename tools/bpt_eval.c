@@ -1,0 +1,29 @@
+/* bpt_eval.c: the accuracy backprop-train reports: the arg-max of the outputs against the labels. */
+#include "bpt.h"
+
+/* Counts the samples of d whose outputs' arg-max (the first on a tie, as bp_net_predict_class)
+ * is their label; every loss, MSE included (its outputs learn one-hot targets). */
+bp_status count_correct(bp_net *net, const bp_dataset *d, void *outputs, long *correct)
+{
+    const bp_int k = bp_net_n_out(net), n = d->n;
+    const bp_status st = bp_net_forward(net, n, d->X, d->n_features, outputs, k);
+    if (st != BP_OK)
+        return st;
+    long c = 0;
+    for (bp_int i = 0; i < n; i++) {
+        const size_t row = (size_t)i * (size_t)k;
+        bp_int best = 0;
+        for (bp_int j = 1; j < k; j++)
+            if (value_at(d->dtype, outputs, row + (size_t)j) > value_at(d->dtype, outputs, row + (size_t)best))
+                best = j;
+        c += best == d->labels[i];
+    }
+    *correct = c;
+    return BP_OK;
+}
+
+/* "WHAT: 0.9033 (9033/10000)": rounded for the eye, exact in the fraction. */
+void print_accuracy(const char *what, long correct, bp_int n)
+{
+    printf("%s: %.4f (%ld/%d)\n", what, n ? (double)correct / n : 0.0, correct, (int)n);
+}

@@ -1,0 +1,326 @@
+/* bpt_fit.c: a backprop-train training run: data, model, the fit with its per-epoch report, the save. */
+#define _POSIX_C_SOURCE 200809L  /* clock_gettime */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "bpt.h"
+
+/* Everything a run holds, freed by session_free. */
+typedef struct session {
+    bp_dataset train, test, val;
+    bp_net *net;
+    bp_optim *opt;
+    bp_train_state state;
+    FILE *log;
+    char logname[4096];      /* the temporary log for --plot without --log */
+    void *onehot, *val_onehot, *outputs;
+} session;
+
+/* What the callbacks see. */
+typedef struct run {
+    const options *o;
+    bp_net *net;
+    const bp_dataset *test;
+    void *outputs;          /* test.n x n_out, for the arg-max */
+    FILE *log;
+    int tty;
+    double epoch_start, last_draw, train_seconds;
+    double loss_sum;        /* of this epoch's batches so far: the bar's running loss */
+    long last_epoch, best_epoch;
+    double best_val;        /* the best epoch's validation loss */
+    bp_status eval_st;      /* a failed test evaluation, which stopped training */
+    long diverged;          /* the epoch whose loss was not finite, which stopped training; 0: none */
+} run;
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void on_batch(long epoch, long batch, long n_batches, double loss, void *ctx)
+{
+    run *r = ctx;
+    if (!r->tty || r->o->quiet)
+        return;
+    const double t = now();
+    if (batch == 1) {
+        r->epoch_start = t;
+        r->loss_sum = 0;
+    }
+    r->loss_sum += loss;
+    if (batch != n_batches && t - r->last_draw < 0.1)
+        return;
+    r->last_draw = t;
+    const double el = t - r->epoch_start, rate = el > 0 ? (double)batch * r->o->batch / el : 0;
+    const double eta = batch > 0 ? el * (double)(n_batches - batch) / (double)batch : 0;
+    char bar[31];
+    const int fill = (int)(30 * batch / n_batches);
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+    bar[30] = 0;
+    printf("\repoch %ld/%ld [%s] %ld/%ld  loss %.4f  %.0f samples/s  ETA %.0f s ", epoch,
+           r->o->epochs, bar, batch, n_batches, r->loss_sum / (double)batch, rate, eta);
+    fflush(stdout);
+}
+
+/* The epoch's line on stdout. */
+static void print_epoch(const run *r, const bp_epoch_report *rep, double test)
+{
+    const char *metric = r->o->loss == BP_LOSS_MSE ? "rmse" : "acc";
+    if (r->tty)
+        printf("\r\033[K");
+    if (r->o->newton)
+        printf("newton  loss %.4f  train acc %.4f", rep->loss, rep->metric);
+    else
+        printf("epoch %3ld/%ld  loss %.4f  train %s %.4f", rep->epoch, r->o->epochs, rep->loss, metric, rep->metric);
+    if (r->test)
+        printf("  test acc %.4f", test);
+    if (!isnan(rep->val_loss))
+        printf("  val loss %.4f  val %s %.4f%s", rep->val_loss, metric, rep->val_metric, rep->best ? " *" : "");
+    printf("  %.0f samples/s  %.1f s\n", rep->samples_per_s, rep->seconds);
+    fflush(stdout);
+}
+
+static int on_epoch(const bp_epoch_report *rep, void *ctx)
+{
+    run *r = ctx;
+    r->train_seconds += rep->seconds;
+    r->last_epoch = rep->epoch;
+    if (!isfinite(rep->loss)) {  /* diverged: nothing after this epoch is worth computing */
+        r->diverged = rep->epoch;
+        return 1;
+    }
+    if (rep->best) {
+        r->best_epoch = rep->epoch;
+        r->best_val = rep->val_loss;
+    }
+    double test = NAN;
+    long correct = 0;
+    if (r->test) {
+        const bp_status st = count_correct(r->net, r->test, r->outputs, &correct);
+        if (st != BP_OK) {
+            r->eval_st = st;
+            bp_fail("evaluating the test set", st);
+            return 1;
+        }
+        test = r->test->n ? (double)correct / r->test->n : 0;
+    }
+    if (!r->o->quiet)
+        print_epoch(r, rep, test);
+    if (r->log)
+        fprintf(r->log, "%ld,%.9g,%.9g,%.9g,%.6g,%.6g,%.17g,%.17g\n", rep->epoch, rep->loss, rep->metric, test,
+                rep->seconds, rep->samples_per_s, rep->val_loss, rep->val_metric);
+    return 0;
+}
+
+/* The data sets: generated or read, the validation set split off first, then checked. */
+static int read_sets(options *o, session *s)
+{
+    int rc;
+    if (o->synthetic) {
+        if ((rc = synthetic(o, 6000, 1, &s->train)) || (rc = synthetic(o, 1000, 2, &s->test)))
+            return rc;
+    } else if ((rc = load_data(o, o->train, 1, &s->train)) || (o->test && (rc = load_data(o, o->test, 1, &s->test))))
+        return rc;
+    if ((o->val_split > 0 && (rc = split_validation(o->val_split, &s->train, &s->val))) ||
+        (o->val && (rc = load_data(o, o->val, 1, &s->val))))
+        return rc;
+    if (!o->quiet) {
+        if (o->synthetic)
+            printf("data: synthetic 10-class 28x28 images, %d train / 1000 test\n", (int)s->train.n);
+        else
+            printf("data: %d training samples of %d features, %d classes\n", (int)s->train.n,
+                   (int)s->train.n_features, (int)s->train.n_classes);
+        if (o->test)
+            printf("      %d test samples\n", (int)s->test.n);
+        if (s->val.X)
+            printf("      %d validation samples\n", (int)s->val.n);
+    }
+    const bp_dataset *other[] = {&s->test, &s->val};
+    for (int i = 0; i < 2; i++)
+        if (other[i]->X && other[i]->n_features != s->train.n_features)
+            return run_fail("the %s set has %d features, the training set %d", i ? "validation" : "test",
+                            (int)other[i]->n_features, (int)s->train.n_features);
+    if (!s->train.labels || (s->test.X && !s->test.labels) || (s->val.X && !s->val.labels))
+        return run_fail("the data has no labels: this program trains classifiers (CSV: see --csv-label)");
+    return 0;
+}
+
+/* The model for the data, planned, with the scratch for the test accuracy. */
+static int build_model(options *o, session *s)
+{
+    int rc = o->load ? model_load(o, &s->net, &s->opt, &s->state) : model_create(o, &s->train, &s->net);
+    if (rc)
+        return rc;
+    o->loss = bp_net_loss(s->net);
+    if ((rc = model_check_data(s->net, &s->train, "data")) ||
+        (s->test.X && (rc = model_check_data(s->net, &s->test, "test set"))) ||
+        (s->val.X && (rc = model_check_data(s->net, &s->val, "validation set"))) || (rc = model_plan(o, s->net)))
+        return rc;
+    if (o->resume && s->state.epochs_done >= o->epochs)
+        return run_fail("--resume: %s has done %ld epochs already; ask for more with --epochs", o->load,
+                        s->state.epochs_done);
+    s->outputs = s->test.X ? malloc((size_t)s->test.n * (size_t)bp_net_n_out(s->net) * dtype_size(o->dtype)) : NULL;
+    return s->test.X && !s->outputs ? run_fail("out of memory") : 0;
+}
+
+/* What fitting needs before the log is opened: for --newton, a model small enough for its
+ * Hessian (a usage error, exit 2); else the optimizer with its schedule over all the steps (a
+ * resumed run goes on with the one it saved). */
+static int prepare_fit(options *o, session *s)
+{
+    if (o->newton) {
+        const size_t p = (size_t)(bp_net_n_in(s->net) + 1) * (size_t)bp_net_n_out(s->net);
+        if (p > BP_LOGREG_NEWTON_MAX_PARAMS)
+            return fail("--newton: the model has %zu parameters, more than %d (its Hessian would take %.0f MiB); "
+                        "train it first-order", p, BP_LOGREG_NEWTON_MAX_PARAMS, (double)p * (double)p * 8 / 1048576);
+        return 0;
+    }
+    if (s->opt)
+        return 0;
+    const long steps_per_epoch = (s->train.n + o->batch - 1) / o->batch;
+    if (!o->schedule || !strcmp(o->schedule, "cosine")) {
+        o->opt.schedule = BP_SCHED_COSINE;
+        o->opt.t_max = steps_per_epoch * o->epochs;
+        o->opt.lr_min = o->lr_min >= 0 ? o->lr_min : o->opt.lr / 100;
+    } else if (!strcmp(o->schedule, "step")) {
+        o->opt.schedule = BP_SCHED_STEP;
+        o->opt.gamma = o->gamma;
+        o->opt.step_size = steps_per_epoch * (o->step_epochs ? o->step_epochs : 5);
+    } else {
+        o->opt.schedule = BP_SCHED_CONSTANT;
+    }
+    const bp_status st = bp_optim_create(&s->opt, s->net, &o->opt);
+    return st == BP_OK ? 0 : bp_fail("--optim", st);
+}
+
+/* --newton: the fit, then one report line with the training loss and accuracy it reached. */
+static int fit_newton(run *r, const bp_dataset *train)
+{
+    const double t0 = now();
+    int iters = 0;
+    bp_status st = bp_logreg_newton(r->net, train->n, train->X, train->n_features, train->labels, r->o->ridge, 50,
+                                    1e-8, &iters);
+    if (st != BP_OK)
+        return bp_fail("--newton", st);
+    const double secs = now() - t0;
+    if (!r->o->quiet)
+        printf("newton: %d iterations, %.1f s\n", iters, secs);
+    double tr = 0, loss = NAN;
+    if ((st = bp_net_accuracy(r->net, train->n, train->X, train->n_features, train->labels, &tr, NULL)) != BP_OK ||
+        (st = bp_net_eval_loss(r->net, train->n, train->X, train->n_features, train->labels, 0, &loss)) != BP_OK)
+        return bp_fail("evaluating", st);
+    bp_epoch_report rep = {.epoch = 1, .loss = loss, .metric = tr, .seconds = secs,
+                           .samples_per_s = secs > 0 ? train->n / secs : 0, .val_loss = NAN, .val_metric = NAN};
+    on_epoch(&rep, r);
+    return 0;
+}
+
+/* Labels (softmax cross-entropy) or one-hot rows in *onehot (BCE and MSE learn those). */
+static int targets_of(const bp_net *net, const bp_dataset *d, void **onehot, const void **t, bp_int *ldt)
+{
+    *t = d->labels;
+    *ldt = 0;
+    if (bp_net_loss(net) == BP_LOSS_SOFTMAX_XENT)
+        return 0;
+    *ldt = bp_net_n_out(net);
+    if (!(*onehot = one_hot(d, *ldt)))
+        return run_fail("out of memory");
+    *t = *onehot;
+    return 0;
+}
+
+/* First-order training through bp_train, with the validation set and early stopping. */
+static int fit_first_order(run *r, session *s)
+{
+    const options *o = r->o;
+    bp_train_config tc = {.epochs = o->epochs, .batch_size = o->batch, .seed = o->seed, .shuffle = 1,
+                          .on_epoch = on_epoch, .on_batch = on_batch, .ctx = r, .state = &s->state,
+                          .n_val = s->val.n, .X_val = s->val.X, .ldx_val = s->val.n_features,
+                          .early_stop = o->early_stop};
+    const void *targets;
+    bp_int ldt;
+    int rc = targets_of(r->net, &s->train, &s->onehot, &targets, &ldt);
+    if (!rc && s->val.X)
+        rc = targets_of(r->net, &s->val, &s->val_onehot, &tc.targets_val, &tc.ldt_val);
+    if (rc)
+        return rc;
+    const bp_status st = bp_train(r->net, s->opt, s->train.n, s->train.X, s->train.n_features, targets, ldt, &tc);
+    return st == BP_OK ? 0 : bp_fail("training", st);
+}
+
+/* After the fit: failures the callbacks saw, the curves, the validation outcome, the save, the
+ * final lines (the test accuracy of the parameters kept, exact as a fraction). */
+static int finish(const options *o, session *s, run *r)
+{
+    int rc;
+    if (r->diverged)
+        return run_fail("training diverged in epoch %ld: its loss is not finite; the model is not saved "
+                        "(try a lower --lr)", r->diverged);
+    if (r->eval_st != BP_OK)  /* reported by on_epoch */
+        return 1;
+    if (s->log) {
+        const int bad = fclose(s->log);
+        s->log = NULL;
+        if (bad)
+            return run_fail("cannot write %s", o->log ? o->log : s->logname);
+    }
+    if (o->plot && (rc = plot(o, o->log ? o->log : s->logname, s->val.X != NULL)))
+        return rc;
+    if (s->val.X && r->last_epoch < o->epochs)
+        printf("early stop after epoch %ld: no lower validation loss in %ld epochs\n", r->last_epoch, o->early_stop);
+    if (s->val.X && r->best_epoch)
+        printf("best epoch: %ld, validation loss %.17g (its parameters are kept)\n", r->best_epoch, r->best_val);
+    if (o->save && (rc = model_save(o, s->net, s->opt, o->newton ? NULL : &s->state)))
+        return rc;
+    if (s->test.X) {
+        long correct;
+        const bp_status st = count_correct(s->net, &s->test, s->outputs, &correct);
+        if (st != BP_OK)
+            return bp_fail("evaluating the test set", st);
+        print_accuracy("test accuracy", correct, s->test.n);
+    }
+    printf("train time: %.1f s\n", r->train_seconds);
+    return 0;
+}
+
+static void session_free(session *s)
+{
+    if (s->log)
+        fclose(s->log);
+    if (s->logname[0])
+        unlink(s->logname);
+    free(s->onehot);
+    free(s->val_onehot);
+    free(s->outputs);
+    bp_optim_destroy(s->opt);
+    bp_net_destroy(s->net);
+    bp_dataset_free(&s->train);  /* also the synthetic and split sets: a zeroed allocator means free() */
+    bp_dataset_free(&s->test);
+    bp_dataset_free(&s->val);
+}
+
+int train_main(options *o)
+{
+    session s = {0};
+    int rc = read_sets(o, &s);
+    if (!rc)
+        rc = build_model(o, &s);
+    if (!rc)
+        rc = prepare_fit(o, &s);
+    if (!rc)
+        rc = open_log(o, &s.log, s.logname, sizeof s.logname);
+    if (!rc) {
+        run r = {.o = o, .net = s.net, .test = s.test.X ? &s.test : NULL, .outputs = s.outputs, .log = s.log,
+                 .tty = isatty(1)};
+        rc = o->newton ? fit_newton(&r, &s.train) : fit_first_order(&r, &s);
+        if (!rc)
+            rc = finish(o, &s, &r);
+    }
+    session_free(&s);
+    return rc;
+}
