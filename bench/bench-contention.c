@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench-contention.c: default threads vs one thread, quiet and with every core busy: two CLI trainings, one in-process step. */
 #define _GNU_SOURCE   /* sched_getaffinity, CPU_COUNT, prctl */
 

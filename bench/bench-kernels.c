@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench-kernels.c: dense-layer kernel benchmark: BLAS kernels vs their naive twins vs the bare GEMMs. */
 #define _POSIX_C_SOURCE 200809L
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench-train.c: training-step benchmark of an MLP: whole SGD steps vs their GEMMs alone vs the naive backend. */
 #define _POSIX_C_SOURCE 200809L
 

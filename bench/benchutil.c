@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* benchutil.c: options, timing, statistics, random fill and report helpers shared by the benchmarks. */
 #define _POSIX_C_SOURCE 200809L
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* benchutil.h: options, timing, statistics, random fill and report helpers shared by the benchmarks. */
 #ifndef BENCHUTIL_H
 #define BENCHUTIL_H

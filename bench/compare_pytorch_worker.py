@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """compare_pytorch_worker.py: the child processes of bench/compare-pytorch.
 
 Not meant to be run by hand; bench/compare-pytorch starts it in a fresh

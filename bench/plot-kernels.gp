@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # plot-kernels.gp: GFLOP/s against size of the BLAS and naive dense kernels, from bench-kernels --dat.
 # usage: gnuplot -c plot-kernels.gp DATFILE OUT.png   (or bench/plot.sh kernels DATFILE OUT.png)
 

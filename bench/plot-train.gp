@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # plot-train.gp: time per training step against batch size (log-log), from bench-train --dat.
 # usage: gnuplot -c plot-train.gp DATFILE OUT.png   (or bench/plot.sh train DATFILE OUT.png)
 

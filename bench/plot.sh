@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # plot.sh: draws a bench-kernels or bench-train --dat file as a PNG with gnuplot, or skips politely without it.
 # usage: plot.sh kernels|train DATFILE OUT.png
 set -eu

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /** \file
  * backprop.h: the umbrella header of the backprop library: includes every header under backprop/. */
 #ifndef BACKPROP_H

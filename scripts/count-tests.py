@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """Totals meson test logs (meson-logs/testlog.json, one or more) as 'N passed, N failed'.
 
 A Check suite counts its checks ("NN%: Checks: C, Failures: F, Errors: E"); a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # deps.sh: sourced by scripts/demo, scripts/test and scripts/fuzz. Installs the Debian packages
 # that are missing, as root or through sudo; elsewhere says what is needed.
 

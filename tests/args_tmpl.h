@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* args_tmpl.h: every kernel of one precision called from an argument record (struct call); test_args.c includes it with T, K(name), A(name) defined. */
 
 static void A(set)(void *buf, size_t i, double v)

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """check_tree.py: fails when `meson test` changed the source tree (tests write only into the build
 directory).
 

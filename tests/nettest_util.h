@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* nettest_util.h: helpers shared by the network and training suites: a counting (and failing)
  * allocator, dtype conversion, error checks that cannot pass on a stale message. */
 #ifndef BP_NETTEST_UTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prototypes_tmpl.h: each kernel of one precision checked against its template's signature;
  * test_prototypes.c includes it with T, K(name), A(name) and NAME(name) defined. */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runner.c: the float and double runners of runner.h, from one template (runner_tmpl.h). */
 #include "runner.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runner.h: every kernel of one precision called on double arrays, so a test is written once and run in float and double. */
 #ifndef BP_RUNNER_H
 #define BP_RUNNER_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* runner_tmpl.h: the runners of runner.h for one precision; runner.c includes it with T, K(name), R(name), T_EPS, T_NAME defined. */
 #include <check.h>
 #include <stdlib.h>

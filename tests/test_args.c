@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_args.c: every bad argument of every public function, status strings, version, empty batches, the last-error message. */
 #include <check.h>
 #include <limits.h>

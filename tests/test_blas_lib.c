@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_blas_lib.c: the shared object that serves cblas_sgemm and cblas_dgemm is the CBLAS chosen
  * with -Dblas (LAPACKE also brings a BLAS into the process: whichever comes first wins). */
 #define _GNU_SOURCE  /* dladdr, Dl_info, RTLD_DEFAULT */

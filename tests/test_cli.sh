@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_cli.sh: backprop-train end to end: argument errors, training on CSV and generated
 # data, --save/--load, --log, a corrupt model, --opt=value, --version.
 # Usage: test_cli.sh PATH/TO/backprop-train [VERSION]

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_cli_workflow.sh: backprop-train's workflow end to end: --standardize then --predict and
 # --evaluate on raw data giving exactly the accuracy training printed; --val, --val-split and
 # --early-stop with the kept parameters' loss equal to the lowest logged; --resume continuing

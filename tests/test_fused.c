@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_fused.c: bp_optim_train_step: the fused SGD step against bp_net_loss_and_grad +
  * bp_optim_step (equal up to rounding), the unfused cases (bitwise), proof that a fused step
  * stores no weight gradient, no allocation, every bad argument, n == 0, and a problem learnt. */

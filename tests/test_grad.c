@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_grad.c: gradients against central finite differences (double), forward and loss formulas, and stability at |logit| = 1e4. */
 #include <check.h>
 #include <float.h>

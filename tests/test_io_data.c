@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_io_data.c: the IDX and CSV readers and standardisation: good files (plain and gzip), every malformed file, every bad argument. */
 #define _POSIX_C_SOURCE 200809L
 #include <check.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_kernels.c: every BLAS kernel against its naive twin, and the invariants between call shapes, layouts and precisions. */
 #include <check.h>
 #include <float.h>

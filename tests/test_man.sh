@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # test_man.sh: the manual page describes every option `backprop-train --help` lists, and renders
 # without a warning. Usage: test_man.sh PATH/TO/backprop-train PATH/TO/backprop-train.1
 set -u

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_model.c: the model file: the exact byte layout (format 2 with and without its sections, and
  * format 1), bitwise round trips of the network, its standardisation, every optimizer's state and
  * the training state, an exact resume of bp_train from a file, every corrupt, truncated, foreign or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_net.c: the network layer: gradients against finite differences, micro-batching, the batch-1
  * path, backends, forward, allocations, initialisation, determinism, finite checks, the plan's
  * description, layer views and every bad argument. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_nomem.c: every allocation of every allocating call of the public API refused in turn:
  * BP_ERR_NOMEM naming the call, nothing leaked, the caller's objects unchanged and usable; the
  * passes and steps allocate nothing. Prints how many allocation points each call has. */

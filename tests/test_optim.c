@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_optim.c: the optimizers' first steps against PyTorch's formulas, the schedules, the defaults,
  * every bad argument, the finite check and the allocation-free step. */
 #include <check.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_prototypes.c: the written-out prototypes of kernels.h and naive.h agree with the templated definitions. */
 #include <check.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_team.c: the thread policy on layers large enough to be cut into chunks by default
  * (bp_net_set_threads): the same gradient as the naive backend, bitwise the same results for
  * a given thread count whatever the load (other threads of the process keeping every core

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_team_unit.c: the thread team itself (src/net/team.c), linked from the static library:
  * every chunk runs exactly once per run, runs follow each other without losing a chunk or a
  * wake-up (also with helpers asleep between runs), a failure is the first failed chunk's in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_threads.c: a network's threads (bp_net_set_threads) on small layers cut into as many chunks
  * as their rows and columns allow (bp_net_set_chunk_min 1): same gradients as one thread,
  * deterministic for a thread count, no allocation in a step, errors raised in helper threads,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_train.c: the training helper (convergence, callbacks, epoch reports, stopping, bad configs),
  * multinomial logistic regression (Newton against first-order) and RMSE. */
 #include <check.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_workflow.c: what a trained model needs to predict: the network's own input standardisation
  * (against bp_dataset_standardize, bitwise), probabilities and classes, the forward-only loss, a
  * validation set with early stopping and best-weights restore, and a run continued from its

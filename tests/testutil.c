@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testutil.c: helpers shared by the Check suites (see testutil.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "testutil.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* testutil.h: helpers shared by the Check suites: seeded PRNG, fills, normwise comparison, sentinels, reference formulas. */
 #ifndef BP_TESTUTIL_H
 #define BP_TESTUTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* backprop-train: trains a dense network (or a logistic regression) on IDX or CSV data from the
  * command line, predicts with a saved one, or evaluates it. The parts: bpt.h. */
 #include "bpt.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpt.h: what the parts of backprop-train share: its options, its messages and its steps. */
 #ifndef BPT_H
 #define BPT_H

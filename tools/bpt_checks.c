@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpt_checks.c: usage errors found after the command line is read and before any data is read
  * or any file written: numbers out of range, options that do not go together. */
 #include <string.h>

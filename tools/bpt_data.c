@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpt_data.c: backprop-train's data sets: read from IDX or CSV files, generated, split, one-hot. */
 #define _POSIX_C_SOURCE 200809L  /* strdup */
 #include <math.h>

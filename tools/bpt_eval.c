@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpt_eval.c: the accuracy backprop-train reports: the arg-max of the outputs against the labels. */
 #include "bpt.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpt_fit.c: a backprop-train training run: data, model, the fit with its per-epoch report, the save. */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime */
 #include <math.h>

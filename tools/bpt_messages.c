@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpt_messages.c: backprop-train's error messages and the exit status each kind carries. */
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpt_model.c: backprop-train's model: loaded or created, checked against the data, planned, saved. */
 #include <math.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpt_options.c: backprop-train's command line, read with getopt_long into an options struct. */
 #define _GNU_SOURCE  /* getopt_long */
 #include <errno.h>

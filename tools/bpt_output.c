@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpt_output.c: backprop-train's epoch log and its learning curves drawn by gnuplot. */
 #define _POSIX_C_SOURCE 200809L  /* mkstemp, fdopen, posix_spawnp */
 #include <errno.h>

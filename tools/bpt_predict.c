@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpt_predict.c: backprop-train's --predict (a CSV of predictions) and --evaluate (loss, accuracy,
  * confusion matrix or RMSE) with a saved model. */
 #include <errno.h>

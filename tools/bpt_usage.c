@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bpt_usage.c: backprop-train's --help text and --version line. */
 #include <stdio.h>
 #include "bpt.h"

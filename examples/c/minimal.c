@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* minimal.c: one dense softmax layer, its loss and its gradient, in a dozen calls. */
 #include <backprop.h>
 #include <stdio.h>

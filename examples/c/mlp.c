@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mlp.c: a network trained with the scheduler and Adam on a synthetic 3-class problem. */
 #include <backprop.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* xor.c: a two-layer network learns XOR with the backprop kernels and plain SGD.
  * Build: cc -std=c11 xor.c $(pkg-config --cflags --libs backprop) -o xor */
 #include <backprop.h>

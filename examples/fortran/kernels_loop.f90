@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! kernels_loop.f90: the dense kernels called directly inside an existing Fortran training loop.
 !
 ! The program owns its weights as ordinary Fortran arrays, W(n_out, n_in) as

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! minimal.f90: one softmax layer, its mean cross-entropy and its gradient, on Fortran arrays (the README's example).
 program minimal
   use, intrinsic :: iso_c_binding, only: c_float, c_double, c_int32_t

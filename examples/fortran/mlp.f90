@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! mlp.f90: an MLP trained on data held in Fortran arrays, saved, reloaded, and its accuracy printed.
 !
 !   gfortran mlp.f90 $(pkg-config --cflags --libs backprop-fortran) -o mlp && ./mlp [model file]

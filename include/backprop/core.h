@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /** \file
  * backprop/core.h: types, layouts, status codes and error reporting shared by the whole library. */
 #ifndef BACKPROP_CORE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /** \file
  * backprop/io.h: data readers (IDX, CSV) and the model file format. */
 #ifndef BACKPROP_IO_H

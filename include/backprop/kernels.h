@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /** \file
  * backprop/kernels.h: stateless dense-layer, activation and loss kernels on caller memory, float (s)
  * and double (d). */

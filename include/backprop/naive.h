@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /** \file
  * backprop/naive.h: naive-loop twins of every kernel, no BLAS: the test oracle and the benchmark baseline. */
 #ifndef BACKPROP_NAIVE_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /** \file
  * backprop/net.h: a network of dense layers with one planned memory arena, its batched
  * forward / loss / backward pipeline, initialisation, evaluation and a gradient check. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /** \file
  * backprop/optim.h: first-order optimizers over a network's flat parameter and gradient buffers,
  * with learning-rate schedules. */

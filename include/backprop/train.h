@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /** \file
  * backprop/train.h: the training-loop helper and multinomial logistic regression (first- and second-order). */
 #ifndef BACKPROP_TRAIN_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* blas_threads.c: BLAS on one thread while the library's own team runs (internal.h).
  *
  * The one process-wide state of the library: OpenBLAS's thread count is itself process-wide, so

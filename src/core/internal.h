@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* internal.h: error raising and argument checks shared by every source file of the library. */
 #ifndef BP_INTERNAL_H
 #define BP_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* prec.h: the names a kernel template uses, bound to float (BP_PREC_S) or double (BP_PREC_D).
  * Include it once per translation unit, before a *.tmpl.c file. */
 #include <float.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* rng.c: the library's random numbers: xoshiro256** seeded through splitmix64, the same stream everywhere. */
 #include <math.h>
 #include "net/net_internal.h"

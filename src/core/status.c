@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* status.c: status strings, the thread-local last-error message and the version. */
 #define _POSIX_C_SOURCE 200809L  /* the XSI strerror_r */
 #include <stdarg.h>

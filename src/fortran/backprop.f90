@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! backprop.f90: the Fortran 2008 module `backprop`: bind(C) interfaces to the C library and thin wrappers.
 !
 ! Two levels, both public:

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
   ! kernels_iface.tmpl.f90: bind(C) interfaces of the bp_@P@ kernels@S@ (backprop/kernels.h),
   ! real(@WP@); Meson configures this template once per precision and suffix.
   ! Sample blocks are A(ld, n); a weight matrix is W(ldw, *): W(n_out, n_in) with

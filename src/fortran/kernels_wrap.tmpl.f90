@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
   ! kernels_wrap.tmpl.f90: the real(@WP@) specifics of the generic kernel wrappers bp_dense_forward@S@, ...
   ! (Meson configures this template once per precision and suffix).
   ! Sizes come from the arrays: a batch X(n_in, n), outputs Y(n_out, n), and

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
   ! typed.tmpl.f90: the real(@WP@) helpers and the specifics of the generic network, training,
   ! optimizer and data-set wrappers (Meson configures this template once per precision).
 

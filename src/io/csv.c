@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* csv.c: the numeric CSV reader: one streaming pass, every field validated, into a bp_dataset. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* dataset.c: freeing a data set and standardising its features with statistics taken over a training set. */
 #include <math.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* idx.c: the IDX reader (MNIST's format: big-endian header, unsigned bytes), plain or gzip, into a bp_dataset. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model_format.h: the model file's layout (backprop/io.h), shared by the save (model_save.c) and
  * the load (model_load.c): offsets, section tags, and little-endian bytes whatever the host. */
 #ifndef BP_MODEL_FORMAT_H

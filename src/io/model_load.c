@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model_load.c: loading a model file (layout in backprop/io.h): every field checked before
  * anything is allocated, the CRC before the network is created, then the optional sections. */
 #define _POSIX_C_SOURCE 200809L

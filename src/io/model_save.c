@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* model_save.c: saving a model file (layout in backprop/io.h) atomically, with its optional
  * sections: the standardisation, the optimizer, the training state. */
 #define _POSIX_C_SOURCE 200809L

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* act_info.c: facts about activations that do not depend on the precision. */
 #include <math.h>
 #include "core/internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cores.h: the kernel cores a network runs on, past the public argument checks (the plan has
  * checked the shapes once): one table per backend and precision, with one set of signatures. */
 #ifndef BP_KERNELS_CORES_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kernels.tmpl.c: the BLAS-backed dense, activation and loss kernels, written once for T (see prec.h). */
 #include <cblas.h>
 #include <string.h>

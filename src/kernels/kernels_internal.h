@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* kernels_internal.h: kernel pieces the network executor calls directly, past the public
  * argument checks (the plan has checked the shapes once). */
 #ifndef BP_KERNELS_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* validate.tmpl.c: argument checks of every kernel, shared by the BLAS kernels and their naive twins
  * (included once per precision after prec.h). Each returns BP_OK or the error it raised. */
 #include "core/internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* batch.tmpl.c: a training pass over a batch, written once for T: the batch streams through the
  * plan in micro-batches (gathered into the arena when the training helper shuffles), each run
  * by the executor; the loss and the count of correct predictions are summed over them. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* exec.tmpl.c: the executor, written once for T: one micro-batch through the plan's steps.
  * Each step is a short function beside its equation (docs/ARCHITECTURE.md); its chunks, cut as
  * split.c decided, run on the thread team, and the step returns when all are done.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* gradcheck.tmpl.c: the gradient check for users (bp_net_gradcheck), written once for T:
  * backprop's gradient against central differences of the loss, parameter by parameter. */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* infer.tmpl.c: inference and evaluation, written once for T: the forward steps alone, through
  * the two gradient buffers in turn, then the outputs, accuracy (with confusion counts) or RMSE. */
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* init.tmpl.c: weight initialisation (bp_net_init), written once for T: the Glorot and He
  * families from the network's generator, and orthogonal weights through LAPACKE's QR. */
 #include <lapacke.h>

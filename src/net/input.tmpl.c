@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* input.tmpl.c: a micro-batch's inputs as the first layer reads them, written once for T: X's
  * rows in place, or staged into the arena's Xg buffer when they are gathered (the training
  * helper's permutation) or standardised (bp_net_set_standardization), or both. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* net.c: creating, initialising, planning and describing a network: everything that does not depend on the dtype. */
 #define _GNU_SOURCE  /* sched_getaffinity */
 #include <limits.h>

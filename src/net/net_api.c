@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* net_api.c: the public pass functions of a network: argument checks, then the typed executor. */
 #include <math.h>
 #include "net/net_exec.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* net_d.c: the double halves of the network, instantiated from the templates of src/net. */
 #include <math.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* net_exec.h: the typed halves of the network (the *.tmpl.c files of src/net, compiled for float
  * and double by net_s.c and net_d.c), and the optimizer hook the executor calls. */
 #ifndef BP_NET_EXEC_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* net_internal.h: the network object's layout, shared by src/net, src/optim and the training helper. */
 #ifndef BP_NET_INTERNAL_H
 #define BP_NET_INTERNAL_H

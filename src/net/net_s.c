@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* net_s.c: the float halves of the network, instantiated from the templates of src/net. */
 #include <math.h>
 #include <string.h>

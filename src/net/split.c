@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* split.c: how each step of a layer is cut into chunks (split.h): the scheduler's policy, kept
  * apart from the steps' arithmetic. Shapes and the thread count decide; the backend, the load
  * and the helpers that happen to run do not, so results depend on the configuration alone. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* split.h: the scheduler's one policy decision: how each step of a layer is cut into chunks for
  * the thread team, from the shapes and the thread count alone (tuning.h holds the thresholds). */
 #ifndef BP_NET_SPLIT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* standardize.c: a network's input standardisation, x' = (x - mean) / std per feature: the
  * statistics (shared with bp_dataset_standardize), and setting, fitting and reading them. */
 #include <math.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* steps.h: what the typed files of src/net share, for T: buffers, the micro-batch, the kernel
  * table and the steps (exec.tmpl.c). Include after core/prec.h, once per translation unit. */
 #ifndef BP_NET_STEPS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* team.c: a network's thread team (team.h).
  *
  * A run posts a step as (generation, chunk counter) in one 64-bit word, generation << 32 |

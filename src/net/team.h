@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* team.h: a network's thread team, the library's one thread primitive: run the chunks of a step
  * on the calling thread and whichever helper threads are running, then return when all are done. */
 #ifndef BP_NET_TEAM_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* train.c: the training-loop helper (bp_train) and the logistic-regression network (bp_logreg_create). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>

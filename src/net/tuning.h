@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tuning.h: every tuning threshold of the scheduler and its thread team, with the measurement
  * that set it. Scheduling reads only these and the shapes: never the backend, never the load.
  * Measured with OpenBLAS 0.3.21 (OPENBLAS_CORETYPE=Haswell) on the project's 2-core machine. */

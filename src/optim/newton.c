@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* newton.c: multinomial logistic regression fitted by Newton's method / IRLS (bp_logreg_newton):
  * the Hessian by GEMMs over chunks of samples, the step by a LAPACK Cholesky solve, in double. */
 #define _POSIX_C_SOURCE 200809L  /* cblas.h: BLIS's needs the pthread types */

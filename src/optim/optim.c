@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* optim.c: the optimizer object (config, state, step count), its learning-rate schedules and
  * the dispatch of a step to the float or double kernel. */
 #include <limits.h>

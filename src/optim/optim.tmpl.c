@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* optim.tmpl.c: the optimizer update kernel bp_?optim_update, written once for T (see prec.h). */
 #include <limits.h>
 #include <stdint.h>

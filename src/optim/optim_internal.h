@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* optim_internal.h: what optim.c shares with the update-kernel template. */
 #ifndef BP_OPTIM_INTERNAL_H
 #define BP_OPTIM_INTERNAL_H

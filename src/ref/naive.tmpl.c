@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* naive.tmpl.c: the naive-loop twins of every kernel, written once for T: textbook loops, no BLAS.
  * Each matrix-product element is one dot product over its reduction index, as a person first writes it. */
 #include "backprop/naive.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* naive_d.c: the double naive twins (bp_d..._naive), instantiated from the template. */
 #define BP_PREC_D
 #include "core/prec.h"

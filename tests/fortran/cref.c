@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cref.c: the C side of the Fortran tests: the library's constants and struct sizes as C sees them,
  * reference trainings written against the C API, and a model round trip. */
 #include <backprop.h>

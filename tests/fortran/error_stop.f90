@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! error_stop.f90: errors without stat= stop the program with the library's message (run by test_errors).
 program error_stop
   use, intrinsic :: iso_c_binding

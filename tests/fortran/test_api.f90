@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! test_api.f90: the module's constants and bind(C) types agree with the C headers; strings come through.
 program test_api
   use, intrinsic :: iso_c_binding

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! test_errors.f90: status codes and messages for bad arguments, wrong sizes and bad files; stopping without stat=.
 program test_errors
   use, intrinsic :: iso_c_binding

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! test_kernels.f90: the kernel wrappers, column-major, against the C kernels called directly (float and double).
 module kernel_cases_s
   use, intrinsic :: iso_c_binding

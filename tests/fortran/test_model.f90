@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! test_model.f90: a model saved from Fortran loads in C, and the model C saves again loads back in Fortran.
 program test_model
   use, intrinsic :: iso_c_binding

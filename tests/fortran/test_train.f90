@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! test_train.f90: networks trained from Fortran equal the same trainings written in C (cref.c), bit for bit.
 module train_callbacks
   use, intrinsic :: iso_c_binding, only: c_long, c_double

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! testing.f90: the checks shared by the Fortran tests: counting, normwise errors, bitwise equality, test data.
 module bp_testing
   use, intrinsic :: iso_c_binding, only: c_int, c_int32_t, c_int64_t, c_float, c_double

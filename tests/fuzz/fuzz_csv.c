@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_csv.c: libFuzzer target for bp_csv_read: byte 0 chooses the arguments, the rest is the file. */
 #include <stdio.h>
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_idx.c: libFuzzer target for bp_idx_read and bp_idx_read_limit (an image and a label file, plain or gzip). */
 #include <string.h>
 

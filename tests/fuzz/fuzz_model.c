@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_model.c: libFuzzer target for bp_model_load_state (network, standardisation, optimizer and
  * training state) and bp_model_load, and for what they load, the save-and-load round trip. */
 #include <limits.h>

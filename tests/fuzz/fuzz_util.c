@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_util.c: the pieces the libFuzzer targets share (described in fuzz_util.h). */
 #define _GNU_SOURCE /* memfd_create */
 #include "fuzz_util.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz_util.h: what the libFuzzer targets share: a capped counting allocator, inputs as files, the error checks. */
 #ifndef BP_FUZZ_UTIL_H
 #define BP_FUZZ_UTIL_H

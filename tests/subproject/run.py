@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """run.py: builds tests/subproject/outer with this source tree as its subproject `backprop`, runs
 its programs, and checks that the subproject contributed only the library: no tests, benchmarks,
 examples or CLI targets, and nothing to install.

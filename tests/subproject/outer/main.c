@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* main.c: the outer project's program: one softmax layer's loss and weight gradient through
  * backprop, checked against the values worked out by hand. */
 #include <backprop.h>

@@ -1,3 +1,4 @@
+! SPDX-License-Identifier: MIT
 ! main.f90: the outer project's Fortran program: the same softmax layer as main.c, through the module.
 program outer_fortran
   use, intrinsic :: iso_c_binding, only: c_double, c_int32_t
