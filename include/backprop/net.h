@@ -260,6 +260,37 @@ BP_API bp_status bp_net_eval_loss(bp_net *net, bp_int n, const void *X, bp_int l
 BP_API bp_status bp_net_loss_and_grad(bp_net *net, bp_int n, const void *X, bp_int ldx,
                                       const void *targets, bp_int ldt, double *loss);
 
+/** The network as a differentiable function: backward from the caller's gradient dY = dL/dY
+ * (n x n_out, leading dimension lddy) of the outputs of bp_net_forward, for a loss the host
+ * computes itself (a vector-Jacobian product). Runs forward and backward through the planned
+ * arena, micro-batch by micro-batch, without allocating; the network's own loss is not used.
+ * The gradient buffer receives beta G + dL/dparams (beta 0 overwrites and does not read it, 1
+ * adds to what is there: several terms of a host's loss sum up; any finite beta), and dX (n x
+ * n_in, lddx; NULL when not wanted) receives dL/dX of the raw inputs (through the network's
+ * standardisation, if it has one). dX must not overlap X or dY. With the finite check on, dY is
+ * scanned too. */
+BP_API bp_status bp_net_backward(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *dY, bp_int lddy,
+                                 double beta, void *dX, bp_int lddx);
+
+/** bp_net_loss_and_grad that also writes dX = dL/dX (n x n_in, lddx; NULL: not wanted) of the
+ * batch's mean loss with respect to the raw inputs. */
+BP_API bp_status bp_net_loss_and_grad_dx(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *targets,
+                                         bp_int ldt, double *loss, void *dX, bp_int lddx);
+
+/** The Jacobian of the outputs with respect to the inputs, per sample: J holds n blocks of
+ * n_out x n_in, J[i][k][j] = dY[i][k] / dX[i][j] (raw inputs), contiguous. Built from n_out
+ * backward passes with dY = e_k for the whole batch, each a GEMM over the batch per layer, not
+ * by differences. The gradient buffer is not touched. */
+BP_API bp_status bp_net_jacobian_inputs(bp_net *net, bp_int n, const void *X, bp_int ldx, void *J);
+
+/** The Jacobian of the outputs with respect to the parameters: row i n_out + k of J (n n_out
+ * rows, leading dimension ldj >= n_params) is the gradient of output k of sample i, laid out as
+ * the parameter buffer (W then b, layer by layer): per layer the outer product dz x^T and dz.
+ * Rows depend only on their own sample, so a caller may call it on blocks of samples and
+ * process J in pieces (Levenberg-Marquardt accumulates J^T J that way). The gradient buffer is
+ * not touched. */
+BP_API bp_status bp_net_jacobian_params(bp_net *net, bp_int n, const void *X, bp_int ldx, void *J, size_t ldj);
+
 /** Evaluation, streaming in micro-batches (needs a plan). Classification counts a
  * sample correct when the arg-max of its outputs equals its label (BCE with one
  * output: output > 0 vs label 1). confusion (n_out x n_out, row = true label,

@@ -77,13 +77,34 @@ static int64_t count_correct(const bp_net *net, const micro *b)
     return c;
 }
 
-static bp_status run_batch(bp_net *net, const char *fn, bp_int n, const T *X, bp_int ldx, const int32_t *idx,
-                           const void *targets, bp_int ldt, bp__mode mode, const bp__grad_hook *hook, double *loss,
-                           int64_t *correct)
+/* Points b at rows [start, start + b->rows) of the caller's dY and dX, if any. */
+static void locate_io(const bp_net *net, micro *b, bp_int start, const bp__pass_io *io)
 {
+    const size_t n_out = (size_t)net->layers[net->n_layers - 1].n_out;
+    if (!io)
+        return;
+    b->dY = io->dY ? (const T *)io->dY + (size_t)start * (size_t)io->lddy : NULL;
+    b->lddy = io->lddy;
+    b->dX = io->dX ? (T *)io->dX + (size_t)start * (size_t)io->lddx : NULL;
+    b->lddx = io->lddx;
+    b->unit = io->unit;
+    b->jac = io->jac ? (T *)io->jac + (size_t)start * n_out * io->ldj : NULL;
+    b->ldj = io->ldj;
+}
+
+static bp_status run_batch(bp_net *net, const char *fn, bp_int n, const T *X, bp_int ldx, const int32_t *idx,
+                           const void *targets, bp_int ldt, bp__mode mode, const bp__grad_hook *hook,
+                           const bp__pass_io *io, double *loss, int64_t *correct)
+{
+    const T beta0 = io ? (T)io->beta : 0;
+    const int vjp = mode == BP_MODE_VJP || mode == BP_MODE_INPUT_GRAD;
     for (bp_int start = 0; start < n; start += net->mb) {
-        micro b = {.rows = n - start < net->mb ? n - start : net->mb, .divisor = (T)n, .beta = start == 0 ? 0 : 1};
-        TRY(locate_rows(net, &b, start, X, ldx, idx, targets, ldt));
+        micro b = {.rows = n - start < net->mb ? n - start : net->mb, .divisor = (T)n, .beta = start == 0 ? beta0 : 1};
+        locate_io(net, &b, start, io);
+        if (vjp)
+            TRY(stage_input(net, b.rows, X + (size_t)start * (size_t)ldx, ldx, NULL, &b.X, &b.ldx));
+        else
+            TRY(locate_rows(net, &b, start, X, ldx, idx, targets, ldt));
         TRY(IPFX(run_micro)(net, fn, &b, mode, hook, loss));
         if (correct && net->loss != BP_LOSS_MSE)
             *correct += count_correct(net, &b);
@@ -92,15 +113,15 @@ static bp_status run_batch(bp_net *net, const char *fn, bp_int n, const T *X, bp
 }
 
 bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx, const int32_t *idx,
-                          const void *targets, bp_int ldt, bp__mode mode, const bp__grad_hook *hook, double *loss,
-                          int64_t *correct)
+                          const void *targets, bp_int ldt, bp__mode mode, const bp__grad_hook *hook,
+                          const bp__pass_io *io, double *loss, int64_t *correct)
 {
-    if (n == 0 && mode == BP_MODE_GRAD)
+    if (n == 0 && (mode == BP_MODE_GRAD || mode == BP_MODE_VJP) && !(io && io->beta != 0))
         memset(net->grads, 0, net->n_params * net->esize);
     double sum = 0;
     int64_t right = 0;
     bp__blas_serial_begin();
-    const bp_status st = run_batch(net, fn, n, X, ldx, idx, targets, ldt, mode, hook, &sum, correct ? &right : NULL);
+    const bp_status st = run_batch(net, fn, n, X, ldx, idx, targets, ldt, mode, hook, io, &sum, correct ? &right : NULL);
     bp__blas_serial_end();
     if (st != BP_OK)
         return st;

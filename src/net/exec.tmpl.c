@@ -124,7 +124,8 @@ typedef struct back_step {
     bp_int m;
     const T *Z, *Y, *W;
     T *dY;   /* becomes dZ */
-    T *dX;   /* NULL for the first layer */
+    T *dX;   /* NULL when not wanted (the first layer, unless the caller asked for dL/dX) */
+    bp_int lddx;
 } back_step;
 
 /* Rows [r0, r1) of dZ; nothing to do for the identity, whose dZ is dY. */
@@ -143,7 +144,7 @@ static void dx_block(const back_step *s, bp_int r0, bp_int r1, bp_int i0, bp_int
 {
     const bp__layer *l = s->l;
     s->k->gemm(BP_N, BP_N, r1 - r0, i1 - i0, l->n_out, 1, s->dY + (size_t)r0 * (size_t)l->n_out, l->n_out,
-               s->W + i0, l->n_in, 0, s->dX + (size_t)r0 * (size_t)l->n_in + (size_t)i0, l->n_in);
+               s->W + i0, l->n_in, 0, s->dX + (size_t)r0 * (size_t)s->lddx + (size_t)i0, s->lddx);
 }
 
 /* A chunk of rows: its dZ, and its dX when dX goes by rows. */
@@ -168,19 +169,90 @@ static bp_status dx_chunk(const void *ctx, bp_int c)
     return BP_OK;
 }
 
-static bp_status backward_step(bp_net *net, const char *fn, bp_int i, bp_int m, T *dY, T *dX)
+static bp_status backward_step(bp_net *net, const char *fn, bp_int i, bp_int m, T *dY, T *dX, bp_int lddx)
 {
     const bp__layer *l = &net->layers[i];
     bp__layer_split tmp;
     const back_step s = {cores_of(net), l, bp__net_split(net, i, m, &tmp), m,
                          l->z_off == SIZE_MAX ? NULL : ARENA(net, l->z_off), ARENA(net, l->y_off),
-                         PARAM(net, l->w_off), dY, dX};
+                         PARAM(net, l->w_off), dY, dX, lddx};
     TRY(bp__team_run(net->team, dz_chunk, &s, s.split->dz.chunks));
     if (dX && s.split->dx.cut == BP_CUT_COLS)
         TRY(bp__team_run(net->team, dx_chunk, &s, s.split->dx.chunks));
-    if (dX && net->check_finite && !block_finite(net, m, l->n_in, dX, l->n_in))
+    if (dX && net->check_finite && !block_finite(net, m, l->n_in, dX, lddx))
         return nonfinite(fn, i, "gradient");
     return BP_OK;
+}
+
+/* ---- the caller's dY in place of the loss; dX of the raw inputs ---- */
+
+/* The VJP modes: the caller's dY rows (or e_unit for every row) into the gradient buffer, where
+ * backward takes dY. */
+static void take_dy(const bp_net *net, const micro *b, T *G)
+{
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    for (bp_int r = 0; r < b->rows; r++) {
+        T *g = G + (size_t)r * (size_t)n_out;
+        if (b->dY) {
+            memcpy(g, b->dY + (size_t)r * (size_t)b->lddy, (size_t)n_out * sizeof(T));
+        } else {
+            memset(g, 0, (size_t)n_out * sizeof(T));
+            g[b->unit] = 1;
+        }
+    }
+}
+
+/* ---- the parameter Jacobian's rows of layer i: per sample r, dz_r (x) x_r and dz_r ---- */
+
+typedef struct jac_step {
+    const IPFX(cores) *k;
+    const bp__layer *l;
+    const micro *b;
+    bp_int ldin, chunks;
+    size_t stride;   /* between two samples' rows: n_out ldj */
+    const T *dZ, *in;
+} jac_step;
+
+static bp_status jac_chunk(const void *ctx, bp_int c)
+{
+    const jac_step *s = ctx;
+    const bp__layer *l = s->l;
+    bp_int r0, r1;
+    bp__span(s->b->rows, s->chunks, c, &r0, &r1);
+    for (bp_int r = r0; r < r1; r++) {
+        T *row = s->b->jac + (size_t)r * s->stride;
+        const T *dz = s->dZ + (size_t)r * (size_t)l->n_out;
+        /* the outer product dz x^T (n_out x n_in, row-major): a rank-1 gemm, which is ger */
+        s->k->gemm(BP_T, BP_N, l->n_out, l->n_in, 1, 1, dz, l->n_out, s->in + (size_t)r * (size_t)s->ldin, s->ldin,
+                   0, row + l->w_off, l->n_in);
+        memcpy(row + l->b_off, dz, (size_t)l->n_out * sizeof(T));
+    }
+    return BP_OK;
+}
+
+static bp_status jac_rows(bp_net *net, bp_int i, const micro *b, const T *dZ, const T *in, bp_int ldin)
+{
+    const bp__layer *l = &net->layers[i];
+    const bp__split_policy p = bp__net_policy(net);
+    const size_t n_out = (size_t)net->layers[net->n_layers - 1].n_out;
+    const jac_step s = {cores_of(net), l, b, ldin,
+                        bp__split_stream(&p, (int64_t)b->rows * l->n_out * (l->n_in + 1), b->rows), n_out * b->ldj,
+                        dZ, in};
+    return bp__team_run(net->team, jac_chunk, &s, s.chunks);
+}
+
+/* dL/dX of the raw inputs of a standardising network: x' = (x - mean) / std, so dx = dx' / std
+ * (features with std below the floor are only centred: dx = dx'). */
+static void unstandardize_dx(const bp_net *net, const micro *b)
+{
+    const bp_int d = net->n_in;
+    const double *sd = net->stdz + d;
+    for (bp_int r = 0; r < b->rows; r++) {
+        T *dx = b->dX + (size_t)r * (size_t)b->lddx;
+        for (bp_int j = 0; j < d; j++)
+            if (sd[j] >= BP_STD_FLOOR)
+                dx[j] = (T)(dx[j] / sd[j]);
+    }
 }
 
 /* ---- grads_ready(i): db and dW (or the optimizer's hook), by output features ---- */
@@ -259,18 +331,26 @@ bp_status IPFX(run_micro)(bp_net *net, const char *fn, const micro *b, bp__mode 
                                    ARENA(net, l->y_off), l->n_out));
             break;
         case BP_STEP_LOSS:
-            TRY(loss_step_run(net, b, mode == BP_MODE_LOSS_ONLY ? NULL : ARENA(net, net->g_off[0]), loss));
+            if (mode == BP_MODE_VJP || mode == BP_MODE_INPUT_GRAD)
+                take_dy(net, b, ARENA(net, net->g_off[0]));
+            else
+                TRY(loss_step_run(net, b, mode == BP_MODE_LOSS_ONLY ? NULL : ARENA(net, net->g_off[0]), loss));
             if (mode == BP_MODE_LOSS_ONLY)
                 return BP_OK;
             cur = 0;
             break;
         case BP_STEP_BACKWARD:
             TRY(backward_step(net, fn, i, b->rows, ARENA(net, net->g_off[cur]),
-                              i > 0 ? ARENA(net, net->g_off[cur ^ 1]) : NULL));
+                              i > 0 ? ARENA(net, net->g_off[cur ^ 1]) : b->dX, i > 0 ? l->n_in : b->lddx));
+            if (i == 0 && b->dX && net->stdz)
+                unstandardize_dx(net, b);
             cur ^= 1;
             break;
         case BP_STEP_GRADS_READY:  /* layer i's dZ is in the buffer backward(i) left behind */
-            TRY(ready_step_run(net, fn, i, b, ARENA(net, net->g_off[cur ^ 1]), in, ldin, hook));
+            if (b->jac)
+                TRY(jac_rows(net, i, b, ARENA(net, net->g_off[cur ^ 1]), in, ldin));
+            else if (mode != BP_MODE_INPUT_GRAD)
+                TRY(ready_step_run(net, fn, i, b, ARENA(net, net->g_off[cur ^ 1]), in, ldin, hook));
             break;
         }
     }

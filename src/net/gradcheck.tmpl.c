@@ -6,7 +6,7 @@ bp_status IPFX(net_gradcheck)(bp_net *net, const char *fn, bp_int n, const void 
                               const void *targets, bp_int ldt, double h, double *max_rel_err,
                               size_t *worst)
 {
-    bp_status st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_GRAD, NULL, NULL, NULL);
+    bp_status st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_GRAD, NULL, NULL, NULL, NULL);
     if (st != BP_OK)
         return st;
     T *p = net->params;
@@ -18,10 +18,10 @@ bp_status IPFX(net_gradcheck)(bp_net *net, const char *fn, bp_int n, const void 
         const T step = h > 0 ? (T)h : (T)(1e-6 * (fabs((double)saved) > 1 ? fabs((double)saved) : 1));
         double lp = 0, lm = 0;
         p[q] = saved + step;
-        st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, NULL, &lp, NULL);
+        st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, NULL, NULL, &lp, NULL);
         p[q] = saved - step;
         if (st == BP_OK)
-            st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, NULL, &lm, NULL);
+            st = IPFX(net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, NULL, NULL, &lm, NULL);
         p[q] = saved;
         if (st != BP_OK)
             return st;

@@ -77,7 +77,7 @@ bp_status bp_net_loss_and_grad(bp_net *net, bp_int n, const void *X, bp_int ldx,
     const char *fn = __func__;
     TRY(bp__check_pass(fn, net, n, X, ldx));
     TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
-    return DISPATCH(net, net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_GRAD, NULL, loss, NULL);
+    return DISPATCH(net, net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_GRAD, NULL, NULL, loss, NULL);
 }
 
 bp_status bp_net_accuracy(bp_net *net, bp_int n, const void *X, bp_int ldx, const int32_t *labels,
@@ -132,7 +132,7 @@ bp_status bp_net_eval_loss(bp_net *net, bp_int n, const void *X, bp_int ldx, con
     TRY(bp__check_pass(fn, net, n, X, ldx));
     BP_CHECK_PTR(loss);
     TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
-    return DISPATCH(net, net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, NULL, loss, NULL);
+    return DISPATCH(net, net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, NULL, NULL, loss, NULL);
 }
 
 bp_status bp_net_gradcheck(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *targets,

@@ -9,8 +9,27 @@
 /* What one pass over a batch computes. */
 typedef enum bp__mode {
     BP_MODE_GRAD,       /* forward, loss, backward: the gradient of the mean loss */
-    BP_MODE_LOSS_ONLY   /* forward and loss */
+    BP_MODE_LOSS_ONLY,  /* forward and loss */
+    BP_MODE_VJP,        /* forward, the caller's dY instead of the loss, backward */
+    BP_MODE_INPUT_GRAD  /* BP_MODE_VJP without the parameter gradient (grads_ready skipped) */
 } bp__mode;
+
+/* A pass's other inputs and outputs: the caller's dL/dY (n x n_out, lddy; the VJP modes; NULL:
+ * the unit vector e_unit for every sample), the caller's dL/dX (n x n_in, lddx; NULL: not
+ * wanted), beta for the parameter gradient of the first micro-batch (0 overwrites, 1
+ * accumulates; the later ones accumulate), and the rows of a parameter Jacobian (jac: the row of
+ * sample 0 and output `unit`, ldj apart, n_out rows per sample; NULL: none). NULL for a pass
+ * with none: beta 0, no dX. */
+typedef struct bp__pass_io {
+    const void *dY;
+    bp_int lddy;
+    void *dX;
+    bp_int lddx;
+    double beta;
+    bp_int unit;
+    void *jac;
+    size_t ldj;
+} bp__pass_io;
 
 /* An optimizer's hook on grads_ready. When a pass has one, the executor does not form dW: for
  * features [lo, hi) of layer l it hands the hook the weight gradient in factored form,
@@ -38,7 +57,7 @@ struct bp__grad_hook {
     bp_status bp__##p##net_batch(bp_net *net, const char *fn, bp_int n, const void *X,          \
                                  bp_int ldx, const int32_t *idx, const void *targets,           \
                                  bp_int ldt, bp__mode mode, const bp__grad_hook *hook,          \
-                                 double *loss, int64_t *correct);                               \
+                                 const bp__pass_io *io, double *loss, int64_t *correct);        \
     bp_status bp__##p##net_forward(bp_net *net, const char *fn, bp_int n, const void *X,        \
                                    bp_int ldx, void *Y, bp_int ldy);                            \
     bp_status bp__##p##net_evaluate(bp_net *net, const char *fn, bp_int n, const void *X,       \

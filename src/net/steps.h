@@ -28,6 +28,13 @@ typedef struct micro {
     bp_int ldt;
     T divisor;              /* samples of the whole batch */
     T beta;                 /* 0 for the first micro-batch, 1 after: gradients accumulate */
+    const T *dY;            /* the VJP modes: the caller's dL/dY of these rows (lddy) */
+    bp_int lddy;
+    T *dX;                  /* the caller's dL/dX of these rows (lddx), or NULL */
+    bp_int lddx;
+    bp_int unit;            /* the VJP modes without dY: dY = e_unit */
+    T *jac;                 /* the parameter Jacobian's row of the first of these rows, or NULL */
+    size_t ldj;             /* its leading dimension; a sample's rows are n_out ldj apart */
 } micro;
 
 /* Walks the plan's steps for one micro-batch: forward, loss (its part of the mean added to

@@ -93,7 +93,7 @@ static bp_status validate(const char *fn, run *r, bp_epoch_report *rep)
     int64_t correct = 0;
     TRY((net->dtype == BP_F32 ? bp__snet_batch : bp__dnet_batch)(net, fn, c->n_val, c->X_val, c->ldx_val, NULL,
                                                                  c->targets_val, c->ldt_val, BP_MODE_LOSS_ONLY,
-                                                                 NULL, &loss, &correct));
+                                                                 NULL, NULL, &loss, &correct));
     rep->val_loss = loss;
     rep->val_metric = metric_of(net, loss, correct, c->n_val);
     rep->best = r->since_best < 0 || loss < r->best_loss;

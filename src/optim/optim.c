@@ -243,7 +243,7 @@ bp_status bp__optim_train_batch(const char *fn, bp_optim *opt, bp_net *net, bp_i
                                 double *loss, int64_t *correct)
 {
     bp_status (*batch)(bp_net *, const char *, bp_int, const void *, bp_int, const int32_t *, const void *,
-                       bp_int, bp__mode, const bp__grad_hook *, double *, int64_t *) =
+                       bp_int, bp__mode, const bp__grad_hook *, const bp__pass_io *, double *, int64_t *) =
         net->dtype == BP_F32 ? bp__snet_batch : bp__dnet_batch;
     /* Fused SGD needs the whole batch in one micro-batch (a second one would run its forward
      * on updated weights), the BLAS kernels, and no finite check (which promises unchanged
@@ -252,11 +252,11 @@ bp_status bp__optim_train_batch(const char *fn, bp_optim *opt, bp_net *net, bp_i
         !net->check_finite) {
         const bp__grad_hook sgd = {net->dtype == BP_F32 ? bp__sfused_sgd : bp__dfused_sgd,
                                    scheduled_lr(&opt->config, opt->steps), opt->config.weight_decay};
-        TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, &sgd, loss, correct));
+        TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, &sgd, NULL, loss, correct));
         opt->steps++;
         return BP_OK;
     }
-    TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, NULL, loss, correct));
+    TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, NULL, NULL, loss, correct));
     return update(fn, opt, net, 1);
 }
 
