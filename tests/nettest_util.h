@@ -99,7 +99,7 @@ static inline const char *nt_dtype_name(bp_dtype dt)
 
 static inline const char *nt_loss_name(bp_loss l)
 {
-    return l == BP_LOSS_SOFTMAX_XENT ? "xent" : l == BP_LOSS_SIGMOID_BCE ? "bce" : "mse";
+    return l == BP_LOSS_SOFTMAX_XENT ? "xent" : l == BP_LOSS_SIGMOID_BCE ? "bce" : l == BP_LOSS_MSE ? "mse" : "lsq";
 }
 
 static inline double nt_get(bp_dtype dt, const void *p, size_t i)

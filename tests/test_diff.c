@@ -3,11 +3,14 @@
  * the built-in loss's own gradient and against central differences of <dY, f(X)>), dX for every
  * activation and through a standardisation, accumulation, the input and parameter Jacobians
  * (against differences, and in row blocks), and bad arguments. */
+#define _POSIX_C_SOURCE 200809L
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <backprop/io.h>
 #include "nettest_util.h"
 #include "testutil.h"
 
@@ -253,6 +256,83 @@ START_TEST(test_float)
 }
 END_TEST
 
+/* The two squared-error conventions: on the same network and data, BP_LOSS_LEAST_SQUARES's loss
+ * and gradient are BP_LOSS_MSE's times n_out / 2 (1e-14), its gradient passes the gradient check
+ * (1e-6), and both report the same RMSE. A model file keeps the convention. */
+START_TEST(test_least_squares)
+{
+    bp_net *mse = make_net(BP_ACT_TANH, BP_ACT_IDENTITY, BP_LOSS_MSE, 61);
+    bp_net *lsq = make_net(BP_ACT_TANH, BP_ACT_IDENTITY, BP_LOSS_LEAST_SQUARES, 61);
+    double *X = random_block(62, N, NIN, -1, 1), *T = random_block(63, N, NOUT, -1, 1);
+    double l1 = NAN, l2 = NAN, r1 = NAN, r2 = NAN;
+    NT_OK(bp_net_loss_and_grad(mse, N, X, NIN, T, NOUT, &l1));
+    NT_OK(bp_net_loss_and_grad(lsq, N, X, NIN, T, NOUT, &l2));
+    const size_t np = bp_net_n_params(mse);
+    double *g = tu_dup(bp_net_grads(mse), np);
+    for (size_t q = 0; q < np; q++)
+        g[q] *= NOUT / 2.0;
+    const double eg = nt_err(bp_net_grads(lsq), g, np);
+    ck_assert_msg(tu_rel(l2, l1 * NOUT / 2.0, 1e-300) <= 1e-14 && eg <= 1e-14, "loss %.17g vs %.17g, gradient %.3g",
+                  l2, l1 * NOUT / 2.0, eg);
+    NT_OK(bp_net_rmse(mse, N, X, NIN, T, NOUT, &r1));
+    NT_OK(bp_net_rmse(lsq, N, X, NIN, T, NOUT, &r2));
+    ck_assert_msg(r1 == r2, "rmse %.17g vs %.17g", r1, r2);
+    double err = NAN;
+    NT_OK(bp_net_gradcheck(lsq, N, X, NIN, T, NOUT, 0, &err, NULL));
+    ck_assert_msg(err <= 1e-6, "least squares gradient check %.3g", err);
+    const char *tmp = getenv("TMPDIR");
+    char dir[512], path[600];
+    snprintf(dir, sizeof dir, "%s/bp_diff_XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/lsq.bpm", dir);
+    NT_OK(bp_model_save(lsq, path));
+    bp_net *back = NULL;
+    NT_OK(bp_model_load(&back, path, NULL));
+    ck_assert_int_eq(bp_net_loss(back), BP_LOSS_LEAST_SQUARES);
+    bp_net_destroy(back);
+    tu_remove_dir(dir);
+    free(g);
+    free(T);
+    free(X);
+    bp_net_destroy(mse);
+    bp_net_destroy(lsq);
+}
+END_TEST
+
+/* Per-sample losses: their mean is bp_net_eval_loss's (1e-14), and for the squared errors each
+ * is the sample's mean (MSE) or half sum (least squares) of squares, computed here. Loop: loss. */
+START_TEST(test_sample_losses)
+{
+    const bp_loss losses[4] = {BP_LOSS_SOFTMAX_XENT, BP_LOSS_SIGMOID_BCE, BP_LOSS_MSE, BP_LOSS_LEAST_SQUARES};
+    const bp_loss loss = losses[_i];
+    bp_net *net = make_net(BP_ACT_RELU, BP_ACT_IDENTITY, loss, 71);
+    double *X = random_block(72, N, NIN, -1, 1), *T = random_block(73, N, NOUT, 0, 1);
+    int32_t labels[N];
+    for (int i = 0; i < N; i++)
+        labels[i] = (i * 7) % NOUT;
+    const void *tg = loss == BP_LOSS_SOFTMAX_XENT ? (const void *)labels : T;
+    double per[N], mean = 0, want = NAN, Y[N * NOUT];
+    NT_OK(bp_net_sample_losses(net, N, X, NIN, tg, NOUT, per));
+    NT_OK(bp_net_eval_loss(net, N, X, NIN, tg, NOUT, &want));
+    for (int i = 0; i < N; i++)
+        mean += per[i] / N;
+    ck_assert_msg(tu_rel(mean, want, 1e-300) <= 1e-14, "%s: mean of per-sample losses %.17g, loss %.17g",
+                  nt_loss_name(loss), mean, want);
+    NT_OK(bp_net_forward(net, N, X, NIN, Y, NOUT));
+    for (int i = 0; i < N && (loss == BP_LOSS_MSE || loss == BP_LOSS_LEAST_SQUARES); i++) {
+        double s = 0;
+        for (int k = 0; k < NOUT; k++)
+            s += (Y[i * NOUT + k] - T[i * NOUT + k]) * (Y[i * NOUT + k] - T[i * NOUT + k]);
+        const double e = loss == BP_LOSS_MSE ? s / NOUT : s / 2;
+        ck_assert_msg(tu_rel(per[i], e, 1e-300) <= 1e-14, "sample %d: %.17g, expected %.17g", i, per[i], e);
+    }
+    NT_EXPECT(bp_net_sample_losses(net, N, X, NIN, tg, NOUT, NULL), BP_ERR_ARG, "bp_net_sample_losses", "losses");
+    free(T);
+    free(X);
+    bp_net_destroy(net);
+}
+END_TEST
+
 /* Bad arguments are refused before anything is written. */
 START_TEST(test_diff_errors)
 {
@@ -288,6 +368,8 @@ static Suite *diff_suite(void)
     tcase_add_loop_test(t, test_jacobians, 0, 2);
     tcase_add_test(t, test_float);
     tcase_add_test(t, test_diff_errors);
+    tcase_add_test(t, test_least_squares);
+    tcase_add_loop_test(t, test_sample_losses, 0, 4);
     suite_add_tcase(s, t);
     return s;
 }

@@ -1101,6 +1101,212 @@ START_TEST(test_csv_bad_args)
 }
 END_TEST
 
+/* ---- CSV files with real target columns (bp_csv_read_targets) ---- */
+
+static bp_status csv_targets_text(const char *text, bp_dtype dt, int header, const bp_int *cols, bp_int nt,
+                                  counter *c, bp_dataset *out, const char **path)
+{
+    const char *p = tpath("targets.csv");
+    write_text(p, text);
+    if (path)
+        *path = p;
+    const bp_allocator a = counting(c);
+    return bp_csv_read_targets(p, dt, header, cols, nt, &a, out);
+}
+
+typedef struct csv_targets_good {
+    const char *text;
+    int header;
+    bp_int cols[3];
+    bp_int nt;
+    int n, nf;
+    double X[6], T[6];
+} csv_targets_good;
+
+static const csv_targets_good good_targets[] = {
+    {"x,y1,y2\n1,2,3\n4,5,6\n", -1, {1, 2}, 2, 2, 1, {1, 4}, {2, 3, 5, 6}},
+    {"x,y1,y2\n1,2,3\n4,5,6\n", -1, {2, 1}, 2, 2, 1, {1, 4}, {3, 2, 6, 5}},            /* any order */
+    {"1,2,3,4\n5,6,7,8\n", 0, {2, 0}, 2, 2, 2, {2, 4, 6, 8}, {3, 1, 7, 5}},           /* first and middle */
+    {"0.1,0.2,-0.3\n", 0, {2}, 1, 1, 2, {0.1, 0.2}, {-0.3}},                          /* one target, last */
+    {"t,a,b\r\n0x1.8p-3, 7 ,-2e-5\r\n", -1, {0}, 1, 1, 2, {7, -2e-5}, {0.1875}},      /* CRLF, blanks, hex */
+    {"1e-40,9,8,7\n", 0, {3, 0, 2}, 3, 1, 1, {9}, {7, 1e-40, 8}},                    /* float underflow */
+};
+#define N_GOOD_TARGETS ((int)(sizeof good_targets / sizeof *good_targets))
+
+START_TEST(test_csv_targets_good)
+{
+    const csv_targets_good *g = &good_targets[_i / 2];
+    const bp_dtype dt = _i % 2 ? BP_F64 : BP_F32;
+    counter c;
+    bp_dataset d;
+    sentinel(&d);
+    const bp_status st = csv_targets_text(g->text, dt, g->header, g->cols, g->nt, &c, &d, NULL);
+    ck_assert_msg(st == BP_OK, "case %d: %s", _i / 2, bp_last_error());
+    ck_assert_int_eq(d.dtype, dt);
+    ck_assert_int_eq(d.n, g->n);
+    ck_assert_int_eq(d.n_features, g->nf);
+    ck_assert_int_eq(d.n_targets, g->nt);
+    ck_assert_ptr_null(d.labels);
+    ck_assert_int_eq(d.n_classes, 0);
+    for (int i = 0; i < g->n * g->nf; i++)
+        ck_assert_msg(getv(&d, (size_t)i) == as_dtype(dt, g->X[i]), "case %d value %d: %.17g, want %.17g", _i / 2,
+                      i, getv(&d, (size_t)i), g->X[i]);
+    for (int i = 0; i < g->n * (int)g->nt; i++) {
+        const double t = nt_get(dt, d.targets, (size_t)i);
+        ck_assert_msg(t == as_dtype(dt, g->T[i]), "case %d target %d: %.17g, want %.17g", _i / 2, i, t, g->T[i]);
+    }
+    ck_assert_int_eq(c.live, 2); /* X and the targets; the reader's own blocks freed */
+    ck_assert_ptr_eq(d.alloc.ctx, &c);
+    bp_dataset_free(&d);
+    ck_assert_int_eq(c.live, 0);
+    ck_assert_ptr_null(d.targets);
+    ck_assert_int_eq(d.n_targets, 0);
+}
+END_TEST
+
+/* Many rows (growth, chunk boundaries, the trim), every value compared bitwise with strtod's. */
+START_TEST(test_csv_targets_large)
+{
+    const int n = 5000;
+    const bp_dtype dt = _i ? BP_F64 : BP_F32;
+    const char *p = tpath("targets-large.csv");
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "y0,x0,x1,y1\n");
+    for (int i = 0; i < n; i++)
+        fprintf(f, "%.17g,%d,%.17g,%.17g\n", sin(i * 0.01), i, 1.0 / (i + 3), -i * 1e-3);
+    ck_assert_int_eq(fclose(f), 0);
+    counter c;
+    bp_dataset d;
+    const bp_allocator a = counting(&c);
+    const bp_int cols[2] = {3, 0};
+    ck_assert_int_eq(bp_csv_read_targets(p, dt, -1, cols, 2, &a, &d), BP_OK);
+    ck_assert_int_eq(d.n, n);
+    ck_assert_int_eq(d.n_features, 2);
+    ck_assert_int_eq(d.n_targets, 2);
+    long wrong = 0;
+    for (int i = 0; i < n; i++) {
+        char b0[32], b1[32], b2[32];
+        snprintf(b0, sizeof b0, "%.17g", sin(i * 0.01));
+        snprintf(b1, sizeof b1, "%.17g", 1.0 / (i + 3));
+        snprintf(b2, sizeof b2, "%.17g", -i * 1e-3);
+        wrong += getv(&d, 2 * (size_t)i) != i;
+        wrong += getv(&d, 2 * (size_t)i + 1) != as_dtype(dt, strtod(b1, NULL));
+        wrong += nt_get(dt, d.targets, 2 * (size_t)i) != as_dtype(dt, strtod(b2, NULL));
+        wrong += nt_get(dt, d.targets, 2 * (size_t)i + 1) != as_dtype(dt, strtod(b0, NULL));
+    }
+    ck_assert_msg(wrong == 0, "%ld values read wrong", wrong);
+    ck_assert_int_eq(c.live, 2);
+    bp_dataset_free(&d);
+    ck_assert_int_eq(c.live, 0);
+}
+END_TEST
+
+typedef struct csv_targets_bad {
+    const char *text;
+    bp_int cols[2];
+    bp_int nt;
+    bp_dtype dtype;
+    const char *needle1, *needle2;
+} csv_targets_bad;
+
+static const csv_targets_bad bad_targets[] = {
+    {"1,2,3\n", {4}, 1, BP_F64, ":1: field 5", "target column 4"},                  /* out of range */
+    {"1,2,3\n", {0, 3}, 2, BP_F64, ":1: field 4", "target column 3"},
+    {"1,2\n3,4\n", {1, 0}, 2, BP_F64, ":1: field 1", "no feature"},                 /* no feature left */
+    {"5\n", {0}, 1, BP_F64, ":1: field 1", "no feature"},
+    {"1,2\n3,nan\n", {1}, 1, BP_F64, ":2: field 2 (a target column)", "not a finite number"},
+    {"1,inf\n", {1}, 1, BP_F64, ":1: field 2 (a target column)", "not a finite number"},
+    {"-1e999,2\n", {0}, 1, BP_F64, ":1: field 1 (a target column)", "not a finite number"},
+    {"1,2\n3,x\n", {1}, 1, BP_F64, ":2: field 2 (a target column)", "not a number"},
+    {"1,2\n3,\n", {1}, 1, BP_F64, ":2: field 2 (a target column)", "empty"},
+    {"1,1e39\n", {1}, 1, BP_F32, ":1: field 2", "range of float"},
+    {"1,2,3\n4,5,6\n7,8\n", {2}, 1, BP_F64, ":3: field 3", "missing"},              /* ragged */
+    {"1,2,3\n4,5,6,7\n", {2}, 1, BP_F64, ":2: field 4", "unexpected"},
+    {"a,b\n", {1}, 1, BP_F64, "no data", "header"},
+};
+#define N_BAD_TARGETS ((int)(sizeof bad_targets / sizeof *bad_targets))
+
+START_TEST(test_csv_targets_bad)
+{
+    const csv_targets_bad *b = &bad_targets[_i];
+    counter c;
+    bp_dataset d;
+    sentinel(&d);
+    const char *p;
+    const bp_status st = csv_targets_text(b->text, b->dtype, -1, b->cols, b->nt, &c, &d, &p);
+    EXPECT_FAIL(st, BP_ERR_FORMAT, &d, &c, "bp_csv_read_targets: ", p, b->needle1, b->needle2);
+}
+END_TEST
+
+START_TEST(test_csv_targets_bad_args)
+{
+    const char *p = tpath("targets-args.csv");
+    write_text(p, "1,2,3\n");
+    bp_dataset d;
+    sentinel(&d);
+    counter c;
+    const bp_allocator good = counting(&c);
+    const bp_allocator no_alloc = {NULL, c_free, &c};
+    const bp_int one[1] = {2}, neg[2] = {1, -1}, dup[3] = {0, 2, 2}, dup2[3] = {2, 1, 2};
+    EXPECT_FAIL(bp_csv_read_targets(NULL, BP_F32, 0, one, 1, &good, &d), BP_ERR_ARG, &d, &c, "path");
+    EXPECT_FAIL(bp_csv_read_targets(p, BP_F32, 0, one, 1, &good, NULL), BP_ERR_ARG, NULL, &c, "out");
+    EXPECT_FAIL(bp_csv_read_targets(p, (bp_dtype)3, 0, one, 1, &good, &d), BP_ERR_ARG, &d, &c, "dtype");
+    EXPECT_FAIL(bp_csv_read_targets(p, BP_F32, 5, one, 1, &good, &d), BP_ERR_ARG, &d, &c, "header");
+    EXPECT_FAIL(bp_csv_read_targets(p, BP_F32, 0, one, 1, &no_alloc, &d), BP_ERR_ARG, &d, &c, "alloc");
+    EXPECT_FAIL(bp_csv_read_targets(p, BP_F32, 0, NULL, 1, &good, &d), BP_ERR_ARG, &d, &c, "target_cols is NULL");
+    EXPECT_FAIL(bp_csv_read_targets(p, BP_F32, 0, one, 0, &good, &d), BP_ERR_ARG, &d, &c, "n_targets (0) < 1");
+    EXPECT_FAIL(bp_csv_read_targets(p, BP_F32, 0, one, -3, &good, &d), BP_ERR_ARG, &d, &c, "n_targets (-3) < 1");
+    EXPECT_FAIL(bp_csv_read_targets(p, BP_F32, 0, neg, 2, &good, &d), BP_ERR_ARG, &d, &c, "target_cols[1] (-1) < 0");
+    ck_assert_int_eq(c.allocs, 0);
+    /* Duplicates are found in the reader's sorted copy: one allocation, freed. */
+    EXPECT_FAIL(bp_csv_read_targets(p, BP_F32, 0, dup, 3, &good, &d), BP_ERR_ARG, &d, &c,
+                "bp_csv_read_targets: target_cols[1] and target_cols[2] are both column 2");
+    EXPECT_FAIL(bp_csv_read_targets(p, BP_F32, 0, dup2, 3, &good, &d), BP_ERR_ARG, &d, &c,
+                "target_cols[0] and target_cols[2] are both column 2");
+    ck_assert_int_eq(c.allocs, 2);
+    /* NULL alloc is malloc/free. */
+    ck_assert_int_eq(bp_csv_read_targets(p, BP_F32, 0, one, 1, NULL, &d), BP_OK);
+    ck_assert_int_eq(d.n_features, 2);
+    ck_assert(nt_get(BP_F32, d.targets, 0) == 3);
+    bp_dataset_free(&d);
+}
+END_TEST
+
+/* Every allocation failing in turn: NOMEM naming the reader, nothing leaked, *out untouched; the
+ * last two (the trim of X and of the targets) have a fallback and still give the right set. */
+START_TEST(test_csv_targets_nomem)
+{
+    const char *p = tpath("targets-nomem.csv");
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 3000; i++)
+        fprintf(f, "%d,%d,%d\n", i, 2 * i, -i);
+    ck_assert_int_eq(fclose(f), 0);
+    const bp_int cols[2] = {2, 0};
+    int succeeded = 0;
+    for (long k = 1; k < 100 && !succeeded; k++) {
+        counter c;
+        bp_allocator a = counting(&c);
+        c.fail_at = k;
+        bp_dataset d;
+        sentinel(&d);
+        const bp_status st = bp_csv_read_targets(p, BP_F64, 0, cols, 2, &a, &d);
+        if (st == BP_OK) {
+            ck_assert_int_eq(d.n, 3000);
+            ck_assert(getv(&d, 2999) == 2 * 2999);
+            ck_assert(nt_get(BP_F64, d.targets, 2 * 2999) == -2999 && nt_get(BP_F64, d.targets, 2 * 2999 + 1) == 2999);
+            bp_dataset_free(&d);
+            ck_assert_int_eq(c.live, 0);
+            succeeded = c.fail_at > c.allocs;
+        } else {
+            EXPECT_FAIL(st, BP_ERR_NOMEM, &d, &c, "bp_csv_read_targets: ", p);
+        }
+    }
+    ck_assert(succeeded);
+}
+END_TEST
+
 /* ---- bp_dataset_free ---- */
 
 START_TEST(test_dataset_free)
@@ -1116,9 +1322,13 @@ START_TEST(test_dataset_free)
     z.n_features = 1;
     z.X = malloc(sizeof(double));
     z.labels = malloc(sizeof(int32_t));
-    bp_dataset_free(&z);
+    z.targets = malloc(2 * sizeof(double));
+    z.n_targets = 2;
+    bp_dataset_free(&z); /* the sanitizer's leak check sees the targets freed */
     ck_assert_ptr_null(z.X);
     ck_assert_ptr_null(z.labels);
+    ck_assert_ptr_null(z.targets);
+    ck_assert_int_eq(z.n_targets, 0);
     ck_assert_int_eq(z.n, 0);
     bp_dataset_free(&z); /* twice is harmless: the set was zeroed */
 }
@@ -1362,6 +1572,11 @@ static Suite *io_suite(void)
     tcase_add_test(csv, test_csv_missing_and_unreadable);
     tcase_add_test(csv, test_csv_nomem);
     tcase_add_test(csv, test_csv_bad_args);
+    tcase_add_loop_test(csv, test_csv_targets_good, 0, 2 * N_GOOD_TARGETS);
+    tcase_add_loop_test(csv, test_csv_targets_large, 0, 2);
+    tcase_add_loop_test(csv, test_csv_targets_bad, 0, N_BAD_TARGETS);
+    tcase_add_test(csv, test_csv_targets_bad_args);
+    tcase_add_test(csv, test_csv_targets_nomem);
     suite_add_tcase(s, csv);
 
     TCase *ds = tcase_create("dataset");

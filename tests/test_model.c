@@ -1256,7 +1256,7 @@ static const mutation MUTATIONS[] = {
     {"dtype 0", 16, 4, 0, 1, F, F, "dtype", "offset 16"},
     {"dtype 3", 16, 4, 3, 1, F, F, "dtype", "offset 16"},
     {"loss 0", 20, 4, 0, 1, F, F, "loss", "offset 20"},
-    {"loss 4", 20, 4, 4, 1, F, F, "loss", "offset 20"},
+    {"loss 5", 20, 4, 5, 1, F, F, "loss", "offset 20"},
     {"n_in 0", 24, 4, 0, 1, F, F, "n_in", "offset 24"},
     {"n_in negative", 24, 4, 0x80000000u, 1, F, F, "n_in", "offset 24"},
     {"n_in 4", 24, 4, 4, 1, F, F, "n_params", "offset 64"},

@@ -1187,7 +1187,7 @@ START_TEST(test_bad_create)
     WITH((l[0].act = BP_ACT_TANH, l[0].alpha = NAN), "layers[0].alpha");
     WITH((l[0].act = BP_ACT_ELU, l[0].alpha = INFINITY), "layers[0].alpha");
     CREATE_BAD(BP_F64, 5, 2, ok, (bp_loss)0, &a, BP_ERR_ARG, "loss");
-    CREATE_BAD(BP_F64, 5, 2, ok, (bp_loss)4, &a, BP_ERR_ARG, "loss");
+    CREATE_BAD(BP_F64, 5, 2, ok, (bp_loss)5, &a, BP_ERR_ARG, "loss");
     WITH(l[1].act = BP_ACT_SOFTMAX, "last layer");
     WITH(l[1].n_out = 1, "softmax cross-entropy needs at least 2 outputs");  /* its loss would always be 0 */
     memcpy(l, ok, sizeof l);

@@ -813,6 +813,33 @@ static void csv_read_back(fixture *f)
     check_read_back(f, CSV_FEAT, 4, csv_value);
 }
 
+/* The same file with columns 3 (feature c) and 0 (the label) read as real targets. */
+static bp_status run_csv_targets(fixture *f)
+{
+    static const bp_int cols[2] = {3, 0};
+    set_sentinel(f);
+    return bp_csv_read_targets(f->path, f->dt, -1, cols, 2, &f->a, &f->set);
+}
+
+static void csv_targets_read_back(fixture *f)
+{
+    const bp_dataset *d = &f->set;
+    static const long feature_of[4] = {0, 1, 3, 4}; /* a, b, d, e */
+    ck_assert_int_eq(d->n, f->rows);
+    ck_assert_int_eq(d->n_features, 4);
+    ck_assert_int_eq(d->n_targets, 2);
+    ck_assert_ptr_null(d->labels);
+    long wrong = 0;
+    for (long s = 0; s < d->n; s++) {
+        for (long j = 0; j < 4; j++)
+            wrong += nt_get(d->dtype, d->X, (size_t)(s * 4 + j)) != csv_value(s, feature_of[j]);
+        wrong += nt_get(d->dtype, d->targets, (size_t)(2 * s)) != csv_value(s, 2);
+        wrong += nt_get(d->dtype, d->targets, (size_t)(2 * s + 1)) != (double)(s % 4);
+    }
+    ck_assert_msg(wrong == 0, "%ld values or targets read wrong", wrong);
+    bp_dataset_free(&f->set);
+}
+
 static bp_status run_standardize(fixture *f)
 {
     tu_sentinel(f->mean, sizeof f->mean);
@@ -833,14 +860,17 @@ static void standardized(fixture *f)
     ck_assert(memcmp(f->set.X, f->X0, (size_t)CSV_ROWS * CSV_FEAT * nt_esize(f->dt)) != 0);
 }
 
-/* The CSV reader trims its values and labels to size at the end: when a copy cannot be allocated
- * it keeps the larger blocks and succeeds, so it absorbs a refusal of its last two allocations. */
+/* The CSV reader trims its values and labels (or targets) to size at the end: when a copy cannot be
+ * allocated it keeps the larger block and succeeds, so it absorbs a refusal of its last two
+ * allocations. */
 START_TEST(test_csv)
 {
     fixture f;
     fixture_make(&f, _i, 0);
     write_csv(&f);
     exercise(&f, &(nm_call){"bp_csv_read", NULL, run_csv, set_untouched, csv_read_back, 2});
+    /* Its trim of X and of the targets likewise. */
+    exercise(&f, &(nm_call){"bp_csv_read_targets", NULL, run_csv_targets, set_untouched, csv_targets_read_back, 2});
     NT_OK(run_csv(&f));
     f.X0 = nt_memdup(f.set.X, (size_t)CSV_ROWS * CSV_FEAT * nt_esize(f.dt));
     exercise(&f, &(nm_call){"bp_dataset_standardize", NULL, run_standardize, stats_untouched, standardized, 0});

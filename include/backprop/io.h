@@ -16,7 +16,8 @@ extern "C" {
 
 /** An in-memory data set: n samples of n_features values, sample-major
  * (X[n][n_features], contiguous), of the requested dtype, and n class labels
- * (NULL when the source has none). Owned by the library: free with
+ * (NULL when the source has none) or n x n_targets real targets (NULL when
+ * the source has none; bp_csv_read_targets). Owned by the library: free with
  * bp_dataset_free. */
 typedef struct bp_dataset {
     bp_dtype dtype;        /**< element type of X */
@@ -25,7 +26,10 @@ typedef struct bp_dataset {
     void *X;               /**< n x n_features values of dtype, sample-major */
     int32_t *labels;       /**< n class labels, or NULL */
     bp_int n_classes;      /**< 1 + the largest label; 0 without labels */
-    bp_allocator alloc;    /**< what X and labels were allocated with */
+    bp_allocator alloc;    /**< what X, labels and targets were allocated with */
+    void *targets;         /**< n x n_targets real targets of dtype, sample-major
+                                (targets[n][n_targets], contiguous), or NULL */
+    bp_int n_targets;      /**< targets per sample; 0 without targets */
 } bp_dataset;
 
 /** Limits a reader checks before allocating, so a hostile or corrupt header
@@ -107,6 +111,25 @@ BP_API bp_status bp_idx_read_limit(const char *images_path, const char *labels_p
 BP_API bp_status bp_csv_read(const char *path, bp_dtype dtype, int header, bp_int label_col,
                              const bp_allocator *alloc, bp_dataset *out);
 
+/** Reads a numeric CSV file, as bp_csv_read does, whose n_targets columns
+ * target_cols[j] (0-based, distinct, in any order) hold real-valued
+ * targets, for regression: the data set's targets receive them
+ * (targets[i][j] is column target_cols[j] of sample i, in `dtype`), X the
+ * other columns in file order (n_features = fields - n_targets; at least one
+ * must remain), and labels stay NULL (n_classes 0). A target is a field like
+ * any other: a finite number, within float range for BP_F32. The file's
+ * format, header detection, limits (a sample's values are its features and
+ * its targets) and memory behaviour are bp_csv_read's. Errors: BP_ERR_ARG
+ * (as bp_csv_read, and target_cols NULL, n_targets < 1, a column < 0, two
+ * equal columns: the last is found after the reader's one allocation, which
+ * is then freed), BP_ERR_FORMAT as "bp_csv_read_targets: FILE:LINE: field K:
+ * why" (a target column beyond the first line's fields, no feature column
+ * left, a bad target "(a target column)", a line with another field count),
+ * BP_ERR_IO, BP_ERR_OVERFLOW, BP_ERR_NOMEM. On error *out is untouched and
+ * nothing stays allocated. */
+BP_API bp_status bp_csv_read_targets(const char *path, bp_dtype dtype, int header, const bp_int *target_cols,
+                                     bp_int n_targets, const bp_allocator *alloc, bp_dataset *out);
+
 /** Frees what a reader allocated (through d->alloc; a set built by hand with a
  * zeroed alloc is freed with free()) and zeroes *d; NULL or a zeroed set is a
  * no-op, so freeing twice is harmless. */
@@ -135,7 +158,7 @@ BP_API bp_status bp_dataset_standardize(bp_dataset *fit, bp_dataset *other, doub
  *   8       4     format version (1 or 2; written: 2)
  *   12      4     byte order mark 0x01020304 (little-endian: 04 03 02 01)
  *   16      4     dtype (1 = float32, 2 = float64)
- *   20      4     loss (bp_loss)
+ *   20      4     loss (bp_loss, 1 .. 4)
  *   24      4     n_in
  *   28      4     n_layers (1 .. BP_NET_MAX_LAYERS)
  *   32      16 per layer: n_out (4), act (4), alpha (8, IEEE double)

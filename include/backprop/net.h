@@ -17,11 +17,22 @@ extern "C" {
 /** The loss a network is trained with. The last layer of a network whose loss
  * fuses softmax or sigmoid must have the identity activation: the loss takes
  * logits. Targets: int32_t class labels for BP_LOSS_SOFTMAX_XENT; for the
- * others, n x n_out values of the network's dtype (BCE: in [0, 1]). */
+ * others, n x n_out values of the network's dtype (BCE: in [0, 1]).
+ *
+ * The two squared errors differ only in their scale, so choose by the convention you compare
+ * with: over a batch of n samples of m outputs,
+ * \code{.unparsed}
+ *   BP_LOSS_MSE            sum_ij (y_ij - t_ij)^2 / (n m)      PyTorch's MSELoss(reduction='mean')
+ *   BP_LOSS_LEAST_SQUARES  sum_ij (y_ij - t_ij)^2 / (2 n)      least squares: half the sum over a
+ *                                                              sample's outputs, mean over samples
+ * \endcode
+ * The gradient at the outputs is 2 (y - t) / (n m) and (y - t) / n. Both report the RMSE over
+ * all elements as their metric. */
 typedef enum bp_loss {
     BP_LOSS_SOFTMAX_XENT = 1,  /**< softmax cross-entropy on logits, int32_t class labels */
     BP_LOSS_SIGMOID_BCE = 2,   /**< sigmoid binary cross-entropy on logits, targets in [0, 1] */
-    BP_LOSS_MSE = 3            /**< mean squared error over all outputs */
+    BP_LOSS_MSE = 3,           /**< mean squared error over all outputs (PyTorch's reduction='mean') */
+    BP_LOSS_LEAST_SQUARES = 4  /**< half the sum of squares over a sample's outputs, mean over samples */
 } bp_loss;
 
 /** Weight initialisations; biases start at zero. fan_in = n_in, fan_out = n_out.
@@ -168,7 +179,9 @@ BP_API bp_status bp_net_set_backend(bp_net *net, bp_backend backend);
  * BLAS runs on the calling thread alone inside each chunk. OpenBLAS's thread count is
  * process-wide: while any call above runs, it is set to 1, and it is given back as the host set
  * it when the last such call returns (calls from several threads at once agree on that), so no
- * call leaves it changed. A host thread calling BLAS meanwhile gets one BLAS thread. Orthogonal
+ * call leaves it changed. A host thread calling BLAS meanwhile gets one BLAS thread.
+ * Levenberg-Marquardt (bp_lm_fit) holds it at 1 for the whole fit, its Cholesky solves included
+ * (OpenBLAS's idle threads would otherwise spin on the cores the passes need). Orthogonal
  * init (bp_net_init) and Newton's method (bp_logreg_newton) leave it alone: they call LAPACK on
  * the calling thread with BLAS's threads as the host configured them.
  *
@@ -259,6 +272,13 @@ BP_API bp_status bp_net_eval_loss(bp_net *net, bp_int n, const void *X, bp_int l
  * gemv/ger kernels. No allocation. */
 BP_API bp_status bp_net_loss_and_grad(bp_net *net, bp_int n, const void *X, bp_int ldx,
                                       const void *targets, bp_int ldt, double *loss);
+
+/** Each sample's own loss: losses[i] (n values) is the term of sample i whose mean over the
+ * batch is the network's loss (bp_net_eval_loss): -log softmax(y_i)[c_i], the BCE summed over
+ * the sample's outputs, its squared errors' mean over the outputs (BP_LOSS_MSE) or half their
+ * sum (BP_LOSS_LEAST_SQUARES). Forward only; needs a plan. */
+BP_API bp_status bp_net_sample_losses(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *targets,
+                                      bp_int ldt, double *losses);
 
 /** The network as a differentiable function: backward from the caller's gradient dY = dL/dY
  * (n x n_out, leading dimension lddy) of the outputs of bp_net_forward, for a loss the host

@@ -69,7 +69,8 @@ module backprop
       BP_ACT_RELU = 3, BP_ACT_LEAKY_RELU = 4, BP_ACT_ELU = 5, BP_ACT_GELU = 6, BP_ACT_GELU_TANH = 7, &
       BP_ACT_SOFTPLUS = 8, BP_ACT_SOFTMAX = 9
   ! bp_loss, bp_init, bp_backend (backprop/net.h)
-  integer(c_int), parameter, public :: BP_LOSS_SOFTMAX_XENT = 1, BP_LOSS_SIGMOID_BCE = 2, BP_LOSS_MSE = 3
+  integer(c_int), parameter, public :: BP_LOSS_SOFTMAX_XENT = 1, BP_LOSS_SIGMOID_BCE = 2, BP_LOSS_MSE = 3, &
+      BP_LOSS_LEAST_SQUARES = 4
   integer(c_int), parameter, public :: BP_INIT_GLOROT_UNIFORM = 1, BP_INIT_GLOROT_NORMAL = 2, &
       BP_INIT_HE_UNIFORM = 3, BP_INIT_HE_NORMAL = 4, BP_INIT_ORTHOGONAL = 5
   integer(c_int), parameter, public :: BP_BACKEND_BLAS = 0, BP_BACKEND_NAIVE = 1
@@ -81,6 +82,9 @@ module backprop
   integer(c_int), parameter, public :: BP_SCHED_CONSTANT = 0, BP_SCHED_STEP = 1, BP_SCHED_COSINE = 2
   ! backprop/train.h
   integer(c_int), parameter, public :: BP_LOGREG_NEWTON_MAX_PARAMS = 4096
+  ! bp_lm_stop (backprop/train.h)
+  integer(c_int), parameter, public :: BP_LM_RUNNING = 0, BP_LM_MAX_ITER = 1, BP_LM_GOAL = 2, &
+      BP_LM_MIN_GRAD = 3, BP_LM_MU_MAX = 4, BP_LM_VAL_FAIL = 5, BP_LM_CALLBACK = 6
   ! bp_scale and limits (backprop/io.h)
   integer(c_int), parameter, public :: BP_SCALE_NONE = 0, BP_SCALE_UNIT = 1
   integer(c_int64_t), parameter, public :: BP_IO_MAX_VALUES = 2_c_int64_t**31, BP_IO_MAX_SAMPLES = 2_c_int64_t**28
@@ -145,6 +149,31 @@ module backprop
     integer(c_long) :: early_stop = 0
   end type
 
+  ! Levenberg-Marquardt (bp_lm_fit): the configuration, bp_lm_defaults() for
+  ! MATLAB trainlm's; the wrapper bp_lm_fit fills the validation fields.
+  type, bind(C), public :: bp_lm_config
+    integer(c_int) :: max_iter = 1000
+    real(c_double) :: goal = 0, min_grad = 1d-7, mu = 1d-3, mu_dec = 0.1d0, mu_inc = 10, mu_max = 1d10
+    integer(c_int) :: max_fail = 6
+    integer(c_int) :: n_val = 0
+    type(c_ptr) :: X_val = c_null_ptr
+    integer(c_int) :: ldx_val = 0
+    type(c_ptr) :: T_val = c_null_ptr
+    integer(c_int) :: ldt_val = 0
+    integer(c_int) :: block = 0
+    integer(c_size_t) :: max_bytes = 0
+    type(c_funptr) :: on_iter = c_null_funptr
+    type(c_ptr) :: ctx = c_null_ptr
+  end type
+
+  ! Where a Levenberg-Marquardt fit ended (bp_lm_report).
+  type, bind(C), public :: bp_lm_report
+    integer(c_int) :: iterations = 0
+    real(c_double) :: mse = 0, val_mse = 0, grad_norm = 0, mu = 0
+    integer(c_int) :: stop = 0
+    real(c_double) :: seconds = 0
+  end type
+
   ! A data set read by bp_idx_read / bp_csv_read: bp_dataset_features and
   ! bp_dataset_labels give its arrays; free it with bp_dataset_free.
   type, bind(C), public :: bp_dataset
@@ -154,6 +183,8 @@ module backprop
     type(c_ptr) :: labels = c_null_ptr
     integer(c_int) :: n_classes = 0
     type(bp_allocator) :: alloc
+    type(c_ptr) :: targets = c_null_ptr      ! n_targets x n real targets (bp_csv_read_targets)
+    integer(c_int) :: n_targets = 0
   end type
 
   ! Handles. They are plain references, like the C pointers: copying one does
@@ -208,10 +239,12 @@ module backprop
       bp_net_set_check_finite_c, bp_net_forward_c, &
       bp_net_loss_and_grad_c, bp_optim_train_step_c, bp_net_accuracy_c, bp_net_rmse_c, bp_net_gradcheck_c, &
       bp_net_predict_proba_c, bp_net_predict_class_c, bp_net_eval_loss_c, bp_net_set_standardization_c, &
-      bp_net_fit_standardization_c, bp_net_has_standardization_c, bp_net_standardization_c
+      bp_net_fit_standardization_c, bp_net_has_standardization_c, bp_net_standardization_c, &
+      bp_net_backward_c, bp_net_loss_and_grad_dx_c, bp_net_jacobian_inputs_c, bp_net_jacobian_params_c, &
+      bp_net_sample_losses_c
   public :: bp_optim_defaults, bp_optim_create_c, bp_optim_destroy_c, bp_optim_step_c, bp_optim_lr_c, &
       bp_optim_steps_c, bp_soptim_update, bp_doptim_update
-  public :: bp_train_c, bp_logreg_create_c, bp_logreg_newton_c
+  public :: bp_train_c, bp_logreg_create_c, bp_logreg_newton_c, bp_lm_defaults, bp_lm_fit_c
   public :: bp_idx_read_c, bp_csv_read_c, bp_dataset_free_c, bp_dataset_standardize_c, bp_model_save_c, &
       bp_model_load_c
 
@@ -439,6 +472,43 @@ module backprop
       real(c_double), intent(inout) :: mean(*), std(*)
       integer(c_int) :: status
     end function
+    function bp_net_sample_losses_c(net, n, X, ldx, targets, ldt, losses) bind(C, name='bp_net_sample_losses') &
+        result(status)
+      import :: c_int, c_double, c_ptr
+      type(c_ptr), value :: net, X, targets
+      integer(c_int), value :: n, ldx, ldt
+      real(c_double), intent(inout) :: losses(*)
+      integer(c_int) :: status
+    end function
+    function bp_net_backward_c(net, n, X, ldx, dY, lddy, beta, dX, lddx) bind(C, name='bp_net_backward') &
+        result(status)
+      import :: c_int, c_double, c_ptr
+      type(c_ptr), value :: net, X, dY, dX
+      integer(c_int), value :: n, ldx, lddy, lddx
+      real(c_double), value :: beta
+      integer(c_int) :: status
+    end function
+    function bp_net_loss_and_grad_dx_c(net, n, X, ldx, targets, ldt, loss, dX, lddx) &
+        bind(C, name='bp_net_loss_and_grad_dx') result(status)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net, X, targets, loss, dX
+      integer(c_int), value :: n, ldx, ldt, lddx
+      integer(c_int) :: status
+    end function
+    function bp_net_jacobian_inputs_c(net, n, X, ldx, J) bind(C, name='bp_net_jacobian_inputs') result(status)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net, X, J
+      integer(c_int), value :: n, ldx
+      integer(c_int) :: status
+    end function
+    function bp_net_jacobian_params_c(net, n, X, ldx, J, ldj) bind(C, name='bp_net_jacobian_params') &
+        result(status)
+      import :: c_int, c_size_t, c_ptr
+      type(c_ptr), value :: net, X, J
+      integer(c_int), value :: n, ldx
+      integer(c_size_t), value :: ldj
+      integer(c_int) :: status
+    end function
 
     ! backprop/optim.h
     function bp_optim_defaults(kind, lr) bind(C, name='bp_optim_defaults') result(config)
@@ -503,6 +573,18 @@ module backprop
       type(c_ptr), value :: net, opt, X, targets
       integer(c_int), value :: n, ldx, ldt
       type(bp_train_config), intent(in) :: config
+      integer(c_int) :: status
+    end function
+    function bp_lm_defaults() bind(C, name='bp_lm_defaults') result(config)
+      import :: bp_lm_config
+      type(bp_lm_config) :: config
+    end function
+    function bp_lm_fit_c(net, n, X, ldx, T, ldt, config, report) bind(C, name='bp_lm_fit') result(status)
+      import :: c_int, c_ptr, bp_lm_config, bp_lm_report
+      type(c_ptr), value :: net, X, T
+      integer(c_int), value :: n, ldx, ldt
+      type(bp_lm_config), intent(in) :: config
+      type(bp_lm_report), intent(inout) :: report
       integer(c_int) :: status
     end function
     function bp_logreg_create_c(out, dtype, n_in, n_classes, alloc) bind(C, name='bp_logreg_create') result(status)
@@ -645,10 +727,11 @@ module backprop
       bp_net_set_check_finite, bp_net_forward, bp_net_loss_and_grad, &
       bp_net_accuracy, bp_net_rmse, bp_net_gradcheck, bp_net_predict_proba, bp_net_predict_class, &
       bp_net_eval_loss, bp_net_set_standardization, bp_net_fit_standardization, bp_net_has_standardization, &
-      bp_net_standardization
+      bp_net_standardization, bp_net_backward, bp_net_loss_and_grad_dx, bp_net_jacobian_inputs, &
+      bp_net_jacobian_params, bp_net_sample_losses
   public :: bp_optim_create, bp_optim_destroy, bp_optim_step, bp_optim_train_step, bp_optim_lr, bp_optim_steps, &
       bp_optim_update
-  public :: bp_train, bp_logreg_create, bp_logreg_newton
+  public :: bp_train, bp_logreg_create, bp_logreg_newton, bp_lm_fit
   public :: bp_idx_read, bp_csv_read, bp_dataset_free, bp_dataset_standardize, bp_dataset_features, &
       bp_dataset_labels, bp_model_save, bp_model_load
 
@@ -698,6 +781,23 @@ module backprop
     module procedure bp_snet_eval_loss_labels_f, bp_dnet_eval_loss_labels_f, &
         bp_snet_eval_loss_targets_f, bp_dnet_eval_loss_targets_f
   end interface
+  interface bp_net_sample_losses
+    module procedure bp_snet_sample_losses_labels_f, bp_dnet_sample_losses_labels_f, &
+        bp_snet_sample_losses_targets_f, bp_dnet_sample_losses_targets_f
+  end interface
+  interface bp_net_backward
+    module procedure bp_snet_backward_f, bp_dnet_backward_f
+  end interface
+  interface bp_net_loss_and_grad_dx
+    module procedure bp_snet_loss_and_grad_dx_labels_f, bp_dnet_loss_and_grad_dx_labels_f, &
+        bp_snet_loss_and_grad_dx_targets_f, bp_dnet_loss_and_grad_dx_targets_f
+  end interface
+  interface bp_net_jacobian_inputs
+    module procedure bp_snet_jacobian_inputs_f, bp_dnet_jacobian_inputs_f
+  end interface
+  interface bp_net_jacobian_params
+    module procedure bp_snet_jacobian_params_f, bp_dnet_jacobian_params_f
+  end interface
   interface bp_net_fit_standardization
     module procedure bp_snet_fit_standardization_f, bp_dnet_fit_standardization_f
   end interface
@@ -706,6 +806,9 @@ module backprop
   end interface
   interface bp_train
     module procedure bp_strain_labels_f, bp_dtrain_labels_f, bp_strain_targets_f, bp_dtrain_targets_f
+  end interface
+  interface bp_lm_fit
+    module procedure bp_slm_fit_f, bp_dlm_fit_f
   end interface
   interface bp_logreg_newton
     module procedure bp_slogreg_newton_f, bp_dlogreg_newton_f

@@ -405,6 +405,148 @@
     call finish(bp_net_eval_loss_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, loss), stat)
   end subroutine
 
+  ! losses(n): each sample's own loss, over X(n_in, n) and labels(n) (bp_net_sample_losses).
+  subroutine bp_@P@net_sample_losses_labels_f(net, X, labels, losses, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int32_t), intent(in), target :: labels(:)
+    real(c_double), intent(inout) :: losses(:)
+    integer(c_int), intent(out), optional :: stat
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_net_sample_losses', net, X, bt, stat, labels=labels)) return
+    if (.not. size_is('bp_net_sample_losses', 'losses', size(losses), size(X, 2), stat)) return
+    call finish(bp_net_sample_losses_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, losses), stat)
+  end subroutine
+
+  ! The same with real targets T(n_out, n).
+  subroutine bp_@P@net_sample_losses_targets_f(net, X, T, losses, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :), T(:, :)
+    real(c_double), intent(inout) :: losses(:)
+    integer(c_int), intent(out), optional :: stat
+    type(checked_batch) :: bt
+    if (.not. batch_@P@('bp_net_sample_losses', net, X, bt, stat, T=T)) return
+    if (.not. size_is('bp_net_sample_losses', 'losses', size(losses), size(X, 2), stat)) return
+    call finish(bp_net_sample_losses_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, losses), stat)
+  end subroutine
+
+  ! Backward from the caller's gradient dY(n_out, n) = dL/dY of the outputs for X(n_in, n) (a
+  ! vector-Jacobian product): the gradient buffer gets beta G + dL/dparams (beta 0 by default:
+  ! overwrite; 1: accumulate), dX(n_in, n), if present, dL/dX of the raw inputs.
+  subroutine bp_@P@net_backward_f(net, X, dY, dX, beta, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :), dY(:, :)
+    real(@WP@), intent(inout), target, optional :: dX(:, :)
+    real(c_double), intent(in), optional :: beta
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_backward'
+    type(c_ptr) :: px, pdy, pdx
+    integer(c_int) :: ldx, lddy, lddx
+    real(c_double) :: b
+    b = 0
+    if (present(beta)) b = beta
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (.not. net_targets_@P@(fn, 'dY', net, size(X, 2), dY, pdy, lddy, stat)) return
+    if (.not. input_grad_@P@(fn, net, size(X, 2), pdx, lddx, stat, dX)) return
+    call finish(bp_net_backward_c(net%ptr, int(size(X, 2), c_int), px, ldx, pdy, lddy, b, pdx, lddx), stat)
+  end subroutine
+
+  ! dX(n_in, n) for a network's n samples, if present: its pointer and leading dimension.
+  logical function input_grad_@P@(fn, net, n, pdx, lddx, stat, dX) result(ok)
+    character(len=*), intent(in) :: fn
+    type(bp_net), intent(in) :: net
+    integer, intent(in) :: n
+    type(c_ptr), intent(out) :: pdx
+    integer(c_int), intent(out) :: lddx
+    integer(c_int), intent(out), optional :: stat
+    real(@WP@), intent(in), target, optional :: dX(:, :)
+    real(@WP@), pointer, contiguous :: v(:)
+    pdx = c_null_ptr
+    lddx = 1
+    ok = .true.
+    if (.not. present(dX)) return
+    if (c_associated(net%ptr)) ok = shape_is(fn, 'dX', shape(dX), [int(bp_net_n_in_c(net%ptr)), n], stat)
+    if (ok) ok = mat_@P@(fn, 'dX', dX, v, lddx, stat)
+    if (ok) pdx = ptr_@P@(v)
+  end function
+
+  ! bp_net_loss_and_grad with labels(n) that also writes dX(n_in, n) = dL/dX.
+  subroutine bp_@P@net_loss_and_grad_dx_labels_f(net, X, labels, dX, loss, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    integer(c_int32_t), intent(in), target :: labels(:)
+    real(@WP@), intent(inout), target :: dX(:, :)
+    real(c_double), intent(inout), target, optional :: loss
+    integer(c_int), intent(out), optional :: stat
+    type(checked_batch) :: bt
+    type(c_ptr) :: pdx, pl
+    integer(c_int) :: lddx
+    if (.not. batch_@P@('bp_net_loss_and_grad_dx', net, X, bt, stat, labels=labels)) return
+    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), pdx, lddx, stat, dX)) return
+    pl = c_null_ptr
+    if (present(loss)) pl = c_loc(loss)
+    call finish(bp_net_loss_and_grad_dx_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, pl, pdx, lddx), stat)
+  end subroutine
+
+  ! The same with real targets T(n_out, n).
+  subroutine bp_@P@net_loss_and_grad_dx_targets_f(net, X, T, dX, loss, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :), T(:, :)
+    real(@WP@), intent(inout), target :: dX(:, :)
+    real(c_double), intent(inout), target, optional :: loss
+    integer(c_int), intent(out), optional :: stat
+    type(checked_batch) :: bt
+    type(c_ptr) :: pdx, pl
+    integer(c_int) :: lddx
+    if (.not. batch_@P@('bp_net_loss_and_grad_dx', net, X, bt, stat, T=T)) return
+    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), pdx, lddx, stat, dX)) return
+    pl = c_null_ptr
+    if (present(loss)) pl = c_loc(loss)
+    call finish(bp_net_loss_and_grad_dx_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, pl, pdx, lddx), stat)
+  end subroutine
+
+  ! J(n_in, n_out, n): J(j, k, i) = dY(k, i) / dX(j, i), the Jacobian of sample i's outputs with
+  ! respect to its raw inputs (C's J[i][k][j]).
+  subroutine bp_@P@net_jacobian_inputs_f(net, X, J, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    real(@WP@), intent(inout), target, contiguous :: J(:, :, :)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_jacobian_inputs'
+    type(c_ptr) :: px, pj
+    integer(c_int) :: ldx
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (c_associated(net%ptr)) then
+      if (.not. shape_is(fn, 'J(:, :, 1)', shape(J(:, :, 1)), [int(bp_net_n_in_c(net%ptr)), &
+          int(bp_net_n_out_c(net%ptr))], stat)) return
+      if (.not. size_is(fn, 'J, 3', size(J, 3), size(X, 2), stat)) return
+    end if
+    pj = c_null_ptr
+    if (size(J) > 0) pj = c_loc(J(1, 1, 1))
+    call finish(bp_net_jacobian_inputs_c(net%ptr, int(size(X, 2), c_int), px, ldx, pj), stat)
+  end subroutine
+
+  ! Jt(n_params, n_out * n): column (i - 1) n_out + k is the gradient of output k of sample i
+  ! with respect to the parameters (C's row-major J, transposed by the view: no copy).
+  subroutine bp_@P@net_jacobian_params_f(net, X, Jt, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    real(@WP@), intent(inout), target :: Jt(:, :)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_net_jacobian_params'
+    real(@WP@), pointer, contiguous :: v(:)
+    type(c_ptr) :: px, pj
+    integer(c_int) :: ldx, ldj
+    if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
+    if (c_associated(net%ptr)) then
+      if (.not. shape_is(fn, 'Jt', shape(Jt), [int(bp_net_n_params_c(net%ptr)), &
+          int(bp_net_n_out_c(net%ptr)) * size(X, 2)], stat)) return
+    end if
+    if (.not. mat_@P@(fn, 'Jt', Jt, v, ldj, stat)) return
+    pj = ptr_@P@(v)
+    call finish(bp_net_jacobian_params_c(net%ptr, int(size(X, 2), c_int), px, ldx, pj, int(ldj, c_size_t)), stat)
+  end subroutine
+
   ! Sets the network's standardisation from the raw samples X(n_in, n).
   subroutine bp_@P@net_fit_standardization_f(net, X, stat)
     type(bp_net), intent(in) :: net
@@ -481,6 +623,37 @@
     type(checked_batch) :: bt
     if (.not. batch_@P@('bp_train', net, X, bt, stat, T=T)) return
     call run_train(net, opt, bt, epochs, batch_size, seed, shuffle, on_epoch, on_batch, stat)
+  end subroutine
+
+  ! Levenberg-Marquardt fit (bp_lm_fit) of an MSE network to X(n_in, n) and T(n_out, n);
+  ! config defaults to bp_lm_defaults(), X_val(n_in, m) and T_val(n_out, m) give a validation
+  ! set; report receives where the fit ended and why.
+  subroutine bp_@P@lm_fit_f(net, X, T, report, config, X_val, T_val, stat)
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :), T(:, :)
+    type(bp_lm_report), intent(inout) :: report
+    type(bp_lm_config), intent(in), optional :: config
+    real(@WP@), intent(in), target, optional :: X_val(:, :), T_val(:, :)
+    integer(c_int), intent(out), optional :: stat
+    character(len=*), parameter :: fn = 'bp_lm_fit'
+    type(checked_batch) :: bt, bv
+    type(bp_lm_config) :: c
+    if (.not. batch_@P@(fn, net, X, bt, stat, T=T)) return
+    c = bp_lm_defaults()
+    if (present(config)) c = config
+    if (present(X_val) .neqv. present(T_val)) then
+      call raise(BP_ERR_ARG, fn // ': X_val and T_val must both be present or both absent', stat)
+      return
+    end if
+    if (present(X_val)) then
+      if (.not. batch_@P@(fn, net, X_val, bv, stat, T=T_val)) return
+      c%n_val = bv%n
+      c%X_val = bv%px
+      c%ldx_val = bv%ldx
+      c%T_val = bv%pt
+      c%ldt_val = bv%ldt
+    end if
+    call finish(bp_lm_fit_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, c, report), stat)
   end subroutine
 
   ! Newton / IRLS fit of a logistic-regression network (bp_logreg_create) on

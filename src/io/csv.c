@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* csv.c: the numeric CSV reader: one streaming pass, every field validated, into a bp_dataset. */
+/* csv.c: the numeric CSV reader: one streaming pass, every field validated, into a bp_dataset. One
+ * parser serves both entry points: a column is a feature unless it is special, i.e. the label
+ * column (bp_csv_read) or a target column (bp_csv_read_targets). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <float.h>
@@ -15,8 +17,6 @@
 #include "backprop/io.h"
 #include "core/internal.h"
 #include "net/net_internal.h"
-
-static const char fn[] = "bp_csv_read";
 
 /* Bytes per fread; the FILE itself is unbuffered, so this is the only buffer. */
 #define CSV_CHUNK 65536
@@ -44,13 +44,25 @@ typedef enum field_kind {
     L_TOOBIG
 } field_kind;
 
+/* A column that is not a feature: the label (role ROLE_LABEL) or target j (role j >= 0). The
+ * reader keeps them sorted by column, so a line's fields, which come in order, meet them in turn. */
+enum { ROLE_FEATURE = -2, ROLE_LABEL = -1 };
+typedef struct special_col {
+    size_t col;
+    long role;
+} special_col;
+
 typedef struct csv {
+    const char *fn;        /* the public function: every message starts with it */
     const char *path;
     FILE *f;
     bp_allocator a;
     bp_dtype dtype;
     size_t esize;
     long label_col;        /* -1: none */
+    size_t n_special;      /* the label and target columns, in special[] */
+    size_t n_special_seen; /* of them, those met so far in the line being read */
+    size_t ntarg;          /* target columns */
 
     /* Input. */
     unsigned char *chunk;
@@ -70,6 +82,7 @@ typedef struct csv {
     double *row;
     size_t row_cap;
     int32_t row_label;
+    double *row_targets;   /* ntarg values: after special[] in the same block */
     size_t nf;
     size_t bad_field;      /* 1-based; 0: none */
     field_kind bad_kind;
@@ -84,8 +97,11 @@ typedef struct csv {
     /* The data set, grown geometrically. */
     void *X;
     int32_t *labels;
+    void *targets;         /* n x ntarg values of the dtype; NULL without target columns */
     size_t n, cap, nfeat;
     int32_t max_label;
+
+    special_col special[]; /* n_special entries, then ntarg doubles (row_targets) */
 } csv;
 
 static int csv_fill(csv *c)
@@ -149,6 +165,67 @@ static field_kind parse_number(char *s, size_t len, double *v)
     return F_OK;
 }
 
+/* The role of field k of the line being read; fields come in order, specials sorted by column. */
+static long role_of(csv *c, size_t k)
+{
+    if (c->n_special_seen < c->n_special && c->special[c->n_special_seen].col == k)
+        return c->special[c->n_special_seen++].role;
+    return ROLE_FEATURE;
+}
+
+/* Feature fi (field k) of the line; the first line grows the row, later lines have its width. */
+static void store_feature(csv *c, size_t k, size_t fi, double v)
+{
+    if (c->row_st != BP_OK)
+        return;
+    if (c->expect == 0 && fi >= c->row_cap) {
+        if (k >= (size_t)INT_MAX) {
+            c->row_st = bp__fail(BP_ERR_OVERFLOW, c->fn, "%s:%" PRIu64 ": more than %d fields", c->path, c->line,
+                                 INT_MAX);
+            return;
+        }
+        size_t cap = c->row_cap ? 2 * c->row_cap : 64;
+        if (cap > (size_t)INT_MAX)
+            cap = (size_t)INT_MAX;
+        double *row = grow(&c->a, c->row, c->row_cap * sizeof *row, cap * sizeof *row);
+        if (!row) {
+            c->row_st = bp__fail(BP_ERR_NOMEM, c->fn, "%s:%" PRIu64 ": allocating a row of %zu fields", c->path,
+                                 c->line, cap);
+            return;
+        }
+        c->row = row;
+        c->row_cap = cap;
+    }
+    if (fi < c->row_cap)
+        c->row[fi] = v;
+}
+
+/* A label's problem, if any; else it is stored. */
+static field_kind check_label(csv *c, double v)
+{
+    if (v < 0)
+        return L_NEGATIVE;
+    if (v > (double)CSV_LABEL_MAX)
+        return L_TOOBIG;
+    if (v != floor(v))
+        return L_NOTINT;
+    c->row_label = (int32_t)v;
+    return F_OK;
+}
+
+/* Remembers the line's first problem, with a printable excerpt of the field for the message. */
+static void note_bad_field(csv *c, size_t k, field_kind kind, size_t b, size_t e)
+{
+    c->bad_field = k + 1;
+    c->bad_kind = kind;
+    const size_t shown = e - b < 40 ? e - b : 40;
+    for (size_t i = 0; i < shown; i++) {
+        const unsigned char ch = (unsigned char)c->fb[b + i];
+        c->bad_text[i] = ch >= 0x20 && ch < 0x7F ? (char)ch : '?';
+    }
+    strcpy(c->bad_text + shown, e - b > shown ? "..." : "");
+}
+
 /* The field in fb is complete: classify it, store it, remember the line's first problem. */
 static void end_field(csv *c)
 {
@@ -161,56 +238,19 @@ static void end_field(csv *c)
 
     double v = 0;
     field_kind kind = c->flong ? F_LONG : parse_number(c->fb + b, e - b, &v);
-    const int is_label = c->label_col >= 0 && k == (size_t)c->label_col;
-    if (kind == F_OK && is_label) {
-        if (v < 0)
-            kind = L_NEGATIVE;
-        else if (v > (double)CSV_LABEL_MAX)
-            kind = L_TOOBIG;
-        else if (v != floor(v))
-            kind = L_NOTINT;
-        else
-            c->row_label = (int32_t)v;
-    } else if (kind == F_OK && c->dtype == BP_F32 && fabs(v) > FLT_MAX) {
+    const long role = role_of(c, k);
+    if (kind == F_OK && role == ROLE_LABEL)
+        kind = check_label(c, v);
+    else if (kind == F_OK && c->dtype == BP_F32 && fabs(v) > FLT_MAX)
         kind = F_FLOAT_RANGE;
-    }
-    if (!is_label && c->row_st == BP_OK) {
-        const size_t fi = c->label_col >= 0 && k > (size_t)c->label_col ? k - 1 : k;
-        if (c->expect == 0 && fi >= c->row_cap) {
-            /* Only the first line grows the row; later lines have its width. */
-            if (k >= (size_t)INT_MAX) {
-                c->row_st = bp__fail(BP_ERR_OVERFLOW, fn, "%s:%" PRIu64 ": more than %d fields", c->path, c->line,
-                                     INT_MAX);
-            } else {
-                size_t cap = c->row_cap ? 2 * c->row_cap : 64;
-                if (cap > (size_t)INT_MAX)
-                    cap = (size_t)INT_MAX;
-                double *row = grow(&c->a, c->row, c->row_cap * sizeof *row, cap * sizeof *row);
-                if (!row)
-                    c->row_st = bp__fail(BP_ERR_NOMEM, fn, "%s:%" PRIu64 ": allocating a row of %zu fields", c->path,
-                                         c->line, cap);
-                else {
-                    c->row = row;
-                    c->row_cap = cap;
-                }
-            }
-        }
-        if (c->row_st == BP_OK && fi < c->row_cap)
-            c->row[fi] = v;
-    }
+    if (role >= 0)
+        c->row_targets[role] = v;
+    else if (role == ROLE_FEATURE)
+        store_feature(c, k, k - c->n_special_seen, v);
     if (kind == F_EMPTY || kind == F_LONG || kind == F_NOTNUM)
         c->header_like = 1;
-    if (kind != F_OK && c->bad_field == 0) {
-        c->bad_field = k + 1;
-        c->bad_kind = kind;
-        /* A printable excerpt of the field for the message. */
-        const size_t shown = e - b < 40 ? e - b : 40;
-        for (size_t i = 0; i < shown; i++) {
-            const unsigned char ch = (unsigned char)c->fb[b + i];
-            c->bad_text[i] = ch >= 0x20 && ch < 0x7F ? (char)ch : '?';
-        }
-        strcpy(c->bad_text + shown, e - b > shown ? "..." : "");
-    }
+    if (kind != F_OK && c->bad_field == 0)
+        note_bad_field(c, k, kind, b, e);
     c->fl = 0;
     c->flong = 0;
 }
@@ -225,6 +265,7 @@ static int read_line(csv *c)
     c->fl = 0;
     c->flong = 0;
     c->row_label = 0;
+    c->n_special_seen = 0;
     int any = 0;
     for (uint64_t bytes = 0;; bytes++) {
         if (bytes > CSV_LINE_MAX) {
@@ -268,10 +309,19 @@ static int read_line(csv *c)
     return 1;
 }
 
+/* " (the label column)", " (a target column)" or "" for column k. */
+static const char *column_note(const csv *c, size_t k)
+{
+    for (size_t i = 0; i < c->n_special; i++)
+        if (c->special[i].col == k)
+            return c->special[i].role == ROLE_LABEL ? " (the label column)" : " (a target column)";
+    return "";
+}
+
 static bp_status field_error(const csv *c)
 {
-    const int is_label = c->label_col >= 0 && c->bad_field - 1 == (size_t)c->label_col;
-    const char *col = is_label ? " (the label column)" : "";
+    const char *const fn = c->fn;
+    const char *col = column_note(c, c->bad_field - 1);
     const char *t = c->bad_text;
     const char *p = c->path;
     const uint64_t l = c->line;
@@ -304,25 +354,27 @@ static bp_status field_error(const csv *c)
     return bp__fail(BP_ERR_FORMAT, fn, "%s:%" PRIu64 ": field %zu: invalid", p, l, k);
 }
 
-/* Room for one more sample, within the limits. */
+/* Room for one more sample, within the limits (a sample's values: its features and targets). */
 static bp_status reserve(csv *c)
 {
     if (c->n < c->cap)
         return BP_OK;
-    if (c->nfeat > SIZE_MAX / c->esize)
-        return bp__fail(BP_ERR_OVERFLOW, fn, "%s:%" PRIu64 ": %zu features overflow size_t", c->path, c->line,
-                        c->nfeat);
-    size_t max_rows = (size_t)BP_IO_MAX_VALUES / c->nfeat;
+    const char *const fn = c->fn;
+    const size_t per_row = c->nfeat + c->ntarg; /* both at most INT_MAX */
+    if (per_row > SIZE_MAX / c->esize)
+        return bp__fail(BP_ERR_OVERFLOW, fn, "%s:%" PRIu64 ": %zu values per sample overflow size_t", c->path,
+                        c->line, per_row);
+    size_t max_rows = (size_t)BP_IO_MAX_VALUES / per_row;
     if (max_rows > (size_t)BP_IO_MAX_SAMPLES)
         max_rows = (size_t)BP_IO_MAX_SAMPLES;
-    if (max_rows > SIZE_MAX / (c->nfeat * c->esize))
-        max_rows = SIZE_MAX / (c->nfeat * c->esize);
+    if (max_rows > SIZE_MAX / (per_row * c->esize))
+        max_rows = SIZE_MAX / (per_row * c->esize);
     if (c->n >= max_rows)
         return bp__fail(BP_ERR_OVERFLOW, fn,
-                        "%s:%" PRIu64 ": more than %zu samples of %zu features exceed BP_IO_MAX_SAMPLES (%" PRId64
+                        "%s:%" PRIu64 ": more than %zu samples of %zu values exceed BP_IO_MAX_SAMPLES (%" PRId64
                         ") or BP_IO_MAX_VALUES (%" PRId64 ")",
-                        c->path, c->line, max_rows, c->nfeat, (int64_t)BP_IO_MAX_SAMPLES, (int64_t)BP_IO_MAX_VALUES);
-    size_t cap = c->cap ? 2 * c->cap : (c->nfeat < 4096 ? 4096 / c->nfeat : 1);
+                        c->path, c->line, max_rows, per_row, (int64_t)BP_IO_MAX_SAMPLES, (int64_t)BP_IO_MAX_VALUES);
+    size_t cap = c->cap ? 2 * c->cap : (per_row < 4096 ? 4096 / per_row : 1);
     if (cap > max_rows)
         cap = max_rows;
     const size_t row_bytes = c->nfeat * c->esize;
@@ -337,8 +389,28 @@ static bp_status reserve(csv *c)
             return bp__fail(BP_ERR_NOMEM, fn, "%s:%" PRIu64 ": allocating %zu labels", c->path, c->line, cap);
         c->labels = labels;
     }
+    if (c->ntarg) {
+        const size_t t_bytes = c->ntarg * c->esize;
+        void *targets = grow(&c->a, c->targets, c->n * t_bytes, cap * t_bytes);
+        if (!targets)
+            return bp__fail(BP_ERR_NOMEM, fn, "%s:%" PRIu64 ": allocating %zu samples of %zu targets", c->path,
+                            c->line, cap, c->ntarg);
+        c->targets = targets;
+    }
     c->cap = cap;
     return BP_OK;
+}
+
+/* count values of the line (doubles) into row r of a sample-major array of the dtype. */
+static void put_values(const csv *c, void *dst, size_t r, const double *v, size_t count)
+{
+    if (c->dtype == BP_F32) {
+        float *x = (float *)dst + r * count;
+        for (size_t j = 0; j < count; j++)
+            x[j] = (float)v[j];
+    } else {
+        memcpy((double *)dst + r * count, v, count * sizeof(double));
+    }
 }
 
 static bp_status append_row(csv *c)
@@ -346,13 +418,9 @@ static bp_status append_row(csv *c)
     const bp_status st = reserve(c);
     if (st != BP_OK)
         return st;
-    if (c->dtype == BP_F32) {
-        float *x = (float *)c->X + c->n * c->nfeat;
-        for (size_t j = 0; j < c->nfeat; j++)
-            x[j] = (float)c->row[j];
-    } else {
-        memcpy((double *)c->X + c->n * c->nfeat, c->row, c->nfeat * sizeof(double));
-    }
+    put_values(c, c->X, c->n, c->row, c->nfeat);
+    if (c->ntarg)
+        put_values(c, c->targets, c->n, c->row_targets, c->ntarg);
     if (c->labels) {
         c->labels[c->n] = c->row_label;
         if (c->row_label > c->max_label)
@@ -362,7 +430,64 @@ static bp_status append_row(csv *c)
     return BP_OK;
 }
 
-/* Reads every line; on success c->X / c->labels hold c->n samples. */
+/* The first non-blank line fixes the columns: every special column must exist and at least one
+ * feature column remain. */
+static bp_status check_columns(const csv *c)
+{
+    const char *const fn = c->fn;
+    const int label_only = c->ntarg == 0;
+    if (c->n_special && c->special[c->n_special - 1].col >= c->nf) {
+        const special_col *s = &c->special[c->n_special - 1];
+        if (s->role == ROLE_LABEL)
+            return bp__fail(BP_ERR_FORMAT, fn,
+                            "%s:%" PRIu64 ": field %zu: label column %zu is out of range: the line has %zu field%s",
+                            c->path, c->line, s->col + 1, s->col, c->nf, c->nf == 1 ? "" : "s");
+        return bp__fail(BP_ERR_FORMAT, fn,
+                        "%s:%" PRIu64 ": field %zu: target column %zu (target %ld) is out of range: the line has %zu "
+                        "field%s",
+                        c->path, c->line, s->col + 1, s->col, s->role, c->nf, c->nf == 1 ? "" : "s");
+    }
+    if (c->n_special == c->nf && label_only)
+        return bp__fail(BP_ERR_FORMAT, fn, "%s:%" PRIu64 ": field 1: the only field is the label column: no features",
+                        c->path, c->line);
+    if (c->n_special == c->nf)
+        return bp__fail(BP_ERR_FORMAT, fn,
+                        "%s:%" PRIu64 ": field 1: each of the %zu fields is a target column: no feature column "
+                        "is left",
+                        c->path, c->line, c->nf);
+    return BP_OK;
+}
+
+/* A line whose field count differs from the first line's. */
+static bp_status count_error(const csv *c)
+{
+    const char *const fn = c->fn;
+    if (c->nf > c->expect)
+        return bp__fail(BP_ERR_FORMAT, fn,
+                        "%s:%" PRIu64 ": field %zu: unexpected: the line has %zu fields, line %" PRIu64 " has %zu",
+                        c->path, c->line, c->expect + 1, c->nf, c->first_line, c->expect);
+    return bp__fail(BP_ERR_FORMAT, fn,
+                    "%s:%" PRIu64 ": field %zu: missing: the line has %zu field%s, line %" PRIu64 " has %zu", c->path,
+                    c->line, c->nf + 1, c->nf, c->nf == 1 ? "" : "s", c->first_line, c->expect);
+}
+
+/* A line that stopped the reading: an I/O error, a size or memory failure, an endless line. */
+static bp_status line_failure(const csv *c)
+{
+    if (c->io_err) {
+        char eb[128];
+        return bp__fail(BP_ERR_IO, c->fn, "%s:%" PRIu64 ": read error: %s", c->path, c->line,
+                        bp__sys_error(c->io_err, eb, sizeof eb));
+    }
+    if (c->row_st != BP_OK)
+        return c->row_st;
+    if (c->line_long)
+        return bp__fail(BP_ERR_FORMAT, c->fn, "%s:%" PRIu64 ": the line is longer than %" PRIu64 " bytes", c->path,
+                        c->line, CSV_LINE_MAX);
+    return BP_OK;
+}
+
+/* Reads every line; on success c->X, c->labels and c->targets hold c->n samples. */
 static bp_status read_all(csv *c, int header)
 {
     /* A UTF-8 byte order mark, as spreadsheet programs write it, is not data. */
@@ -371,126 +496,143 @@ static bp_status read_all(csv *c, int header)
     int header_seen = 0;
     for (c->line = 1;; c->line++) {
         const int got = read_line(c);
-        if (c->io_err) {
-            char eb[128];
-            return bp__fail(BP_ERR_IO, fn, "%s:%" PRIu64 ": read error: %s", c->path, c->line,
-                            bp__sys_error(c->io_err, eb, sizeof eb));
-        }
-        if (c->row_st != BP_OK)
-            return c->row_st;
-        if (c->line_long)
-            return bp__fail(BP_ERR_FORMAT, fn, "%s:%" PRIu64 ": the line is longer than %" PRIu64 " bytes", c->path,
-                            c->line, CSV_LINE_MAX);
+        bp_status st = line_failure(c);
+        if (st != BP_OK)
+            return st;
         if (!got)
             break;
         if (c->nf == 1 && c->bad_field == 1 && c->bad_kind == F_EMPTY)
             continue; /* blank line */
         if (c->expect == 0) {
-            if (c->label_col >= 0 && (size_t)c->label_col >= c->nf)
-                return bp__fail(BP_ERR_FORMAT, fn,
-                                "%s:%" PRIu64 ": field %ld: label column %ld is out of range: the line has %zu "
-                                "field%s",
-                                c->path, c->line, c->label_col + 1, c->label_col, c->nf, c->nf == 1 ? "" : "s");
-            if (c->label_col >= 0 && c->nf == 1)
-                return bp__fail(BP_ERR_FORMAT, fn,
-                                "%s:%" PRIu64 ": field 1: the only field is the label column: no features", c->path,
-                                c->line);
+            if ((st = check_columns(c)) != BP_OK)
+                return st;
             c->expect = c->nf;
             c->first_line = c->line;
-            c->nfeat = c->nf - (c->label_col >= 0);
+            c->nfeat = c->nf - c->n_special;
             if (header == 1 || (header == -1 && c->header_like)) {
                 header_seen = 1;
                 continue;
             }
         } else if (c->nf != c->expect) {
-            if (c->nf > c->expect)
-                return bp__fail(BP_ERR_FORMAT, fn,
-                                "%s:%" PRIu64 ": field %zu: unexpected: the line has %zu fields, line %" PRIu64
-                                " has %zu",
-                                c->path, c->line, c->expect + 1, c->nf, c->first_line, c->expect);
-            return bp__fail(BP_ERR_FORMAT, fn,
-                            "%s:%" PRIu64 ": field %zu: missing: the line has %zu field%s, line %" PRIu64 " has %zu",
-                            c->path, c->line, c->nf + 1, c->nf, c->nf == 1 ? "" : "s", c->first_line, c->expect);
+            return count_error(c);
         }
         if (c->bad_field)
             return field_error(c);
-        const bp_status st = append_row(c);
-        if (st != BP_OK)
+        if ((st = append_row(c)) != BP_OK)
             return st;
     }
     if (c->n == 0)
-        return bp__fail(BP_ERR_FORMAT, fn, "%s: no data lines%s", c->path,
+        return bp__fail(BP_ERR_FORMAT, c->fn, "%s: no data lines%s", c->path,
                         header_seen ? " after the header" : ": the file is empty or blank");
     return BP_OK;
 }
 
-bp_status bp_csv_read(const char *path, bp_dtype dtype, int header, bp_int label_col, const bp_allocator *alloc,
-                      bp_dataset *out)
+/* A copy of p's first `bytes` bytes, p freed; p itself when no copy can be made (it serves as well). */
+static void *shrunk(const bp_allocator *a, void *p, size_t bytes)
 {
-    BP_CHECK_PTR(path);
-    BP_CHECK_PTR(out);
-    BP_REQUIRE(dtype == BP_F32 || dtype == BP_F64, BP_ERR_ARG, "dtype (%d) is neither BP_F32 (1) nor BP_F64 (2)",
-               (int)dtype);
-    BP_REQUIRE(header >= -1 && header <= 1, BP_ERR_ARG, "header (%d) is not 1, 0 or -1", header);
-    BP_REQUIRE(label_col >= -1, BP_ERR_ARG, "label_col (%d) < -1", (int)label_col);
-    BP_REQUIRE(!alloc || (alloc->alloc && alloc->free), BP_ERR_ARG, "alloc has a NULL alloc or free");
+    void *q = a->alloc(a->ctx, bytes);
+    if (!q)
+        return p;
+    memcpy(q, p, bytes);
+    a->free(a->ctx, p);
+    return q;
+}
 
-    /* Large (the field buffer): on the heap, through the allocator. */
-    const bp_allocator a = alloc ? *alloc : bp__default_allocator;
-    csv *c = a.alloc(a.ctx, sizeof *c);
+/* Gives back the unused growth room of X, the labels and the targets. */
+static void trim(csv *c)
+{
+    if (c->cap == c->n)
+        return;
+    c->X = shrunk(&c->a, c->X, c->n * c->nfeat * c->esize);
+    if (c->labels)
+        c->labels = shrunk(&c->a, c->labels, c->n * sizeof *c->labels);
+    if (c->targets)
+        c->targets = shrunk(&c->a, c->targets, c->n * c->ntarg * c->esize);
+}
+
+static int cmp_special(const void *a, const void *b)
+{
+    const size_t x = ((const special_col *)a)->col, y = ((const special_col *)b)->col;
+    return (x > y) - (x < y);
+}
+
+/* The reader's state with its special columns sorted (the label, targets[0 .. n_targets)), or NULL
+ * when it cannot be allocated. */
+static csv *csv_new(const bp_allocator *a, long label_col, const bp_int *targets, size_t n_targets)
+{
+    const size_t n_special = n_targets + (label_col >= 0);
+    csv *c = a->alloc(a->ctx, sizeof *c + n_special * sizeof(special_col) + n_targets * sizeof(double));
     if (!c)
-        return bp__fail(BP_ERR_NOMEM, fn, "%s: allocating the reader", path);
+        return NULL;
     memset(c, 0, sizeof *c);
-    c->path = path;
-    c->a = a;
-    c->dtype = dtype;
-    c->esize = dtype == BP_F32 ? sizeof(float) : sizeof(double);
+    c->a = *a;
     c->label_col = label_col;
+    c->n_special = n_special;
+    c->ntarg = n_targets;
+    c->row_targets = (double *)(void *)(c->special + n_special);
     c->row_st = BP_OK;
+    for (size_t j = 0; j < n_targets; j++)
+        c->special[j] = (special_col){(size_t)targets[j], (long)j};
+    if (label_col >= 0)
+        c->special[n_targets] = (special_col){(size_t)label_col, ROLE_LABEL};
+    qsort(c->special, n_special, sizeof *c->special, cmp_special);
+    return c;
+}
 
-    bp_status st;
-    c->chunk = a.alloc(a.ctx, CSV_CHUNK);
-    if (!c->chunk) {
-        st = bp__fail(BP_ERR_NOMEM, fn, "%s: allocating a %d-byte read buffer", path, CSV_CHUNK);
-        goto done;
-    }
+/* Opens the file (a regular one), reads it and trims the arrays. */
+static bp_status read_file(csv *c, int header)
+{
+    const char *const fn = c->fn, *const path = c->path;
+    c->chunk = c->a.alloc(c->a.ctx, CSV_CHUNK);
+    if (!c->chunk)
+        return bp__fail(BP_ERR_NOMEM, fn, "%s: allocating a %d-byte read buffer", path, CSV_CHUNK);
     errno = 0;
     c->f = fopen(path, "rb");
     if (!c->f) {
         char eb[128];
-        st = bp__fail(BP_ERR_IO, fn, "%s: cannot open: %s", path, bp__sys_error(errno, eb, sizeof eb));
-        goto done;
+        return bp__fail(BP_ERR_IO, fn, "%s: cannot open: %s", path, bp__sys_error(errno, eb, sizeof eb));
     }
     struct stat sb;
-    if (fstat(fileno(c->f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        st = bp__fail(BP_ERR_IO, fn, "%s: not a regular file (a device, pipe or directory): the reader needs a "
-                                     "file that ends", path);
-        goto done;
-    }
+    if (fstat(fileno(c->f), &sb) != 0 || !S_ISREG(sb.st_mode))
+        return bp__fail(BP_ERR_IO, fn, "%s: not a regular file (a device, pipe or directory): the reader needs a "
+                                       "file that ends", path);
     setvbuf(c->f, NULL, _IONBF, 0); /* the chunk is the buffer */
-    st = read_all(c, header);
-    if (st == BP_OK && c->cap > c->n) {
-        /* Give back the unused growth room; if that copy cannot be made, the larger block serves as well. */
-        void *X = a.alloc(a.ctx, c->n * c->nfeat * c->esize);
-        int32_t *labels = c->labels ? a.alloc(a.ctx, c->n * sizeof *labels) : NULL;
-        if (X && (labels || !c->labels)) {
-            memcpy(X, c->X, c->n * c->nfeat * c->esize);
-            a.free(a.ctx, c->X);
-            c->X = X;
-            if (labels) {
-                memcpy(labels, c->labels, c->n * sizeof *labels);
-                a.free(a.ctx, c->labels);
-                c->labels = labels;
-            }
-        } else {
-            if (X)
-                a.free(a.ctx, X);
-            if (labels)
-                a.free(a.ctx, labels);
-        }
-    }
+    const bp_status st = read_all(c, header);
+    if (st == BP_OK)
+        trim(c);
+    return st;
+}
 
-done:
+/* Two target columns that are the same: found in the reader's sorted copy (sorting needs memory, so
+ * this is the one argument checked after an allocation; a long list costs n log n, not n^2). */
+static bp_status check_distinct(const char *fn, const csv *c)
+{
+    for (size_t i = 1; i < c->n_special; i++)
+        BP_REQUIRE(c->special[i].col != c->special[i - 1].col, BP_ERR_ARG,
+                   "target_cols[%ld] and target_cols[%ld] are both column %zu: target columns must be distinct",
+                   c->special[i - 1].role < c->special[i].role ? c->special[i - 1].role : c->special[i].role,
+                   c->special[i - 1].role < c->special[i].role ? c->special[i].role : c->special[i - 1].role,
+                   c->special[i].col);
+    return BP_OK;
+}
+
+/* Both readers, their arguments checked: a label column (-1: none) and n_targets target columns,
+ * all distinct. */
+static bp_status csv_read(const char *fn, const char *path, bp_dtype dtype, int header, long label_col,
+                          const bp_int *targets, size_t n_targets, const bp_allocator *alloc, bp_dataset *out)
+{
+    /* Large (the field buffer): on the heap, through the allocator. */
+    const bp_allocator a = alloc ? *alloc : bp__default_allocator;
+    csv *c = csv_new(&a, label_col, targets, n_targets);
+    if (!c)
+        return bp__fail(BP_ERR_NOMEM, fn, "%s: allocating the reader", path);
+    c->fn = fn;
+    c->path = path;
+    c->dtype = dtype;
+    c->esize = dtype == BP_F32 ? sizeof(float) : sizeof(double);
+    bp_status st = check_distinct(fn, c);
+    if (st == BP_OK)
+        st = read_file(c, header);
     if (c->f)
         fclose(c->f);
     if (c->chunk)
@@ -498,19 +640,52 @@ done:
     if (c->row)
         a.free(a.ctx, c->row);
     if (st == BP_OK) {
-        out->dtype = dtype;
-        out->n = (bp_int)c->n;
-        out->n_features = (bp_int)c->nfeat;
-        out->X = c->X;
-        out->labels = c->labels;
-        out->n_classes = c->labels ? c->max_label + 1 : 0;
-        out->alloc = a;
+        *out = (bp_dataset){.dtype = dtype, .n = (bp_int)c->n, .n_features = (bp_int)c->nfeat, .X = c->X,
+                            .labels = c->labels, .n_classes = c->labels ? c->max_label + 1 : 0, .alloc = a,
+                            .targets = c->targets, .n_targets = (bp_int)c->ntarg};
     } else {
-        if (c->X)
-            a.free(a.ctx, c->X);
-        if (c->labels)
-            a.free(a.ctx, c->labels);
+        void *const blocks[] = {c->X, c->labels, c->targets};
+        for (size_t i = 0; i < 3; i++)
+            if (blocks[i])
+                a.free(a.ctx, blocks[i]);
     }
     a.free(a.ctx, c);
     return st;
+}
+
+/* The checks both readers share. */
+static bp_status check_common(const char *fn, const char *path, bp_dtype dtype, int header,
+                              const bp_allocator *alloc, const bp_dataset *out)
+{
+    BP_CHECK_PTR(path);
+    BP_CHECK_PTR(out);
+    BP_REQUIRE(dtype == BP_F32 || dtype == BP_F64, BP_ERR_ARG, "dtype (%d) is neither BP_F32 (1) nor BP_F64 (2)",
+               (int)dtype);
+    BP_REQUIRE(header >= -1 && header <= 1, BP_ERR_ARG, "header (%d) is not 1, 0 or -1", header);
+    BP_REQUIRE(!alloc || (alloc->alloc && alloc->free), BP_ERR_ARG, "alloc has a NULL alloc or free");
+    return BP_OK;
+}
+
+bp_status bp_csv_read(const char *path, bp_dtype dtype, int header, bp_int label_col, const bp_allocator *alloc,
+                      bp_dataset *out)
+{
+    static const char fn[] = "bp_csv_read";
+    TRY(check_common(fn, path, dtype, header, alloc, out));
+    BP_REQUIRE(label_col >= -1, BP_ERR_ARG, "label_col (%d) < -1", (int)label_col);
+    return csv_read(fn, path, dtype, header, label_col, NULL, 0, alloc, out);
+}
+
+
+bp_status bp_csv_read_targets(const char *path, bp_dtype dtype, int header, const bp_int *target_cols,
+                              bp_int n_targets, const bp_allocator *alloc, bp_dataset *out)
+{
+    static const char fn[] = "bp_csv_read_targets";
+    TRY(check_common(fn, path, dtype, header, alloc, out));
+    BP_CHECK_PTR(target_cols);
+    BP_REQUIRE(n_targets >= 1, BP_ERR_ARG, "n_targets (%d) < 1", (int)n_targets);
+    BP_REQUIRE((size_t)n_targets <= (SIZE_MAX - sizeof(csv)) / (sizeof(special_col) + sizeof(double)),
+               BP_ERR_OVERFLOW, "n_targets (%d): the reader's copy of the columns overflows size_t", (int)n_targets);
+    for (bp_int j = 0; j < n_targets; j++)
+        BP_REQUIRE(target_cols[j] >= 0, BP_ERR_ARG, "target_cols[%d] (%d) < 0", (int)j, (int)target_cols[j]);
+    return csv_read(fn, path, dtype, header, -1, target_cols, (size_t)n_targets, alloc, out);
 }

@@ -19,6 +19,8 @@ void bp_dataset_free(bp_dataset *d)
         a.free(a.ctx, d->X);
     if (d->labels)
         a.free(a.ctx, d->labels);
+    if (d->targets)
+        a.free(a.ctx, d->targets);
     memset(d, 0, sizeof *d);
 }
 

@@ -402,6 +402,8 @@ done:
     out->labels = labels.p;
     out->n_classes = labels.p ? max_label + 1 : 0;
     out->alloc = a;
+    out->targets = NULL; /* IDX files hold no real targets */
+    out->n_targets = 0;
     return BP_OK;
 }
 

@@ -102,8 +102,8 @@ static bp_status check_fixed(const char *fn, const char *path, const unsigned ch
                "'%s': dtype %lu at offset %d is neither 1 (float32) nor 2 (float64)", path,
                (unsigned long)dtype, OFF_DTYPE);
     const uint32_t loss = get32(b + OFF_LOSS);
-    BP_REQUIRE(loss == BP_LOSS_SOFTMAX_XENT || loss == BP_LOSS_SIGMOID_BCE || loss == BP_LOSS_MSE,
-               BP_ERR_FORMAT, "'%s': loss %lu at offset %d is not a bp_loss (1, 2 or 3)", path,
+    BP_REQUIRE(loss == BP_LOSS_SOFTMAX_XENT || loss == BP_LOSS_SIGMOID_BCE || bp__loss_squared((bp_loss)loss),
+               BP_ERR_FORMAT, "'%s': loss %lu at offset %d is not a bp_loss (1 .. 4)", path,
                (unsigned long)loss, OFF_LOSS);
     const uint32_t n_in = get32(b + OFF_N_IN);
     BP_REQUIRE(n_in >= 1 && n_in <= INT_MAX, BP_ERR_FORMAT, "'%s': n_in %lu at offset %d is not in [1, %d]",
@@ -326,7 +326,7 @@ static bp_status decode_optim(const char *fn, const char *path, int fd, const mo
     const uint64_t off = h->sec[i].off;
     TRY(read_values(fn, path, fd, off, OPTM_HEAD_BYTES, 1, b, crc));
     bp_optim_config c;
-    long steps;
+    long steps = 0;
     TRY(decode_optim_config(fn, path, b, off, &c, &steps));
     bp_optim *opt = NULL;
     const bp_status st = bp_optim_create(&opt, net, &c);

@@ -106,7 +106,7 @@ static bp_status run_batch(bp_net *net, const char *fn, bp_int n, const T *X, bp
         else
             TRY(locate_rows(net, &b, start, X, ldx, idx, targets, ldt));
         TRY(IPFX(run_micro)(net, fn, &b, mode, hook, loss));
-        if (correct && net->loss != BP_LOSS_MSE)
+        if (correct && !bp__loss_squared(net->loss))
             *correct += count_correct(net, &b);
     }
     return BP_OK;

@@ -79,6 +79,21 @@ typedef struct loss_step {
     double *part;    /* each chunk's part of the mean loss */
 } loss_step;
 
+/* The least-squares loss of n rows (BP_LOSS_LEAST_SQUARES): *loss = sum (y - t)^2 / (2 divisor)
+ * (summed in double), dY = (y - t) / divisor when dY is not NULL. */
+static void half_squares(bp_int n, bp_int m, const T *Y, const T *tgt, bp_int ldt, T divisor, double *loss, T *dY)
+{
+    double sum = 0;
+    for (bp_int r = 0; r < n; r++)
+        for (bp_int j = 0; j < m; j++) {
+            const T d = Y[(size_t)r * (size_t)m + (size_t)j] - tgt[(size_t)r * (size_t)ldt + (size_t)j];
+            sum += (double)d * d;
+            if (dY)
+                dY[(size_t)r * (size_t)m + (size_t)j] = d / divisor;
+        }
+    *loss = sum / (2.0 * divisor);
+}
+
 static bp_status loss_chunk(const void *ctx, bp_int c)
 {
     const loss_step *s = ctx;
@@ -94,6 +109,9 @@ static bp_status loss_chunk(const void *ctx, bp_int c)
         return s->k->softmax_xent(r1 - r0, s->n_out, Y, s->n_out, b->labels + r0, b->divisor, part, dY, s->n_out);
     case BP_LOSS_SIGMOID_BCE:
         return s->k->sigmoid_bce(r1 - r0, s->n_out, Y, s->n_out, tgt, b->ldt, b->divisor, part, dY, s->n_out);
+    case BP_LOSS_LEAST_SQUARES:
+        half_squares(r1 - r0, s->n_out, Y, tgt, b->ldt, b->divisor, part, dY);
+        return BP_OK;
     case BP_LOSS_MSE:
         break;
     }

@@ -46,7 +46,7 @@ static void score_rows(const bp_net *net, bp_int m, const T *Y, const void *targ
     const bp_int n_out = net->layers[net->n_layers - 1].n_out;
     for (bp_int r = 0; r < m; r++) {
         const T *y = Y + (size_t)r * (size_t)n_out;
-        if (net->loss == BP_LOSS_MSE) {
+        if (bp__loss_squared(net->loss)) {
             const T *t = (const T *)targets + (size_t)r * (size_t)ldt;
             for (bp_int j = 0; j < n_out; j++)
                 *acc += ((double)y[j] - t[j]) * ((double)y[j] - t[j]);
@@ -68,7 +68,7 @@ static bp_status evaluate(bp_net *net, const char *fn, bp_int n, const T *X, bp_
     for (bp_int start = 0; start < n; start += net->mb) {
         const bp_int m = n - start < net->mb ? n - start : net->mb;
         TRY(forward_micro(net, fn, m, X + (size_t)start * (size_t)ldx, ldx, Y, last->n_out));
-        const void *t = net->loss == BP_LOSS_MSE ? (const void *)((const T *)targets + (size_t)start * (size_t)ldt)
+        const void *t = bp__loss_squared(net->loss) ? (const void *)((const T *)targets + (size_t)start * (size_t)ldt)
                                                  : (const void *)((const int32_t *)targets + start);
         score_rows(net, m, Y, t, ldt, acc, confusion);
     }
@@ -87,7 +87,7 @@ bp_status IPFX(net_evaluate)(bp_net *net, const char *fn, bp_int n, const void *
     bp__blas_serial_end();
     if (st != BP_OK)
         return st;
-    *metric = n == 0 ? 0 : net->loss != BP_LOSS_MSE ? acc / n : sqrt(acc / ((double)n * n_out));
+    *metric = n == 0 ? 0 : !bp__loss_squared(net->loss) ? acc / n : sqrt(acc / ((double)n * n_out));
     return BP_OK;
 }
 
@@ -98,7 +98,7 @@ static bp_status predict_micro(bp_net *net, const char *fn, bp_int m, const T *X
     const bp__layer *last = &net->layers[net->n_layers - 1];
     if (P) {
         TRY(forward_micro(net, fn, m, X, ldx, P, ldp));
-        if (net->loss != BP_LOSS_MSE)
+        if (!bp__loss_squared(net->loss))
             cores_of(net)->bias_act(net->loss == BP_LOSS_SOFTMAX_XENT ? BP_ACT_SOFTMAX : BP_ACT_SIGMOID, 0, m,
                                     last->n_out, NULL, NULL, 0, P, ldp);
         return BP_OK;
@@ -121,6 +121,57 @@ bp_status IPFX(net_predict)(bp_net *net, const char *fn, bp_int n, const void *X
         const bp_int m = n - start < net->mb ? n - start : net->mb;
         st = predict_micro(net, fn, m, (const T *)X + (size_t)start * (size_t)ldx, ldx,
                            P ? (T *)P + (size_t)start * (size_t)ldp : NULL, ldp, classes ? classes + start : NULL);
+    }
+    bp__blas_serial_end();
+    return st;
+}
+
+/* Each of m rows' own loss, outputs in Y (n_out each): the loss kernel on the row alone with
+ * divisor 1 (least squares: half its sum of squares). */
+static bp_status row_losses(const bp_net *net, bp_int m, const T *Y, const void *targets, bp_int ldt, double *out)
+{
+    const IPFX(cores) *k = cores_of(net);
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    for (bp_int r = 0; r < m; r++) {
+        const T *y = Y + (size_t)r * (size_t)n_out;
+        const T *t = net->loss == BP_LOSS_SOFTMAX_XENT ? NULL : (const T *)targets + (size_t)r * (size_t)ldt;
+        switch (net->loss) {
+        case BP_LOSS_SOFTMAX_XENT:
+            TRY(k->softmax_xent(1, n_out, y, n_out, (const int32_t *)targets + r, 1, &out[r], NULL, n_out));
+            break;
+        case BP_LOSS_SIGMOID_BCE:
+            TRY(k->sigmoid_bce(1, n_out, y, n_out, t, ldt, 1, &out[r], NULL, n_out));
+            break;
+        case BP_LOSS_MSE:
+            TRY(k->mse(1, n_out, y, n_out, t, ldt, 1, &out[r], NULL, n_out));
+            break;
+        case BP_LOSS_LEAST_SQUARES: {
+            double s = 0;
+            for (bp_int j = 0; j < n_out; j++)
+                s += ((double)y[j] - t[j]) * ((double)y[j] - t[j]);
+            out[r] = s / 2;
+            break;
+        }
+        }
+    }
+    return BP_OK;
+}
+
+bp_status IPFX(net_sample_losses)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx,
+                                  const void *targets, bp_int ldt, double *losses)
+{
+    const bp__layer *last = &net->layers[net->n_layers - 1];
+    T *Y = ARENA(net, last->y_off);
+    const int labels = net->loss == BP_LOSS_SOFTMAX_XENT;
+    bp_status st = BP_OK;
+    bp__blas_serial_begin();
+    for (bp_int start = 0; start < n && st == BP_OK; start += net->mb) {
+        const bp_int m = n - start < net->mb ? n - start : net->mb;
+        const void *t = labels ? (const void *)((const int32_t *)targets + start)
+                               : (const void *)((const T *)targets + (size_t)start * (size_t)ldt);
+        st = forward_micro(net, fn, m, (const T *)X + (size_t)start * (size_t)ldx, ldx, Y, last->n_out);
+        if (st == BP_OK)
+            st = row_losses(net, m, Y, t, ldt, losses + start);
     }
     bp__blas_serial_end();
     return st;

@@ -115,7 +115,7 @@ bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_laye
     BP_REQUIRE(n_layers >= 1 && n_layers <= BP_NET_MAX_LAYERS, BP_ERR_ARG,
                "n_layers (%d) is not in [1, %d]", (int)n_layers, BP_NET_MAX_LAYERS);
     BP_CHECK_PTR(layers);
-    BP_REQUIRE(loss == BP_LOSS_SOFTMAX_XENT || loss == BP_LOSS_SIGMOID_BCE || loss == BP_LOSS_MSE,
+    BP_REQUIRE(loss == BP_LOSS_SOFTMAX_XENT || loss == BP_LOSS_SIGMOID_BCE || bp__loss_squared(loss),
                BP_ERR_ARG, "loss (%d) is not a bp_loss", (int)loss);
     BP_REQUIRE(!alloc || (alloc->alloc && alloc->free), BP_ERR_ARG, "alloc has a NULL alloc or free");
     size_t n_params = 0;
@@ -133,7 +133,7 @@ bp_status bp_net_create(bp_net **out, bp_dtype dtype, bp_int n_in, bp_int n_laye
     BP_REQUIRE(loss != BP_LOSS_SOFTMAX_XENT || layers[n_layers - 1].n_out >= 2, BP_ERR_ARG,
                "softmax cross-entropy needs at least 2 outputs: with one, the loss is 0 whatever the weights "
                "(for two classes use 2 outputs, or sigmoid BCE with 1)");
-    BP_REQUIRE(loss == BP_LOSS_MSE || layers[n_layers - 1].act == BP_ACT_IDENTITY, BP_ERR_ARG,
+    BP_REQUIRE(bp__loss_squared(loss) || layers[n_layers - 1].act == BP_ACT_IDENTITY, BP_ERR_ARG,
                "the last layer's activation must be BP_ACT_IDENTITY: the %s loss takes logits",
                loss == BP_LOSS_SOFTMAX_XENT ? "softmax cross-entropy" : "sigmoid BCE");
 

@@ -86,7 +86,7 @@ bp_status bp_net_accuracy(bp_net *net, bp_int n, const void *X, bp_int ldx, cons
     const char *fn = __func__;
     TRY(bp__check_pass(fn, net, n, X, ldx));
     BP_CHECK_PTR(accuracy);
-    BP_REQUIRE(net->loss != BP_LOSS_MSE, BP_ERR_ARG, "the network's loss is MSE: use bp_net_rmse");
+    BP_REQUIRE(!bp__loss_squared(net->loss), BP_ERR_ARG, "the network's loss is a squared error (MSE): use bp_net_rmse");
     BP_REQUIRE(net->loss == BP_LOSS_SOFTMAX_XENT || net->layers[net->n_layers - 1].n_out == 1,
                BP_ERR_UNSUPPORTED, "accuracy of a sigmoid BCE network needs one output");
     TRY(bp__check_targets(fn, net, n, labels, 0, 1));
@@ -99,7 +99,7 @@ bp_status bp_net_rmse(bp_net *net, bp_int n, const void *X, bp_int ldx, const vo
     const char *fn = __func__;
     TRY(bp__check_pass(fn, net, n, X, ldx));
     BP_CHECK_PTR(rmse);
-    BP_REQUIRE(net->loss == BP_LOSS_MSE, BP_ERR_ARG, "the network's loss is not MSE: use bp_net_accuracy");
+    BP_REQUIRE(bp__loss_squared(net->loss), BP_ERR_ARG, "the network's loss is not MSE or least squares: use bp_net_accuracy");
     TRY(bp__check_targets(fn, net, n, targets, ldt, 0));
     return DISPATCH(net, net_evaluate)(net, fn, n, X, ldx, targets, ldt, rmse, NULL);
 }
@@ -120,7 +120,8 @@ bp_status bp_net_predict_class(bp_net *net, bp_int n, const void *X, bp_int ldx,
 {
     const char *fn = __func__;
     TRY(bp__check_pass(fn, net, n, X, ldx));
-    BP_REQUIRE(net->loss != BP_LOSS_MSE, BP_ERR_ARG, "the network's loss is MSE: it predicts values, not classes");
+    BP_REQUIRE(!bp__loss_squared(net->loss), BP_ERR_ARG,
+               "the network's loss is a squared error (MSE): it predicts values, not classes");
     BP_REQUIRE(n == 0 || classes != NULL, BP_ERR_ARG, "classes is NULL");
     return DISPATCH(net, net_predict)(net, fn, n, X, ldx, NULL, 0, classes);
 }
@@ -133,6 +134,16 @@ bp_status bp_net_eval_loss(bp_net *net, bp_int n, const void *X, bp_int ldx, con
     BP_CHECK_PTR(loss);
     TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
     return DISPATCH(net, net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_LOSS_ONLY, NULL, NULL, loss, NULL);
+}
+
+bp_status bp_net_sample_losses(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *targets, bp_int ldt,
+                               double *losses)
+{
+    const char *fn = __func__;
+    TRY(bp__check_pass(fn, net, n, X, ldx));
+    BP_REQUIRE(n == 0 || losses != NULL, BP_ERR_ARG, "losses is NULL");
+    TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
+    return DISPATCH(net, net_sample_losses)(net, fn, n, X, ldx, targets, ldt, losses);
 }
 
 bp_status bp_net_gradcheck(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *targets,

@@ -65,6 +65,9 @@ struct bp__grad_hook {
                                     int64_t *confusion);                                        \
     bp_status bp__##p##net_predict(bp_net *net, const char *fn, bp_int n, const void *X,        \
                                    bp_int ldx, void *P, bp_int ldp, int32_t *classes);         \
+    bp_status bp__##p##net_sample_losses(bp_net *net, const char *fn, bp_int n, const void *X,  \
+                                         bp_int ldx, const void *targets, bp_int ldt,          \
+                                         double *losses);                                      \
     bp_status bp__##p##net_gradcheck(bp_net *net, const char *fn, bp_int n, const void *X,      \
                                      bp_int ldx, const void *targets, bp_int ldt, double h,      \
                                      double *max_rel_err, size_t *worst);                       \

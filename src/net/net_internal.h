@@ -83,6 +83,13 @@ extern const bp_allocator bp__default_allocator;
 /* Nonzero when every element of the n values is finite. */
 int bp__all_finite(bp_dtype dtype, size_t n, const void *x);
 
+/* Nonzero for the squared-error losses (BP_LOSS_MSE, BP_LOSS_LEAST_SQUARES): real outputs
+ * against real targets, the RMSE as their metric, no classes. */
+static inline int bp__loss_squared(bp_loss loss)
+{
+    return loss == BP_LOSS_MSE || loss == BP_LOSS_LEAST_SQUARES;
+}
+
 /* Below this standard deviation a feature is only centred: dividing would blow up rounding
  * noise. */
 #define BP_STD_FLOOR 1e-12

@@ -49,9 +49,11 @@ typedef struct run {
 /* The metric of `correct` predictions (or, for MSE, of the mean loss) over n samples. */
 static double metric_of(const bp_net *net, double mean_loss, int64_t correct, bp_int n)
 {
+    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
     if (net->loss == BP_LOSS_MSE)
         return sqrt(mean_loss);
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    if (net->loss == BP_LOSS_LEAST_SQUARES)  /* mean_loss = sum / (2 n): the RMSE over n n_out elements */
+        return sqrt(2 * mean_loss / n_out);
     return net->loss == BP_LOSS_SOFTMAX_XENT ? (double)correct / n : (double)correct / ((double)n * n_out);
 }
 

@@ -21,13 +21,14 @@ int bpt_constants(int *out, int max)
         BP_ERR_UNSUPPORTED,
         BP_ACT_IDENTITY, BP_ACT_SIGMOID, BP_ACT_TANH, BP_ACT_RELU, BP_ACT_LEAKY_RELU, BP_ACT_ELU,
         BP_ACT_GELU, BP_ACT_GELU_TANH, BP_ACT_SOFTPLUS, BP_ACT_SOFTMAX,
-        BP_LOSS_SOFTMAX_XENT, BP_LOSS_SIGMOID_BCE, BP_LOSS_MSE,
+        BP_LOSS_SOFTMAX_XENT, BP_LOSS_SIGMOID_BCE, BP_LOSS_MSE, BP_LOSS_LEAST_SQUARES,
         BP_INIT_GLOROT_UNIFORM, BP_INIT_GLOROT_NORMAL, BP_INIT_HE_UNIFORM, BP_INIT_HE_NORMAL,
         BP_INIT_ORTHOGONAL,
         BP_BACKEND_BLAS, BP_BACKEND_NAIVE, BP_NET_MAX_LAYERS, BP_NET_MAX_THREADS,
         BP_OPT_SGD, BP_OPT_MOMENTUM, BP_OPT_NESTEROV, BP_OPT_ADAM, BP_OPT_ADAMW,
         BP_SCHED_CONSTANT, BP_SCHED_STEP, BP_SCHED_COSINE,
         BP_LOGREG_NEWTON_MAX_PARAMS, BP_SCALE_NONE, BP_SCALE_UNIT, BP_MODEL_FORMAT_VERSION,
+        BP_LM_RUNNING, BP_LM_MAX_ITER, BP_LM_GOAL, BP_LM_MIN_GRAD, BP_LM_MU_MAX, BP_LM_VAL_FAIL, BP_LM_CALLBACK,
     };
     const int n = (int)(sizeof v / sizeof v[0]);
     for (int i = 0; i < n && i < max; i++)
@@ -45,6 +46,8 @@ int bpt_struct_sizes(size_t *out, int max)
         offsetof(bp_optim_config, lr_min), offsetof(bp_train_config, seed), offsetof(bp_train_config, ctx),
         offsetof(bp_dataset, X), offsetof(bp_dataset, n_classes), offsetof(bp_dataset, alloc),
         offsetof(bp_epoch_report, best), offsetof(bp_train_config, state), offsetof(bp_train_config, early_stop),
+        offsetof(bp_dataset, targets), offsetof(bp_dataset, n_targets),
+        sizeof(bp_lm_config), sizeof(bp_lm_report), offsetof(bp_lm_config, max_bytes), offsetof(bp_lm_report, seconds),
     };
     const int n = (int)(sizeof v / sizeof v[0]);
     for (int i = 0; i < n && i < max; i++)

@@ -29,22 +29,25 @@ program test_api
       BP_ERR_UNSUPPORTED, &
       BP_ACT_IDENTITY, BP_ACT_SIGMOID, BP_ACT_TANH, BP_ACT_RELU, BP_ACT_LEAKY_RELU, BP_ACT_ELU, &
       BP_ACT_GELU, BP_ACT_GELU_TANH, BP_ACT_SOFTPLUS, BP_ACT_SOFTMAX, &
-      BP_LOSS_SOFTMAX_XENT, BP_LOSS_SIGMOID_BCE, BP_LOSS_MSE, &
+      BP_LOSS_SOFTMAX_XENT, BP_LOSS_SIGMOID_BCE, BP_LOSS_MSE, BP_LOSS_LEAST_SQUARES, &
       BP_INIT_GLOROT_UNIFORM, BP_INIT_GLOROT_NORMAL, BP_INIT_HE_UNIFORM, BP_INIT_HE_NORMAL, &
       BP_INIT_ORTHOGONAL, &
       BP_BACKEND_BLAS, BP_BACKEND_NAIVE, BP_NET_MAX_LAYERS, BP_NET_MAX_THREADS, &
       BP_OPT_SGD, BP_OPT_MOMENTUM, BP_OPT_NESTEROV, BP_OPT_ADAM, BP_OPT_ADAMW, &
       BP_SCHED_CONSTANT, BP_SCHED_STEP, BP_SCHED_COSINE, &
-      BP_LOGREG_NEWTON_MAX_PARAMS, BP_SCALE_NONE, BP_SCALE_UNIT, BP_MODEL_FORMAT_VERSION]
+      BP_LOGREG_NEWTON_MAX_PARAMS, BP_SCALE_NONE, BP_SCALE_UNIT, BP_MODEL_FORMAT_VERSION, &
+      BP_LM_RUNNING, BP_LM_MAX_ITER, BP_LM_GOAL, BP_LM_MIN_GRAD, BP_LM_MU_MAX, BP_LM_VAL_FAIL, BP_LM_CALLBACK]
 
   integer(c_int) :: theirs(size(mine) + 8), n, i
-  integer(c_size_t) :: sizes(32)
+  integer(c_size_t) :: sizes(40)
   type(bp_allocator) :: a
   type(bp_layer_spec) :: spec, specs(3)
   type(bp_layer_view), target :: view
   type(bp_optim_config), target :: oc
   type(bp_epoch_report), target :: er
   type(bp_train_config), target :: tc
+  type(bp_lm_config), target :: lc
+  type(bp_lm_report), target :: lr
   type(bp_dataset), target :: ds
   character(len=16) :: expect
 
@@ -56,7 +59,7 @@ program test_api
   end do
 
   n = bpt_struct_sizes(sizes, int(size(sizes), c_int))
-  call check(n == 19, 'struct table length')
+  call check(n == 25, 'struct table length')
   call check(sizes(1) == c_sizeof(a), 'sizeof(bp_allocator)')
   call check(sizes(2) == c_sizeof(spec), 'sizeof(bp_layer_spec)')
   call check(sizes(3) == c_sizeof(view), 'sizeof(bp_layer_view)')
@@ -76,6 +79,12 @@ program test_api
   call check(sizes(17) == offset(c_loc(er%best), c_loc(er)), 'offsetof(bp_epoch_report, best)')
   call check(sizes(18) == offset(c_loc(tc%state), c_loc(tc)), 'offsetof(bp_train_config, state)')
   call check(sizes(19) == offset(c_loc(tc%early_stop), c_loc(tc)), 'offsetof(bp_train_config, early_stop)')
+  call check(sizes(20) == offset(c_loc(ds%targets), c_loc(ds)), 'offsetof(bp_dataset, targets)')
+  call check(sizes(21) == offset(c_loc(ds%n_targets), c_loc(ds)), 'offsetof(bp_dataset, n_targets)')
+  call check(sizes(22) == c_sizeof(lc), 'sizeof(bp_lm_config)')
+  call check(sizes(23) == c_sizeof(lr), 'sizeof(bp_lm_report)')
+  call check(sizes(24) == offset(c_loc(lc%max_bytes), c_loc(lc)), 'offsetof(bp_lm_config, max_bytes)')
+  call check(sizes(25) == offset(c_loc(lr%seconds), c_loc(lr)), 'offsetof(bp_lm_report, seconds)')
 
   ! Strings.
   write (expect, '(i0, ".", i0, ".", i0)') BP_VERSION_MAJOR, BP_VERSION_MINOR, BP_VERSION_PATCH

@@ -65,6 +65,8 @@ program test_train
   call logreg()
   call optim_kernel()
   call predict_standardized()
+  call differentiable()
+  call levenberg_marquardt()
   call tests_done('train')
 
 contains
@@ -353,5 +355,82 @@ contains
     call check(same_bits(Y, Y2), 'without it the network takes its inputs as given')
     call bp_net_destroy(net)
     call bp_net_destroy(plain)
+  end subroutine
+
+  ! The differentiable-function calls from Fortran arrays: the parameter Jacobian's column
+  ! (i - 1) n_out + k and the input Jacobian's J(:, k, i) equal bp_net_backward's gradient and dX
+  ! for dY = e_k on sample i alone; beta = 1 accumulates; loss_and_grad_dx's gradient is
+  ! loss_and_grad's.
+  subroutine differentiable()
+    type(bp_net) :: net
+    real(c_double), pointer :: g(:)
+    real(c_double), target :: Jt(32, 2 * 4), Jx(D, 2, 4), dY(2, 1), dX(D, 1), dX4(D, 4), g1(32)
+    real(c_double) :: l1, l2, worst_p, worst_x, per(4)
+    integer :: i, k
+    call bp_net_create(net, BP_F64, D, [bp_layer_spec(5, BP_ACT_TANH), bp_layer_spec(2)], BP_LOSS_MSE)
+    call bp_net_init(net, BP_INIT_GLOROT_UNIFORM, 3)
+    call bp_net_plan(net, 3)
+    call check(bp_net_n_params(net) == 32, 'differentiable: 32 parameters')
+    call bp_net_jacobian_params(net, Xd(:, 1:4), Jt)
+    call bp_net_jacobian_inputs(net, Xd(:, 1:4), Jx)
+    call bp_net_grads(net, g)
+    worst_p = 0
+    worst_x = 0
+    do i = 1, 4
+      do k = 1, 2
+        dY = 0
+        dY(k, 1) = 1
+        call bp_net_backward(net, Xd(:, i:i), dY, dX)
+        worst_p = max(worst_p, maxval(abs(g - Jt(:, (i - 1) * 2 + k))))
+        worst_x = max(worst_x, maxval(abs(dX(:, 1) - Jx(:, k, i))))
+      end do
+    end do
+    call check(worst_p <= 1d-14 .and. worst_x <= 1d-14, 'Jacobians = backward with dY = e_k, sample by sample')
+    dY(:, 1) = [1d0, 0d0]
+    call bp_net_backward(net, Xd(:, 1:1), dY)
+    g1 = g
+    dY(:, 1) = [0d0, 1d0]
+    call bp_net_backward(net, Xd(:, 1:1), dY, beta=1d0)
+    call check(maxval(abs(g - (Jt(:, 1) + Jt(:, 2)))) <= 1d-14 .and. maxval(abs(g1 - Jt(:, 1))) <= 1d-14, &
+        'bp_net_backward: beta = 1 accumulates')
+    call bp_net_loss_and_grad_dx(net, Xd(:, 1:4), T(:, 1:4), dX4, l2)
+    g1 = g
+    call bp_net_loss_and_grad(net, Xd(:, 1:4), T(:, 1:4), l1)
+    call check(same_bits(g, g1) .and. same_bits([l1], [l2]), 'loss_and_grad_dx: the loss and gradient of loss_and_grad')
+    call check(maxval(abs(dX4)) > 1d-3, 'loss_and_grad_dx: dX written')
+    call bp_net_sample_losses(net, Xd(:, 1:4), T(:, 1:4), per)
+    call check(abs(sum(per) / 4 - l1) <= 1d-15 * abs(l1), 'bp_net_sample_losses: their mean is the loss')
+    call bp_net_destroy(net)
+  end subroutine
+
+  ! bp_lm_fit from Fortran arrays: the defaults are trainlm's, the fit of T(1, :) reaches a
+  ! tenth of its starting MSE and says why it stopped; a validation set is taken; a non-MSE
+  ! network is refused.
+  subroutine levenberg_marquardt()
+    use, intrinsic :: ieee_arithmetic, only: ieee_is_nan
+    type(bp_net) :: net
+    type(bp_lm_config) :: c
+    type(bp_lm_report) :: r
+    real(c_double) :: Y(1, N), mse0
+    integer(c_int) :: st
+    c = bp_lm_defaults()
+    call check(c%max_iter == 1000 .and. c%max_fail == 6 .and. abs(c%mu - 1d-3) < 1d-18 .and. &
+        abs(c%mu_max - 1d10) < 1, 'bp_lm_defaults: trainlm''s')
+    call bp_net_create(net, BP_F64, D, [bp_layer_spec(6, BP_ACT_TANH), bp_layer_spec(1)], BP_LOSS_MSE)
+    call bp_net_init(net, BP_INIT_GLOROT_UNIFORM, 5)
+    call bp_net_plan(net, 32)
+    call bp_net_forward(net, Xd, Y)
+    mse0 = sum((Y - T(1:1, :))**2) / N
+    c%max_iter = 20
+    call bp_lm_fit(net, Xd(:, 1:80), T(1:1, 1:80), r, c, X_val=Xd(:, 81:N), T_val=T(1:1, 81:N), stat=st)
+    call check(st == BP_OK .and. r%mse < mse0 / 10 .and. r%stop >= BP_LM_MAX_ITER .and. r%stop <= BP_LM_VAL_FAIL, &
+        'bp_lm_fit: MSE down tenfold, a stop reason')
+    call check(r%iterations >= 1 .and. .not. ieee_is_nan(r%val_mse), 'bp_lm_fit: iterations and a validation MSE')
+    call bp_net_destroy(net)
+    call bp_net_create(net, BP_F64, D, [bp_layer_spec(2)], BP_LOSS_SOFTMAX_XENT)
+    call bp_net_plan(net, 8)
+    call bp_lm_fit(net, Xd, T, r, stat=st)
+    call check(st == BP_ERR_ARG, 'bp_lm_fit: a softmax network is refused')
+    call bp_net_destroy(net)
   end subroutine
 end program test_train
