@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <backprop.h>
 
-enum { MAX_LAYERS = 64 };
+enum { MAX_LAYERS = 64, MAX_TARGETS = 1024 };
 
 #if defined(__GNUC__)
 #define BPT_PRINTF __attribute__((format(printf, 1, 2)))
@@ -29,6 +29,9 @@ typedef struct options {
     int resume;                 /* --resume */
     int csv_header;
     bp_int csv_label;
+    int csv_label_set;          /* --csv-label given */
+    bp_int csv_targets[MAX_TARGETS];  /* --csv-targets K1,K2,...: real targets (regression) */
+    int n_targets;              /* 0: not given (class labels) */
     bp_int widths[MAX_LAYERS + 1];
     int n_widths;
     bp_act act;
@@ -48,8 +51,15 @@ typedef struct options {
     bp_backend backend;
     int init;  /* 0: by activation */
     int logreg, newton, standardize, raw_pixels, quiet, synthetic;
+    int lm;                     /* --optim lm: Levenberg-Marquardt (bp_lm_fit) */
     double ridge;
 } options;
+
+/* The squared-error losses (mse, lsq): real targets, the RMSE as the metric. */
+static inline int bpt_squared(bp_loss loss)
+{
+    return loss == BP_LOSS_MSE || loss == BP_LOSS_LEAST_SQUARES;
+}
 
 /* Messages (bpt_messages.c): "backprop-train: ..." on stderr, returning the exit status:
  * 2 for usage errors, 1 for errors found while running, 1 for a library error. */
@@ -88,8 +98,10 @@ int model_plan(const options *o, bp_net *net);
 int model_save(const options *o, bp_net *net, const bp_optim *opt, const bp_train_state *state);
 
 /* Evaluation shared by training and --evaluate (bpt_eval.c): the arg-max of the outputs against
- * the labels (every loss), counted; outputs is d->n x n_out scratch. */
+ * the labels (every loss), counted; outputs is d->n x n_out scratch. test_rmse: the RMSE against
+ * d's real targets (--csv-targets). */
 bp_status count_correct(bp_net *net, const bp_dataset *d, void *outputs, long *correct);
+bp_status test_rmse(bp_net *net, const bp_dataset *d, double *rmse);
 void print_accuracy(const char *what, long correct, bp_int n);
 
 /* Output files (bpt_output.c): the epoch log, the gnuplot curves. */

@@ -94,12 +94,40 @@ static int check_training(const options *o)
                     o->resume ? "--resume" : o->val ? "--val" : "--val-split");
     if (o->resume && !o->load)
         return fail("--resume goes on with a saved run: add --load FILE");
+    if (o->lm && !bpt_squared(o->loss))
+        return fail("--optim lm (Levenberg-Marquardt) fits a squared error: add --loss mse or --loss lsq");
+    if (o->lm && (o->newton || o->resume))
+        return fail("--optim lm keeps no optimizer state and is not Newton's method: drop %s",
+                    o->newton ? "--newton" : "--resume");
     if (o->standardize && o->load)
         return fail("--standardize fits a new model's input statistics; a model from --load keeps its own");
     return 0;
 }
 
+/* --csv-targets: a regression on real targets (MSE), read without a label column; a new network's
+ * last layer has a width per target. */
+static int check_targets(const options *o)
+{
+    if (!o->n_targets)
+        return 0;
+    if (o->csv_label_set)
+        return fail("--csv-label and --csv-targets: a file has class labels or real targets; give one of them");
+    if (!bpt_squared(o->loss))
+        return fail("--csv-targets: real targets are fitted with --loss mse or lsq, not --loss %s",
+                    o->loss == BP_LOSS_SOFTMAX_XENT ? "xent" : "bce");
+    if (o->mode != BPT_TRAIN)
+        return 0;
+    if (o->logreg)
+        return fail("--csv-targets gives real targets: --logreg fits classes");
+    if (!o->load && o->widths[o->n_widths - 1] != o->n_targets)
+        return fail("--layers ends with %d output%s but --csv-targets names %d target column%s: the last width "
+                    "must be the number of targets", (int)o->widths[o->n_widths - 1],
+                    o->widths[o->n_widths - 1] == 1 ? "" : "s", o->n_targets, o->n_targets == 1 ? "" : "s");
+    return 0;
+}
+
 int check_combinations(const options *o)
 {
-    return o->mode == BPT_TRAIN ? check_training(o) : check_model_modes(o);
+    const int rc = o->mode == BPT_TRAIN ? check_training(o) : check_model_modes(o);
+    return rc ? rc : check_targets(o);
 }

@@ -17,13 +17,18 @@ double value_at(bp_dtype t, const void *p, size_t i)
 }
 
 /* A data set from "IMAGES,LABELS" (IDX), "IMAGES" alone (IDX, where labels are not needed) or a
- * CSV file (its label column: --csv-label, -1 for none). */
+ * CSV file (its label column: --csv-label, -1 for none; or its real targets: --csv-targets). */
 int load_data(const options *o, const char *spec, int labels_needed, bp_dataset *d)
 {
     const size_t len = strlen(spec);
     const char *comma = strchr(spec, ',');
+    const int csv = len > 4 && !strcmp(spec + len - 4, ".csv") && !comma;
     bp_status st;
-    if (len > 4 && !strcmp(spec + len - 4, ".csv") && !comma) {
+    if (o->n_targets && !csv)
+        return run_fail("--csv-targets: '%s' is not a .csv file (IDX files hold no real targets)", spec);
+    if (o->n_targets) {
+        st = bp_csv_read_targets(spec, o->dtype, o->csv_header, o->csv_targets, o->n_targets, NULL, d);
+    } else if (csv) {
         st = bp_csv_read(spec, o->dtype, o->csv_header, o->csv_label, NULL, d);
     } else {
         if (!comma && labels_needed)
@@ -82,6 +87,15 @@ int synthetic(const options *o, bp_int n, uint64_t seed, bp_dataset *d)
     return 0;
 }
 
+/* The last n_val rows of `row` bytes each of a block of keep + n_val rows, copied (malloc). */
+static void *tail_rows(const void *p, bp_int keep, bp_int n_val, size_t row)
+{
+    void *t = malloc((size_t)n_val * row);
+    if (t)
+        memcpy(t, (const char *)p + (size_t)keep * row, (size_t)n_val * row);
+    return t;
+}
+
 /* --val-split: the last floor(fraction n) samples of *train move to *val (a copy, freed with
  * free(); train keeps its buffers and forgets those rows). Deterministic: no shuffling. */
 int split_validation(double fraction, bp_dataset *train, bp_dataset *val)
@@ -90,13 +104,14 @@ int split_validation(double fraction, bp_dataset *train, bp_dataset *val)
     if (n_val < 1 || keep < 1)
         return run_fail("--val-split %g of %d samples leaves %d for validation and %d for training: "
                         "both need at least one", fraction, (int)train->n, (int)n_val, (int)keep);
-    const size_t row = (size_t)train->n_features * dtype_size(train->dtype);
-    *val = (bp_dataset){.dtype = train->dtype, .n = n_val, .n_features = train->n_features};
-    val->X = malloc((size_t)n_val * row);
+    const size_t es = dtype_size(train->dtype);
+    *val = (bp_dataset){.dtype = train->dtype, .n = n_val, .n_features = train->n_features,
+                        .n_targets = train->n_targets};
+    val->X = tail_rows(train->X, keep, n_val, (size_t)train->n_features * es);
     val->labels = train->labels ? malloc((size_t)n_val * sizeof *val->labels) : NULL;
-    if (!val->X || (train->labels && !val->labels))
+    val->targets = train->targets ? tail_rows(train->targets, keep, n_val, (size_t)train->n_targets * es) : NULL;
+    if (!val->X || (train->labels && !val->labels) || (train->targets && !val->targets))
         return run_fail("out of memory");
-    memcpy(val->X, (const char *)train->X + (size_t)keep * row, (size_t)n_val * row);
     for (bp_int i = 0; train->labels && i < n_val; i++) {
         val->labels[i] = train->labels[keep + i];
         if (val->labels[i] >= val->n_classes)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* bpt_eval.c: the accuracy backprop-train reports: the arg-max of the outputs against the labels. */
+/* bpt_eval.c: the test metric backprop-train reports: the arg-max of the outputs against the labels,
+ * or the RMSE against real targets. */
 #include "bpt.h"
 
 /* Counts the samples of d whose outputs' arg-max (the first on a tie, as bp_net_predict_class)
@@ -21,6 +22,13 @@ bp_status count_correct(bp_net *net, const bp_dataset *d, void *outputs, long *c
     }
     *correct = c;
     return BP_OK;
+}
+
+/* The RMSE over all elements of d's outputs against its real targets: what training prints per
+ * epoch and at the end, and --evaluate prints, from the same call (so the digits agree). */
+bp_status test_rmse(bp_net *net, const bp_dataset *d, double *rmse)
+{
+    return bp_net_rmse(net, d->n, d->X, d->n_features, d->targets, d->n_targets, rmse);
 }
 
 /* "WHAT: 0.9033 (9033/10000)": rounded for the eye, exact in the fraction. */

@@ -24,7 +24,7 @@ typedef struct run {
     const options *o;
     bp_net *net;
     const bp_dataset *test;
-    void *outputs;          /* test.n x n_out, for the arg-max */
+    void *outputs;          /* test.n x n_out, for the arg-max (classes only) */
     FILE *log;
     int tty;
     double epoch_start, last_draw, train_seconds;
@@ -71,19 +71,35 @@ static void on_batch(long epoch, long batch, long n_batches, double loss, void *
 /* The epoch's line on stdout. */
 static void print_epoch(const run *r, const bp_epoch_report *rep, double test)
 {
-    const char *metric = r->o->loss == BP_LOSS_MSE ? "rmse" : "acc";
+    const char *metric = bpt_squared(r->o->loss) ? "rmse" : "acc";
     if (r->tty)
         printf("\r\033[K");
     if (r->o->newton)
         printf("newton  loss %.4f  train acc %.4f", rep->loss, rep->metric);
+    else if (r->o->lm)
+        printf("lm %5ld/%ld  mse %.4g  train rmse %.4g", rep->epoch, r->o->epochs, rep->loss, rep->metric);
     else
         printf("epoch %3ld/%ld  loss %.4f  train %s %.4f", rep->epoch, r->o->epochs, rep->loss, metric, rep->metric);
     if (r->test)
-        printf("  test acc %.4f", test);
+        printf("  test %s %.4f", r->test->targets ? "rmse" : "acc", test);
     if (!isnan(rep->val_loss))
         printf("  val loss %.4f  val %s %.4f%s", rep->val_loss, metric, rep->val_metric, rep->best ? " *" : "");
-    printf("  %.0f samples/s  %.1f s\n", rep->samples_per_s, rep->seconds);
+    if (r->o->lm)
+        printf("  %.3f s\n", rep->seconds);
+    else
+        printf("  %.0f samples/s  %.1f s\n", rep->samples_per_s, rep->seconds);
     fflush(stdout);
+}
+
+/* The test set's metric after an epoch: its RMSE (real targets) or its accuracy. */
+static bp_status test_metric(const run *r, double *metric)
+{
+    if (r->test->targets)
+        return test_rmse(r->net, r->test, metric);
+    long correct = 0;
+    const bp_status st = count_correct(r->net, r->test, r->outputs, &correct);
+    *metric = r->test->n ? (double)correct / r->test->n : 0;
+    return st;
 }
 
 static int on_epoch(const bp_epoch_report *rep, void *ctx)
@@ -100,15 +116,13 @@ static int on_epoch(const bp_epoch_report *rep, void *ctx)
         r->best_val = rep->val_loss;
     }
     double test = NAN;
-    long correct = 0;
     if (r->test) {
-        const bp_status st = count_correct(r->net, r->test, r->outputs, &correct);
+        const bp_status st = test_metric(r, &test);
         if (st != BP_OK) {
             r->eval_st = st;
             bp_fail("evaluating the test set", st);
             return 1;
         }
-        test = r->test->n ? (double)correct / r->test->n : 0;
     }
     if (!r->o->quiet)
         print_epoch(r, rep, test);
@@ -133,6 +147,9 @@ static int read_sets(options *o, session *s)
     if (!o->quiet) {
         if (o->synthetic)
             printf("data: synthetic 10-class 28x28 images, %d train / 1000 test\n", (int)s->train.n);
+        else if (s->train.targets)
+            printf("data: %d training samples of %d features, %d targets\n", (int)s->train.n,
+                   (int)s->train.n_features, (int)s->train.n_targets);
         else
             printf("data: %d training samples of %d features, %d classes\n", (int)s->train.n,
                    (int)s->train.n_features, (int)s->train.n_classes);
@@ -146,8 +163,9 @@ static int read_sets(options *o, session *s)
         if (other[i]->X && other[i]->n_features != s->train.n_features)
             return run_fail("the %s set has %d features, the training set %d", i ? "validation" : "test",
                             (int)other[i]->n_features, (int)s->train.n_features);
-    if (!s->train.labels || (s->test.X && !s->test.labels) || (s->val.X && !s->val.labels))
-        return run_fail("the data has no labels: this program trains classifiers (CSV: see --csv-label)");
+    if (!o->n_targets && (!s->train.labels || (s->test.X && !s->test.labels) || (s->val.X && !s->val.labels)))
+        return run_fail("the data has no labels: give a CSV file's label column (--csv-label) or, for a "
+                        "regression, its target columns (--csv-targets)");
     return 0;
 }
 
@@ -165,8 +183,10 @@ static int build_model(options *o, session *s)
     if (o->resume && s->state.epochs_done >= o->epochs)
         return run_fail("--resume: %s has done %ld epochs already; ask for more with --epochs", o->load,
                         s->state.epochs_done);
-    s->outputs = s->test.X ? malloc((size_t)s->test.n * (size_t)bp_net_n_out(s->net) * dtype_size(o->dtype)) : NULL;
-    return s->test.X && !s->outputs ? run_fail("out of memory") : 0;
+    if (!s->test.X || s->test.targets)  /* no test set, or its RMSE: no arg-max to take */
+        return 0;
+    s->outputs = malloc((size_t)s->test.n * (size_t)bp_net_n_out(s->net) * dtype_size(o->dtype));
+    return s->outputs ? 0 : run_fail("out of memory");
 }
 
 /* What fitting needs before the log is opened: for --newton, a model small enough for its
@@ -174,6 +194,8 @@ static int build_model(options *o, session *s)
  * resumed run goes on with the one it saved). */
 static int prepare_fit(options *o, session *s)
 {
+    if (o->lm)
+        return 0;
     if (o->newton) {
         const size_t p = (size_t)(bp_net_n_in(s->net) + 1) * (size_t)bp_net_n_out(s->net);
         if (p > BP_LOGREG_NEWTON_MAX_PARAMS)
@@ -221,9 +243,15 @@ static int fit_newton(run *r, const bp_dataset *train)
     return 0;
 }
 
-/* Labels (softmax cross-entropy) or one-hot rows in *onehot (BCE and MSE learn those). */
+/* The data's real targets (--csv-targets), labels (softmax cross-entropy) or one-hot rows in
+ * *onehot (BCE and MSE learn those from labels). */
 static int targets_of(const bp_net *net, const bp_dataset *d, void **onehot, const void **t, bp_int *ldt)
 {
+    if (d->targets) {
+        *t = d->targets;
+        *ldt = d->n_targets;
+        return 0;
+    }
     *t = d->labels;
     *ldt = 0;
     if (bp_net_loss(net) == BP_LOSS_SOFTMAX_XENT)
@@ -232,6 +260,60 @@ static int targets_of(const bp_net *net, const bp_dataset *d, void **onehot, con
     if (!(*onehot = one_hot(d, *ldt)))
         return run_fail("out of memory");
     *t = *onehot;
+    return 0;
+}
+
+/* An LM iteration as an epoch of the log and the report: its MSE (the loss column, whatever the
+ * network's squared-error convention), the RMSE, the validation MSE and RMSE. */
+static int on_lm_iter(const bp_lm_report *lm, void *ctx)
+{
+    run *r = ctx;
+    const double t = lm->seconds - r->train_seconds;
+    const int val = !isnan(lm->val_mse);
+    bp_epoch_report rep = {.epoch = lm->iterations, .loss = lm->mse, .metric = sqrt(lm->mse),
+                           .samples_per_s = 0, .seconds = t, .val_loss = lm->val_mse,
+                           .val_metric = val ? sqrt(lm->val_mse) : NAN,
+                           .best = val && (r->best_epoch == 0 || lm->val_mse < r->best_val)};
+    return on_epoch(&rep, r);
+}
+
+static const char *lm_stop_name(bp_lm_stop s)
+{
+    static const char *const names[] = {"running", "the iteration limit (--epochs)", "the MSE goal",
+                                        "a gradient below the minimum", "mu above its maximum",
+                                        "no better validation MSE", "the callback"};
+    return (int)s >= 0 && (int)s <= (int)BP_LM_CALLBACK ? names[s] : "?";
+}
+
+/* --optim lm: Levenberg-Marquardt for up to --epochs iterations, with the validation set (its
+ * patience --early-stop, default 6: MATLAB trainlm's max_fail). */
+static int fit_lm(run *r, session *s)
+{
+    const options *o = r->o;
+    bp_lm_config c = bp_lm_defaults();
+    c.max_iter = o->epochs > 1000000 ? 1000000 : (int)o->epochs;
+    c.on_iter = on_lm_iter;
+    c.ctx = r;
+    const void *targets;
+    bp_int ldt;
+    int rc = targets_of(r->net, &s->train, &s->onehot, &targets, &ldt);
+    if (!rc && s->val.X) {
+        rc = targets_of(r->net, &s->val, &s->val_onehot, &c.T_val, &c.ldt_val);
+        c.n_val = s->val.n;
+        c.X_val = s->val.X;
+        c.ldx_val = s->val.n_features;
+        if (o->early_stop)
+            c.max_fail = o->early_stop > 1000000 ? 1000000 : (int)o->early_stop;
+    }
+    if (rc)
+        return rc;
+    bp_lm_report rep;
+    const bp_status st = bp_lm_fit(r->net, s->train.n, s->train.X, s->train.n_features, targets, ldt, &c, &rep);
+    if (st != BP_OK)
+        return bp_fail("--optim lm", st);
+    if (!o->quiet)
+        printf("lm: %d iterations, stopped by %s (mu %.3g, gradient norm %.3g)\n", rep.iterations,
+               lm_stop_name(rep.stop), rep.mu, rep.grad_norm);
     return 0;
 }
 
@@ -255,7 +337,8 @@ static int fit_first_order(run *r, session *s)
 }
 
 /* After the fit: failures the callbacks saw, the curves, the validation outcome, the save, the
- * final lines (the test accuracy of the parameters kept, exact as a fraction). */
+ * final lines (the test accuracy of the parameters kept, exact as a fraction; or their test RMSE
+ * to 17 digits, for real targets). */
 static int finish(const options *o, session *s, run *r)
 {
     int rc;
@@ -272,13 +355,19 @@ static int finish(const options *o, session *s, run *r)
     }
     if (o->plot && (rc = plot(o, o->log ? o->log : s->logname, s->val.X != NULL)))
         return rc;
-    if (s->val.X && r->last_epoch < o->epochs)
+    if (s->val.X && r->last_epoch < o->epochs && !o->lm)
         printf("early stop after epoch %ld: no lower validation loss in %ld epochs\n", r->last_epoch, o->early_stop);
     if (s->val.X && r->best_epoch)
         printf("best epoch: %ld, validation loss %.17g (its parameters are kept)\n", r->best_epoch, r->best_val);
-    if (o->save && (rc = model_save(o, s->net, s->opt, o->newton ? NULL : &s->state)))
+    if (o->save && (rc = model_save(o, s->net, s->opt, o->newton || o->lm ? NULL : &s->state)))
         return rc;
-    if (s->test.X) {
+    if (s->test.X && s->test.targets) {
+        double rmse;
+        const bp_status st = test_rmse(s->net, &s->test, &rmse);
+        if (st != BP_OK)
+            return bp_fail("evaluating the test set", st);
+        printf("test rmse: %.17g\n", rmse);
+    } else if (s->test.X) {
         long correct;
         const bp_status st = count_correct(s->net, &s->test, s->outputs, &correct);
         if (st != BP_OK)
@@ -318,7 +407,7 @@ int train_main(options *o)
     if (!rc) {
         run r = {.o = o, .net = s.net, .test = s.test.X ? &s.test : NULL, .outputs = s.outputs, .log = s.log,
                  .tty = isatty(1)};
-        rc = o->newton ? fit_newton(&r, &s.train) : fit_first_order(&r, &s);
+        rc = o->newton ? fit_newton(&r, &s.train) : o->lm ? fit_lm(&r, &s) : fit_first_order(&r, &s);
         if (!rc)
             rc = finish(o, &s, &r);
     }

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include "bpt.h"
 
-static const char *const loss_names[] = {"", "xent", "bce", "mse"};
+static const char *const loss_names[] = {"", "xent", "bce", "mse", "lsq"};
 
 /* --load, with the optimizer and training state for --resume; the dtype must be the one asked
  * for, and a --loss given must agree with the model's. */
@@ -60,7 +60,8 @@ int model_create(options *o, const bp_dataset *train, bp_net **net)
 }
 
 /* The data fits the model: as many features as inputs, no label beyond the outputs (a label the
- * model cannot predict is refused, not counted as wrong). what: "data" for the training set,
+ * model cannot predict is refused, not counted as wrong), real targets only for an MSE model with
+ * an output per target. what: "data" for the training set,
  * else "test set", "validation set", ... */
 int model_check_data(const bp_net *net, const bp_dataset *d, const char *what)
 {
@@ -72,6 +73,12 @@ int model_check_data(const bp_net *net, const bp_dataset *d, const char *what)
                         (int)bp_net_n_out(net));
     if (d->n_classes > bp_net_n_out(net))
         return run_fail("the %s has labels up to %d but the model only %d outputs", what, (int)d->n_classes - 1,
+                        (int)bp_net_n_out(net));
+    if (d->targets && !bpt_squared(bp_net_loss(net)))
+        return run_fail("the %s has real targets (--csv-targets) but the model's loss is %s, not mse or lsq", what,
+                        loss_names[bp_net_loss(net)]);
+    if (d->targets && d->n_targets != bp_net_n_out(net))
+        return run_fail("the %s has %d targets (--csv-targets) but the model %d outputs", what, (int)d->n_targets,
                         (int)bp_net_n_out(net));
     return 0;
 }

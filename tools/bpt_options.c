@@ -10,7 +10,7 @@
 
 enum {
     OPT_TRAIN = 256, OPT_TEST, OPT_VAL, OPT_VAL_SPLIT, OPT_SAVE, OPT_LOAD, OPT_LOG, OPT_PLOT, OPT_PREDICT,
-    OPT_OUT, OPT_CSV_LABEL, OPT_CSV_HEADER, OPT_LAYERS, OPT_ACT, OPT_LOSS, OPT_INIT, OPT_OPTIM,
+    OPT_OUT, OPT_CSV_LABEL, OPT_CSV_HEADER, OPT_CSV_TARGETS, OPT_LAYERS, OPT_ACT, OPT_LOSS, OPT_INIT, OPT_OPTIM,
     OPT_SCHEDULE, OPT_LR, OPT_MOMENTUM, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_WD, OPT_GAMMA, OPT_LR_MIN,
     OPT_RIDGE, OPT_BATCH, OPT_MICRO, OPT_THREADS, OPT_EPOCHS, OPT_STEP_EPOCHS, OPT_EARLY_STOP, OPT_SEED,
     OPT_BACKEND,
@@ -26,6 +26,7 @@ static const struct option long_options[] = {
     {"log", required_argument, NULL, OPT_LOG}, {"plot", required_argument, NULL, OPT_PLOT},
     {"predict", required_argument, NULL, OPT_PREDICT}, {"out", required_argument, NULL, OPT_OUT},
     {"csv-label", required_argument, NULL, OPT_CSV_LABEL}, {"csv-header", required_argument, NULL, OPT_CSV_HEADER},
+    {"csv-targets", required_argument, NULL, OPT_CSV_TARGETS},
     {"layers", required_argument, NULL, OPT_LAYERS}, {"act", required_argument, NULL, OPT_ACT},
     {"loss", required_argument, NULL, OPT_LOSS}, {"init", required_argument, NULL, OPT_INIT},
     {"optim", required_argument, NULL, OPT_OPTIM}, {"schedule", required_argument, NULL, OPT_SCHEDULE},
@@ -114,6 +115,29 @@ static int parse_layers(const char *v, options *o)
     return o->n_widths < 2 ? fail("--layers: '%s' needs at least inputs and outputs", v) : 0;
 }
 
+/* --csv-targets K1,K2,...: distinct 0-based columns (the library checks them against the file). */
+static int parse_targets(const char *v, options *o)
+{
+    o->n_targets = 0;
+    for (const char *p = v;;) {
+        char *end;
+        errno = 0;
+        const long k = strtol(p, &end, 10);
+        if (errno || end == p || k < 0 || k > (1 << 20) || (*end && *end != ','))
+            return fail("--csv-targets: '%s' is not a list like 1,2 of column numbers (0-based, at most %d)", v,
+                        1 << 20);
+        if (o->n_targets == MAX_TARGETS)
+            return fail("--csv-targets: '%s' names more than %d columns", v, MAX_TARGETS);
+        for (int j = 0; j < o->n_targets; j++)
+            if (o->csv_targets[j] == k)
+                return fail("--csv-targets: column %ld appears twice in '%s'", k, v);
+        o->csv_targets[o->n_targets++] = (bp_int)k;
+        if (!*end)
+            return 0;
+        p = end + 1;
+    }
+}
+
 /* A hidden activation by the library's name of it (softmax is not offered for hidden layers),
  * with an optional ":ALPHA". */
 static int parse_act(const char *v, options *o)
@@ -138,9 +162,9 @@ static int parse_act(const char *v, options *o)
 /* The options whose value is one of a list of names. */
 static int parse_name(int id, const char *v, options *o)
 {
-    static const char *const header[] = {"no", "yes", "auto"}, *const loss[] = {"xent", "bce", "mse"},
+    static const char *const header[] = {"no", "yes", "auto"}, *const loss[] = {"xent", "bce", "mse", "lsq"},
         *const init[] = {"glorot", "glorot_normal", "he", "he_normal", "orthogonal"},
-        *const optim[] = {"sgd", "momentum", "nesterov", "adam", "adamw"},
+        *const optim[] = {"sgd", "momentum", "nesterov", "adam", "adamw", "lm"},
         *const sched[] = {"constant", "step", "cosine"}, *const backend[] = {"blas", "naive"};
     static const int init_map[] = {BP_INIT_GLOROT_UNIFORM, BP_INIT_GLOROT_NORMAL, BP_INIT_HE_UNIFORM,
                                    BP_INIT_HE_NORMAL, BP_INIT_ORTHOGONAL};
@@ -151,7 +175,7 @@ static int parse_name(int id, const char *v, options *o)
         o->csv_header = k == 2 ? -1 : k;
         return 0;
     case OPT_LOSS:
-        if ((k = lookup(v, loss, 3)) < 0) return fail("--loss: '%s' is not xent, bce or mse", v);
+        if ((k = lookup(v, loss, 4)) < 0) return fail("--loss: '%s' is not xent, bce, mse or lsq", v);
         o->loss = (bp_loss)(k + 1);
         o->loss_set = 1;
         return 0;
@@ -160,7 +184,10 @@ static int parse_name(int id, const char *v, options *o)
         o->init = init_map[k];
         return 0;
     case OPT_OPTIM: {
-        if ((k = lookup(v, optim, 5)) < 0) return fail("--optim: unknown optimizer '%s'", v);
+        if ((k = lookup(v, optim, 6)) < 0) return fail("--optim: unknown optimizer '%s'", v);
+        o->lm = k == 5;
+        if (o->lm)
+            return 0;
         const double lr = o->opt.lr;
         o->opt = bp_optim_defaults((bp_optimizer)(k + 1), o->opt_set_lr ? lr : (k >= 3 ? 1e-3 : 1e-2));
         return 0;
@@ -199,6 +226,7 @@ static int parse_whole(int id, const char *v, options *o)
     if (id == OPT_CSV_LABEL) {
         if (parse_long(v, -1, 1 << 20, &l)) return fail("--csv-label: '%s' is not a column number", v);
         o->csv_label = (bp_int)l;
+        o->csv_label_set = 1;
     } else if (id == OPT_THREADS) {
         if (parse_long(v, 0, BP_NET_MAX_THREADS, &l))
             return fail("--threads: '%s' is not a whole number in [0, %d]", v, BP_NET_MAX_THREADS);
@@ -247,6 +275,7 @@ static int set_option(int id, const char *v, options *o)
     }
     switch (id) {
     case OPT_VAL_SPLIT: return parse_val_split(v, o);
+    case OPT_CSV_TARGETS: return parse_targets(v, o);
     case OPT_LAYERS: return parse_layers(v, o);
     case OPT_ACT: return parse_act(v, o);
     case OPT_CSV_HEADER: case OPT_LOSS: case OPT_INIT: case OPT_OPTIM: case OPT_SCHEDULE: case OPT_BACKEND:
@@ -297,6 +326,8 @@ int parse_args(int argc, char **argv, options *o)
         return fail("unexpected argument '%s' (see --help)", argv[optind]);
     if (o->predict && o->mode != BPT_EVALUATE)
         o->mode = BPT_PREDICT;
+    if (o->n_targets && !o->loss_set)
+        o->loss = BP_LOSS_MSE;  /* real targets: a regression */
     const int rc = check_combinations(o);
     return rc ? rc : check_values(o);
 }

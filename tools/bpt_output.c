@@ -58,7 +58,7 @@ static void put_quoted(FILE *f, const char *s)
 
 static void write_script(FILE *f, const options *o, const char *data, int with_val)
 {
-    const int classify = o->loss != BP_LOSS_MSE;
+    const int classify = !bpt_squared(o->loss);
     fputs("set terminal pngcairo size 900,420 noenhanced\nset output ", f);
     put_quoted(f, o->plot);
     fputs("\nset datafile separator ','\n"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* bpt_predict.c: backprop-train's --predict (a CSV of predictions) and --evaluate (loss, accuracy,
- * confusion matrix or RMSE) with a saved model. */
+ * confusion matrix or RMSE, against labels or real targets) with a saved model. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +44,7 @@ static void put_predictions(FILE *f, const bp_net *net, bp_int n, const void *P,
 static int write_predictions(const options *o, bp_net *net, const bp_dataset *d)
 {
     const bp_int k = bp_net_n_out(net);
-    const int classify = bp_net_loss(net) != BP_LOSS_MSE;
+    const int classify = !bpt_squared(bp_net_loss(net));
     void *P = malloc((size_t)(d->n ? d->n : 1) * (size_t)k * dtype_size(d->dtype));
     int32_t *classes = classify ? malloc((size_t)(d->n ? d->n : 1) * sizeof *classes) : NULL;
     int rc = !P || (classify && !classes) ? run_fail("out of memory") : 0;
@@ -75,7 +75,7 @@ int predict_main(const options *opts)
         rc = load_data(&o, o.predict, 0, &d);
     if (!rc && d.n_features != bp_net_n_in(net))
         rc = run_fail("the model takes %d inputs but %s has %d features%s", (int)bp_net_n_in(net), o.predict,
-                      (int)d.n_features, d.n_features + 1 == bp_net_n_in(net) && o.csv_label >= 0
+                      (int)d.n_features, d.n_features + 1 == bp_net_n_in(net) && o.csv_label >= 0 && !o.n_targets
                       ? " (no label column? pass --csv-label -1)" : "");
     if (!rc)
         rc = write_predictions(&o, net, &d);
@@ -154,8 +154,23 @@ static int evaluate_rmse(bp_net *net, const bp_dataset *d, const void *targets)
     return st == BP_OK ? 0 : bp_fail("evaluating", st);
 }
 
+/* Real targets (--csv-targets): the mean loss and the RMSE, each to 17 digits. */
+static int evaluate_targets(bp_net *net, const bp_dataset *d)
+{
+    double loss = 0, rmse = 0;
+    bp_status st = bp_net_eval_loss(net, d->n, d->X, d->n_features, d->targets, d->n_targets, &loss);
+    if (st != BP_OK)
+        return bp_fail("evaluating the loss", st);
+    if ((st = test_rmse(net, d, &rmse)) != BP_OK)
+        return bp_fail("evaluating", st);
+    printf("test loss: %.17g\ntest rmse: %.17g\n", loss, rmse);
+    return 0;
+}
+
 static int evaluate_model(bp_net *net, const bp_dataset *d)
 {
+    if (d->targets)
+        return evaluate_targets(net, d);
     const int labels = bp_net_loss(net) == BP_LOSS_SOFTMAX_XENT;
     void *onehot = labels ? NULL : one_hot(d, bp_net_n_out(net));
     if (!labels && !onehot)
@@ -169,7 +184,7 @@ static int evaluate_model(bp_net *net, const bp_dataset *d)
         rc = bp_fail("evaluating the loss", st);
     } else {
         printf("test loss: %.17g\n", loss);
-        rc = bp_net_loss(net) == BP_LOSS_MSE ? evaluate_rmse(net, d, onehot) : evaluate_classes(net, d);
+        rc = bpt_squared(bp_net_loss(net)) ? evaluate_rmse(net, d, onehot) : evaluate_classes(net, d);
     }
     free(onehot);
     return rc;
@@ -183,8 +198,9 @@ int evaluate_main(const options *opts)
     int rc = load_planned(&o, &net);
     if (!rc)
         rc = load_data(&o, o.test, 1, &d);
-    if (!rc && !d.labels)
-        rc = run_fail("--evaluate: %s has no labels (CSV: see --csv-label)", o.test);
+    if (!rc && !d.labels && !d.targets)
+        rc = run_fail("--evaluate: %s has no labels (CSV: see --csv-label, or --csv-targets for real targets)",
+                      o.test);
     if (!rc)
         rc = model_check_data(net, &d, "test set");
     if (!rc) {

@@ -34,6 +34,10 @@ void usage(FILE *f)
 "  --synthetic          a generated 10-class data set of 28x28 images instead\n"
 "                       (6000 train / 1000 test): for machines without data\n"
 "  --csv-label K        CSV column holding the class label (default 0; -1: none)\n"
+"  --csv-targets K,...  CSV columns (0-based) holding real targets: a regression\n"
+"                       (--loss mse, the default then; the last --layers width\n"
+"                       is the number of targets); the other columns are the\n"
+"                       features, there is no label column\n"
 "  --csv-header yes|no|auto   first CSV line is a header (default auto)\n"
 "  --raw-pixels         keep IDX pixels as 0..255 (default: scaled to [0, 1])\n"
 "  --standardize        z-score every feature with the training set's statistics\n"
@@ -41,11 +45,14 @@ void usage(FILE *f)
 "\n",
 "Model\n"
 "  --layers A-B-...-K   widths from inputs to outputs (default 784-512-256-10;\n"
-"                       the first must match the data, the last the classes)\n"
+"                       the first must match the data, the last the classes\n"
+"                       or targets)\n"
 "  --act NAME[:ALPHA]   hidden activation: identity sigmoid tanh relu leaky_relu\n"
 "                       elu gelu gelu_tanh softplus (default relu; leaky_relu:0.01)\n"
-"  --loss xent|bce|mse  softmax cross-entropy with labels (default), sigmoid\n"
-"                       binary cross-entropy or mean squared error with targets\n"
+"  --loss xent|bce|mse|lsq  softmax cross-entropy with labels (default), sigmoid\n"
+"                       binary cross-entropy, or a squared error with targets:\n"
+"                       mse, the mean over all outputs (PyTorch's), or lsq, half\n"
+"                       the sum over a sample's outputs (least squares)\n"
 "  --init NAME          glorot glorot_normal he he_normal orthogonal (default:\n"
 "                       he for the ReLU family, glorot otherwise)\n"
 "  --logreg             multinomial logistic regression (one layer: inputs-K)\n"
@@ -60,7 +67,10 @@ void usage(FILE *f)
 "                       (atomically)\n"
 "\n",
 "Training\n"
-"  --optim NAME         sgd momentum nesterov adam adamw (default adam)\n"
+"  --optim NAME         sgd momentum nesterov adam adamw (default adam), or lm:\n"
+"                       Levenberg-Marquardt on the whole training set (squared\n"
+"                       errors only; --epochs iterations at most, --early-stop\n"
+"                       its validation patience, default 6)\n"
 "  --lr X               learning rate (default 0.001 for adam/adamw, 0.01 else)\n"
 "  --momentum X --beta1 X --beta2 X --eps X --wd X   optimizer parameters\n"
 "                       (PyTorch's defaults; --wd: L2, decoupled for adamw)\n"
@@ -86,7 +96,8 @@ void usage(FILE *f)
 "                       outputs for an MSE model); labels in SPEC are ignored\n"
 "  --out FILE.csv       --predict's output (default: standard output)\n"
 "  --evaluate           print the loss, accuracy and confusion matrix (RMSE for\n"
-"                       MSE) of the model on --test\n"
+"                       MSE; loss and RMSE alone with --csv-targets) of the\n"
+"                       model on --test\n"
 "\n",
 "Output\n"
 "  --log FILE.csv       one row per epoch: epoch,loss,train,test,seconds,\n"
@@ -97,7 +108,8 @@ void usage(FILE *f)
 "  --help               this text\n"
 "\n",
 "A terminal gets a progress bar per epoch; otherwise one line per epoch. The\n"
-"run ends with 'test accuracy: X (C/N)' (with test data) and 'train time: S s'.\n"
+"run ends with 'test accuracy: X (C/N)' (with test data; 'test rmse: X' with\n"
+"--csv-targets) and 'train time: S s'.\n"
 "Exit status: 0 done, 1 a data, model or file error, 2 a usage error.\n"};
     for (size_t i = 0; i < sizeof sections / sizeof *sections; i++)
         fputs(sections[i], f);
