@@ -2,6 +2,7 @@
 /* test_lm.c: Levenberg-Marquardt (bp_lm_fit): one step against a step built from a central-difference
  * Jacobian, the rejected-step path, every stop reason, the best-validation restore, allocation (once,
  * and the size guard before it), refusals, a float network, and the sin(3x) + 0.3 cos(9x) curve. */
+#define _POSIX_C_SOURCE 200809L  /* cblas.h: BLIS's needs the pthread types */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
