@@ -94,4 +94,7 @@ static inline unsigned bp__ftz_begin(void) { return 0; }
 static inline void bp__ftz_end(unsigned csr) { (void)csr; }
 #endif
 
+/* Seconds on the monotonic clock, for reports of elapsed time (clock.c). */
+double bp__seconds(void);
+
 #endif

@@ -1,19 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* train.c: the training-loop helper (bp_train) and the logistic-regression network (bp_logreg_create). */
-#define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <string.h>
-#include <time.h>
 #include "backprop/train.h"
 #include "net/net_exec.h"
 #include "optim/optim_internal.h"
-
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static bp_status check_config(const char *fn, const bp_net *net, const bp_train_config *c)
 {
@@ -114,11 +105,11 @@ static bp_status run_epochs(const char *fn, run *r)
 {
     const bp_train_config *c = r->c;
     for (long epoch = r->st.epochs_done + 1; epoch <= c->epochs; epoch++) {
-        const double t0 = seconds_now();
+        const double t0 = bp__seconds();
         double loss = 0;
         int64_t correct = 0;
         TRY(train_epoch(fn, r, epoch, &loss, &correct));
-        const double secs = seconds_now() - t0;
+        const double secs = bp__seconds() - t0;
         bp_epoch_report rep = {
             .epoch = epoch,
             .loss = loss,

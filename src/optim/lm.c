@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* lm.c: Levenberg-Marquardt for MSE networks (bp_lm_fit): J^T J and J^T e accumulated block by block
  * of samples from the parameter Jacobian, the damped step by a LAPACK Cholesky solve, in double. */
-#define _POSIX_C_SOURCE 200809L  /* clock_gettime; cblas.h: BLIS's needs the pthread types */
+#define _POSIX_C_SOURCE 200809L  /* cblas.h: BLIS's needs the pthread types */
 #include <limits.h>
 #include <math.h>
 #include <string.h>
-#include <time.h>
 #include <cblas.h>
 #include <lapacke.h>
 #include "backprop/train.h"
@@ -38,13 +37,6 @@ typedef struct lm {
     void *cur, *orig, *best;       /* parameters: the accepted point, at entry, the best validation's (or NULL) */
     double t0;
 } lm;
-
-static double seconds_now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static bp_status check_config(const char *fn, const bp_net *net, const bp_lm_config *c)
 {
@@ -340,7 +332,7 @@ static bp_status iterate(const char *fn, lm *w, bp_lm_report *r, double *best_va
                 memcpy(w->best, w->cur, bytes);
             }
         }
-        r->seconds = seconds_now() - w->t0;
+        r->seconds = bp__seconds() - w->t0;
         if (c->on_iter && c->on_iter(r, c->ctx)) {
             r->stop = BP_LM_CALLBACK;
             return BP_OK;
@@ -370,7 +362,7 @@ static bp_status run(const char *fn, lm *w, bp_lm_report *r)
         memcpy(net->params, w->orig, bytes);
         return bp__fail_as(st, fn);
     }
-    r->seconds = seconds_now() - w->t0;
+    r->seconds = bp__seconds() - w->t0;
     return BP_OK;
 }
 
@@ -378,7 +370,7 @@ bp_status bp_lm_fit(bp_net *net, bp_int n, const void *X, bp_int ldx, const void
                     const bp_lm_config *config, bp_lm_report *report)
 {
     const char *fn = __func__;
-    const double t0 = seconds_now();
+    const double t0 = bp__seconds();
     const bp_lm_config defaults = bp_lm_defaults();
     const bp_lm_config *c = config ? config : &defaults;
     BP_REQUIRE(net != NULL, BP_ERR_ARG, "net is NULL");
