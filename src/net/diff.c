@@ -6,22 +6,10 @@
 #include <stdint.h>
 #include "net/net_exec.h"
 
-#define DISPATCH(net, call) ((net)->dtype == BP_F32 ? bp__s##call : bp__d##call)
-
-static bp_int n_out_of(const bp_net *net)
-{
-    return net->layers[net->n_layers - 1].n_out;
-}
-
 /* An optional n x n_in output dX with leading dimension lddx (NULL: not wanted). */
 static bp_status check_dx(const char *fn, const bp_net *net, bp_int n, const void *dX, bp_int lddx)
 {
-    if (!dX)
-        return BP_OK;
-    BP_REQUIRE(lddx >= net->n_in, BP_ERR_ARG, "lddx (%d) < the network's n_in (%d)", (int)lddx, (int)net->n_in);
-    BP_REQUIRE(bp__block_fits(n, lddx, net->esize), BP_ERR_OVERFLOW,
-               "dX: %d rows of leading dimension %d overflow the address space", (int)n, (int)lddx);
-    return BP_OK;
+    return dX ? bp__check_rows(fn, net, n, dX, lddx, net->n_in, "dX", "lddx", "n_in") : BP_OK;
 }
 
 bp_status bp_net_backward(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *dY, bp_int lddy,
@@ -29,11 +17,8 @@ bp_status bp_net_backward(bp_net *net, bp_int n, const void *X, bp_int ldx, cons
 {
     const char *fn = __func__;
     TRY(bp__check_pass(fn, net, n, X, ldx));
-    const bp_int n_out = n_out_of(net);
-    BP_REQUIRE(n == 0 || dY != NULL, BP_ERR_ARG, "dY is NULL");
-    BP_REQUIRE(lddy >= n_out, BP_ERR_ARG, "lddy (%d) < the network's n_out (%d)", (int)lddy, (int)n_out);
-    BP_REQUIRE(bp__block_fits(n, lddy, net->esize), BP_ERR_OVERFLOW,
-               "dY: %d rows of leading dimension %d overflow the address space", (int)n, (int)lddy);
+    const bp_int n_out = bp__n_out(net);
+    TRY(bp__check_rows(fn, net, n, dY, lddy, n_out, "dY", "lddy", "n_out"));
     BP_REQUIRE(isfinite(beta), BP_ERR_ARG, "beta is not finite");
     TRY(check_dx(fn, net, n, dX, lddx));
     if (net->check_finite)
@@ -59,7 +44,7 @@ bp_status bp_net_jacobian_inputs(bp_net *net, bp_int n, const void *X, bp_int ld
 {
     const char *fn = __func__;
     TRY(bp__check_pass(fn, net, n, X, ldx));
-    const bp_int n_out = n_out_of(net);
+    const bp_int n_out = bp__n_out(net);
     BP_REQUIRE(n == 0 || J != NULL, BP_ERR_ARG, "J is NULL");
     const int64_t per_sample = (int64_t)n_out * net->n_in;
     BP_REQUIRE(per_sample <= INT32_MAX && bp__block_fits(n, (bp_int)per_sample, net->esize), BP_ERR_OVERFLOW,
@@ -77,7 +62,7 @@ bp_status bp_net_jacobian_params(bp_net *net, bp_int n, const void *X, bp_int ld
 {
     const char *fn = __func__;
     TRY(bp__check_pass(fn, net, n, X, ldx));
-    const bp_int n_out = n_out_of(net);
+    const bp_int n_out = bp__n_out(net);
     BP_REQUIRE(n == 0 || J != NULL, BP_ERR_ARG, "J is NULL");
     BP_REQUIRE(ldj >= net->n_params, BP_ERR_ARG, "ldj (%zu) < the network's n_params (%zu)", ldj, net->n_params);
     const size_t rows = (size_t)n * (size_t)n_out;

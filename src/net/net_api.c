@@ -3,8 +3,6 @@
 #include <math.h>
 #include "net/net_exec.h"
 
-#define DISPATCH(net, call) ((net)->dtype == BP_F32 ? bp__s##call : bp__d##call)
-
 /* The checks every pass shares: a planned network and n samples of X. */
 bp_status bp__check_pass(const char *fn, const bp_net *net, bp_int n, const void *X, bp_int ldx)
 {
@@ -31,7 +29,7 @@ bp_status bp__check_x_finite(const char *fn, const bp_net *net, bp_int n, const 
 bp_status bp__check_targets(const char *fn, const bp_net *net, bp_int n, const void *targets,
                             bp_int ldt, int labels)
 {
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    const bp_int n_out = bp__n_out(net);
     BP_REQUIRE(n == 0 || targets != NULL, BP_ERR_ARG, "targets is NULL");
     if (labels) {
         const int32_t *c = targets, hi = n_out == 1 ? 2 : n_out;
@@ -40,9 +38,7 @@ bp_status bp__check_targets(const char *fn, const bp_net *net, bp_int n, const v
                        (int)i, (int)c[i], (int)hi);
         return BP_OK;
     }
-    BP_REQUIRE(ldt >= n_out, BP_ERR_ARG, "ldt (%d) < the network's n_out (%d)", (int)ldt, (int)n_out);
-    BP_REQUIRE(bp__block_fits(n, ldt, net->esize), BP_ERR_OVERFLOW,
-               "targets: %d rows of leading dimension %d overflow the address space", (int)n, (int)ldt);
+    TRY(bp__check_rows(fn, net, n, targets, ldt, n_out, "targets", "ldt", "n_out"));
     /* BCE targets have a domain: check it here, for the whole batch, before any
      * micro-batch runs (the kernel would only see one micro-batch at a time). */
     const int bce = net->loss == BP_LOSS_SIGMOID_BCE;
@@ -59,15 +55,21 @@ bp_status bp__check_targets(const char *fn, const bp_net *net, bp_int n, const v
     return BP_OK;
 }
 
+bp_status bp__check_rows(const char *fn, const bp_net *net, bp_int n, const void *A, bp_int ld, bp_int width,
+                         const char *name, const char *ldname, const char *wname)
+{
+    BP_REQUIRE(n == 0 || A != NULL, BP_ERR_ARG, "%s is NULL", name);
+    BP_REQUIRE(ld >= width, BP_ERR_ARG, "%s (%d) < the network's %s (%d)", ldname, (int)ld, wname, (int)width);
+    BP_REQUIRE(bp__block_fits(n, ld, net->esize), BP_ERR_OVERFLOW,
+               "%s: %d rows of leading dimension %d overflow the address space", name, (int)n, (int)ld);
+    return BP_OK;
+}
+
 bp_status bp_net_forward(bp_net *net, bp_int n, const void *X, bp_int ldx, void *Y, bp_int ldy)
 {
     const char *fn = __func__;
     TRY(bp__check_pass(fn, net, n, X, ldx));
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
-    BP_REQUIRE(n == 0 || Y != NULL, BP_ERR_ARG, "Y is NULL");
-    BP_REQUIRE(ldy >= n_out, BP_ERR_ARG, "ldy (%d) < the network's n_out (%d)", (int)ldy, (int)n_out);
-    BP_REQUIRE(bp__block_fits(n, ldy, net->esize), BP_ERR_OVERFLOW,
-               "Y: %d rows of leading dimension %d overflow the address space", (int)n, (int)ldy);
+    TRY(bp__check_rows(fn, net, n, Y, ldy, bp__n_out(net), "Y", "ldy", "n_out"));
     return DISPATCH(net, net_forward)(net, fn, n, X, ldx, Y, ldy);
 }
 
@@ -99,7 +101,8 @@ bp_status bp_net_rmse(bp_net *net, bp_int n, const void *X, bp_int ldx, const vo
     const char *fn = __func__;
     TRY(bp__check_pass(fn, net, n, X, ldx));
     BP_CHECK_PTR(rmse);
-    BP_REQUIRE(bp__loss_squared(net->loss), BP_ERR_ARG, "the network's loss is not MSE or least squares: use bp_net_accuracy");
+    BP_REQUIRE(bp__loss_squared(net->loss), BP_ERR_ARG,
+               "the network's loss is not MSE or least squares: use bp_net_accuracy");
     TRY(bp__check_targets(fn, net, n, targets, ldt, 0));
     return DISPATCH(net, net_evaluate)(net, fn, n, X, ldx, targets, ldt, rmse, NULL);
 }
@@ -108,11 +111,7 @@ bp_status bp_net_predict_proba(bp_net *net, bp_int n, const void *X, bp_int ldx,
 {
     const char *fn = __func__;
     TRY(bp__check_pass(fn, net, n, X, ldx));
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
-    BP_REQUIRE(n == 0 || P != NULL, BP_ERR_ARG, "P is NULL");
-    BP_REQUIRE(ldp >= n_out, BP_ERR_ARG, "ldp (%d) < the network's n_out (%d)", (int)ldp, (int)n_out);
-    BP_REQUIRE(bp__block_fits(n, ldp, net->esize), BP_ERR_OVERFLOW,
-               "P: %d rows of leading dimension %d overflow the address space", (int)n, (int)ldp);
+    TRY(bp__check_rows(fn, net, n, P, ldp, bp__n_out(net), "P", "ldp", "n_out"));
     return DISPATCH(net, net_predict)(net, fn, n, X, ldx, P, ldp, NULL);
 }
 

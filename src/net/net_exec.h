@@ -78,12 +78,21 @@ struct bp__grad_hook {
 BP_NET_EXEC_DECLS(s)
 BP_NET_EXEC_DECLS(d)
 
+/* The typed half of `call` for the network's dtype: DISPATCH(net, net_batch)(net, ...). */
+#define DISPATCH(net, call) ((net)->dtype == BP_F32 ? bp__s##call : bp__d##call)
+
 /* Checks a pass's network and input (net_api.c): planned, n >= 0, X and ldx, and
  * with the finite check on, every row of X. */
 bp_status bp__check_pass(const char *fn, const bp_net *net, bp_int n, const void *X, bp_int ldx);
 
 /* Checks that the n rows of X (n_in values each, leading dimension ldx) are finite (net_api.c). */
 bp_status bp__check_x_finite(const char *fn, const bp_net *net, bp_int n, const void *X, bp_int ldx);
+
+/* Checks a caller's block of n rows of `width` values of the dtype (net_api.c): A not NULL when
+ * n > 0, its leading dimension ld >= width, the block within the address space. The messages name
+ * the block (`name`), its leading dimension (`ldname`) and the width (`wname`: "n_out", "n_in"). */
+bp_status bp__check_rows(const char *fn, const bp_net *net, bp_int n, const void *A, bp_int ld, bp_int width,
+                         const char *name, const char *ldname, const char *wname);
 
 /* Checks a pass's targets (net_api.c): labels, or real values with ldt >= n_out. */
 bp_status bp__check_targets(const char *fn, const bp_net *net, bp_int n, const void *targets,

@@ -83,6 +83,12 @@ extern const bp_allocator bp__default_allocator;
 /* Nonzero when every element of the n values is finite. */
 int bp__all_finite(bp_dtype dtype, size_t n, const void *x);
 
+/* The network's output width: its last layer's. */
+static inline bp_int bp__n_out(const bp_net *net)
+{
+    return net->layers[net->n_layers - 1].n_out;
+}
+
 /* Nonzero for the squared-error losses (BP_LOSS_MSE, BP_LOSS_LEAST_SQUARES): real outputs
  * against real targets, the RMSE as their metric, no classes. */
 static inline int bp__loss_squared(bp_loss loss)
