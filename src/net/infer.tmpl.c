@@ -145,13 +145,9 @@ static bp_status row_losses(const bp_net *net, bp_int m, const T *Y, const void 
         case BP_LOSS_MSE:
             TRY(k->mse(1, n_out, y, n_out, t, ldt, 1, &out[r], NULL, n_out));
             break;
-        case BP_LOSS_LEAST_SQUARES: {
-            double s = 0;
-            for (bp_int j = 0; j < n_out; j++)
-                s += ((double)y[j] - t[j]) * ((double)y[j] - t[j]);
-            out[r] = s / 2;
+        case BP_LOSS_LEAST_SQUARES:
+            half_squares(1, n_out, y, t, ldt, 1, &out[r], NULL);
             break;
-        }
         }
     }
     return BP_OK;
