@@ -11,5 +11,6 @@
 #include "backprop/optim.h"
 #include "backprop/train.h"
 #include "backprop/io.h"
+#include "backprop/parallel.h"
 
 #endif

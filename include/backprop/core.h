@@ -58,7 +58,9 @@ typedef enum bp_status {
     BP_ERR_NONFINITE = 4,   /**< a NaN or Inf where a finite value is required */
     BP_ERR_IO = 5,          /**< reading or writing a file failed */
     BP_ERR_FORMAT = 6,      /**< a file or buffer is not in the expected format */
-    BP_ERR_UNSUPPORTED = 7  /**< the request is valid but not supported by this build */
+    BP_ERR_UNSUPPORTED = 7, /**< the request is valid but not supported by this build */
+    BP_ERR_COMM = 8,        /**< communication failed: an MPI call, or another rank's part of the same step */
+    BP_ERR_MISMATCH = 9     /**< the ranks of a data-parallel run disagree (networks, shard sizes) */
 } bp_status;
 
 /** A static English sentence for a status; never NULL ("unknown status" for

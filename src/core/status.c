@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "internal.h"
+#include "backprop/parallel.h"
 
 /* One message per thread; no other mutable state exists in the library. */
 static _Thread_local char last_error[512];
@@ -20,6 +21,8 @@ const char *bp_strerror(bp_status status)
     case BP_ERR_IO: return "input/output error";
     case BP_ERR_FORMAT: return "bad file or data format";
     case BP_ERR_UNSUPPORTED: return "unsupported request";
+    case BP_ERR_COMM: return "communication failed";
+    case BP_ERR_MISMATCH: return "the ranks disagree";
     }
     return "unknown status";
 }
@@ -47,6 +50,13 @@ bp_status bp__fail(bp_status st, const char *func, const char *fmt, ...)
     vsnprintf(last_error + k, sizeof last_error - (size_t)k, fmt, ap);
     va_end(ap);
     return st;
+}
+
+bp_status bp_report_error(bp_status status, const char *fn, const char *message)
+{
+    if (fn == NULL || message == NULL)
+        return status;
+    return bp__fail(status, fn, "%s", message);
 }
 
 bp_status bp__fail_as(bp_status st, const char *func)

@@ -63,7 +63,8 @@ module backprop
   integer(c_int), parameter, public :: BP_F32 = 1, BP_F64 = 2
   ! bp_status
   integer(c_int), parameter, public :: BP_OK = 0, BP_ERR_ARG = 1, BP_ERR_NOMEM = 2, BP_ERR_OVERFLOW = 3, &
-      BP_ERR_NONFINITE = 4, BP_ERR_IO = 5, BP_ERR_FORMAT = 6, BP_ERR_UNSUPPORTED = 7
+      BP_ERR_NONFINITE = 4, BP_ERR_IO = 5, BP_ERR_FORMAT = 6, BP_ERR_UNSUPPORTED = 7, &
+      BP_ERR_COMM = 8, BP_ERR_MISMATCH = 9
   ! bp_act (backprop/kernels.h)
   integer(c_int), parameter, public :: BP_ACT_IDENTITY = 0, BP_ACT_SIGMOID = 1, BP_ACT_TANH = 2, &
       BP_ACT_RELU = 3, BP_ACT_LEAKY_RELU = 4, BP_ACT_ELU = 5, BP_ACT_GELU = 6, BP_ACT_GELU_TANH = 7, &
@@ -241,7 +242,7 @@ module backprop
       bp_net_predict_proba_c, bp_net_predict_class_c, bp_net_eval_loss_c, bp_net_set_standardization_c, &
       bp_net_fit_standardization_c, bp_net_has_standardization_c, bp_net_standardization_c, &
       bp_net_backward_c, bp_net_loss_and_grad_dx_c, bp_net_jacobian_inputs_c, bp_net_jacobian_params_c, &
-      bp_net_sample_losses_c
+      bp_net_sample_losses_c, bp_net_has_reducer_c
   public :: bp_optim_defaults, bp_optim_create_c, bp_optim_destroy_c, bp_optim_step_c, bp_optim_lr_c, &
       bp_optim_steps_c, bp_soptim_update, bp_doptim_update
   public :: bp_train_c, bp_logreg_create_c, bp_logreg_newton_c, bp_lm_defaults, bp_lm_fit_c
@@ -388,6 +389,11 @@ module backprop
       type(c_ptr), value :: net, X, Y
       integer(c_int), value :: n, ldx, ldy
       integer(c_int) :: status
+    end function
+    function bp_net_has_reducer_c(net) bind(C, name='bp_net_has_reducer') result(r)
+      import :: c_int, c_ptr
+      type(c_ptr), value :: net
+      integer(c_int) :: r
     end function
     function bp_net_loss_and_grad_c(net, n, X, ldx, targets, ldt, loss) &
         bind(C, name='bp_net_loss_and_grad') result(status)
@@ -901,6 +907,26 @@ contains
     f_snapshot = c_string(bp_last_error_c())
     f_valid = .true.
     call deliver(status, msg, stat)
+  end subroutine
+
+  ! A wrapper refused a data-parallel network's gradient pass (train = .false.) or bp_train
+  ! (.true.) by its own checks, on this rank only (stat present: the error is already
+  ! delivered): with a reducer (backprop/parallel.h), the C call is made with arguments C
+  ! refuses, so that the other ranks learn it and fail instead of waiting for this one. The
+  ! wrapper's message stays this rank's last error.
+  subroutine tell_ranks(net, train)
+    type(bp_net), intent(in) :: net
+    logical, intent(in) :: train
+    type(bp_train_config) :: config
+    integer(c_int) :: st
+    if (.not. c_associated(net%ptr)) return
+    if (bp_net_has_reducer_c(net%ptr) == 0) return
+    if (train) then
+      st = bp_train_c(net%ptr, c_null_ptr, -1_c_int, c_null_ptr, 1_c_int, c_null_ptr, 1_c_int, config)
+    else
+      st = bp_net_loss_and_grad_c(net%ptr, -1_c_int, c_null_ptr, 1_c_int, c_null_ptr, 1_c_int, c_null_ptr)
+    end if
+    if (f_valid) f_snapshot = c_string(bp_last_error_c())
   end subroutine
 
   ! The status a C function returned: BP_OK into stat, or the library's error.

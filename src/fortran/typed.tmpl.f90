@@ -267,7 +267,10 @@
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_net_loss_and_grad', net, X, bt, stat, labels=labels)) return
+    if (.not. batch_@P@('bp_net_loss_and_grad', net, X, bt, stat, labels=labels)) then
+      call tell_ranks(net, .false.)
+      return
+    end if
     call run_pass(net, bt, loss, stat)
   end subroutine
 
@@ -278,7 +281,10 @@
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_net_loss_and_grad', net, X, bt, stat, T=T)) return
+    if (.not. batch_@P@('bp_net_loss_and_grad', net, X, bt, stat, T=T)) then
+      call tell_ranks(net, .false.)
+      return
+    end if
     call run_pass(net, bt, loss, stat)
   end subroutine
 
@@ -292,7 +298,10 @@
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_optim_train_step', net, X, bt, stat, labels=labels)) return
+    if (.not. batch_@P@('bp_optim_train_step', net, X, bt, stat, labels=labels)) then
+      call tell_ranks(net, .false.)
+      return
+    end if
     call run_pass(net, bt, loss, stat, opt)
   end subroutine
 
@@ -304,7 +313,10 @@
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_optim_train_step', net, X, bt, stat, T=T)) return
+    if (.not. batch_@P@('bp_optim_train_step', net, X, bt, stat, T=T)) then
+      call tell_ranks(net, .false.)
+      return
+    end if
     call run_pass(net, bt, loss, stat, opt)
   end subroutine
 
@@ -481,8 +493,14 @@
     type(checked_batch) :: bt
     type(c_ptr) :: pdx, pl
     integer(c_int) :: lddx
-    if (.not. batch_@P@('bp_net_loss_and_grad_dx', net, X, bt, stat, labels=labels)) return
-    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), pdx, lddx, stat, dX)) return
+    if (.not. batch_@P@('bp_net_loss_and_grad_dx', net, X, bt, stat, labels=labels)) then
+      call tell_ranks(net, .false.)
+      return
+    end if
+    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), pdx, lddx, stat, dX)) then
+      call tell_ranks(net, .false.)
+      return
+    end if
     pl = c_null_ptr
     if (present(loss)) pl = c_loc(loss)
     call finish(bp_net_loss_and_grad_dx_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, pl, pdx, lddx), stat)
@@ -498,8 +516,14 @@
     type(checked_batch) :: bt
     type(c_ptr) :: pdx, pl
     integer(c_int) :: lddx
-    if (.not. batch_@P@('bp_net_loss_and_grad_dx', net, X, bt, stat, T=T)) return
-    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), pdx, lddx, stat, dX)) return
+    if (.not. batch_@P@('bp_net_loss_and_grad_dx', net, X, bt, stat, T=T)) then
+      call tell_ranks(net, .false.)
+      return
+    end if
+    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), pdx, lddx, stat, dX)) then
+      call tell_ranks(net, .false.)
+      return
+    end if
     pl = c_null_ptr
     if (present(loss)) pl = c_loc(loss)
     call finish(bp_net_loss_and_grad_dx_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, pl, pdx, lddx), stat)
@@ -605,7 +629,10 @@
     procedure(bp_batch_callback), optional :: on_batch
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_train', net, X, bt, stat, labels=labels)) return
+    if (.not. batch_@P@('bp_train', net, X, bt, stat, labels=labels)) then
+      call tell_ranks(net, .true.)
+      return
+    end if
     call run_train(net, opt, bt, epochs, batch_size, seed, shuffle, on_epoch, on_batch, stat)
   end subroutine
 
@@ -621,7 +648,10 @@
     procedure(bp_batch_callback), optional :: on_batch
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_train', net, X, bt, stat, T=T)) return
+    if (.not. batch_@P@('bp_train', net, X, bt, stat, T=T)) then
+      call tell_ranks(net, .true.)
+      return
+    end if
     call run_train(net, opt, bt, epochs, batch_size, seed, shuffle, on_epoch, on_batch, stat)
   end subroutine
 

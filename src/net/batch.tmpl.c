@@ -92,14 +92,18 @@ static void locate_io(const bp_net *net, micro *b, bp_int start, const bp__pass_
     b->ldj = io->ldj;
 }
 
-static bp_status run_batch(bp_net *net, const char *fn, bp_int n, const T *X, bp_int ldx, const int32_t *idx,
-                           const void *targets, bp_int ldt, bp__mode mode, const bp__grad_hook *hook,
-                           const bp__pass_io *io, double *loss, int64_t *correct)
+/* The micro-batches of the pass over n rows; total: the loss divisor (n, or the global batch of a
+ * reduced pass, whose last micro-batch announces each layer's final gradient: reduce). */
+static bp_status run_batch(bp_net *net, const char *fn, bp_int n, bp_int total, int reduce, const T *X, bp_int ldx,
+                           const int32_t *idx, const void *targets, bp_int ldt, bp__mode mode,
+                           const bp__grad_hook *hook, const bp__pass_io *io, double *loss, int64_t *correct)
 {
     const T beta0 = io ? (T)io->beta : 0;
     const int vjp = mode == BP_MODE_VJP || mode == BP_MODE_INPUT_GRAD;
     for (bp_int start = 0; start < n; start += net->mb) {
-        micro b = {.rows = n - start < net->mb ? n - start : net->mb, .divisor = (T)n, .beta = start == 0 ? beta0 : 1};
+        micro b = {.rows = n - start < net->mb ? n - start : net->mb, .divisor = (T)total,
+                   .beta = start == 0 ? beta0 : 1};
+        b.reduce = reduce && start + b.rows == n;
         locate_io(net, &b, start, io);
         if (vjp)
             TRY(stage_input(net, b.rows, X + (size_t)start * (size_t)ldx, ldx, NULL, &b.X, &b.ldx));
@@ -116,13 +120,25 @@ bp_status IPFX(net_batch)(bp_net *net, const char *fn, bp_int n, const void *X, 
                           const void *targets, bp_int ldt, bp__mode mode, const bp__grad_hook *hook,
                           const bp__pass_io *io, double *loss, int64_t *correct)
 {
+    /* A reduced pass (a reducer, dp.h): the loss divisor is the global batch, the gradient the sum
+     * over the ranks. */
+    const int reduce = bp__dp_on(net, mode == BP_MODE_GRAD);
+    bp_int total = n;
+    if (reduce) {
+        BP_REQUIRE(!(io && io->beta != 0), BP_ERR_UNSUPPORTED,
+                   "a data-parallel gradient (the network has a reducer) cannot accumulate: beta must be 0");
+        TRY(bp__dp_begin(net, fn, n, &total));
+    }
     if (n == 0 && (mode == BP_MODE_GRAD || mode == BP_MODE_VJP) && !(io && io->beta != 0))
         memset(net->grads, 0, net->n_params * net->esize);
     double sum = 0;
     int64_t right = 0;
     bp__blas_serial_begin();
-    const bp_status st = run_batch(net, fn, n, X, ldx, idx, targets, ldt, mode, hook, io, &sum, correct ? &right : NULL);
+    bp_status st = run_batch(net, fn, n, total, reduce, X, ldx, idx, targets, ldt, mode, hook, io, &sum,
+                             correct ? &right : NULL);
     bp__blas_serial_end();
+    if (reduce)
+        st = bp__dp_finish(net, fn, st, &sum, correct ? &right : NULL);
     if (st != BP_OK)
         return st;
     if (loss)

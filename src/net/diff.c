@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdint.h>
 #include "net/net_exec.h"
+#include "net/dp.h"
 
 /* An optional n x n_in output dX with leading dimension lddx (NULL: not wanted). */
 static bp_status check_dx(const char *fn, const bp_net *net, bp_int n, const void *dX, bp_int lddx)
@@ -33,9 +34,12 @@ bp_status bp_net_loss_and_grad_dx(bp_net *net, bp_int n, const void *X, bp_int l
                                   bp_int ldt, double *loss, void *dX, bp_int lddx)
 {
     const char *fn = __func__;
-    TRY(bp__check_pass(fn, net, n, X, ldx));
-    TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
-    TRY(check_dx(fn, net, n, dX, lddx));
+    bp_status st = bp__check_pass(fn, net, n, X, ldx);
+    if (st == BP_OK)
+        st = bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT);
+    if (st == BP_OK)
+        st = check_dx(fn, net, n, dX, lddx);
+    TRY(bp__dp_refused(net, st));
     const bp__pass_io io = {NULL, 0, dX, lddx, 0, 0, NULL, 0};
     return DISPATCH(net, net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_GRAD, NULL, &io, loss, NULL);
 }

@@ -369,8 +369,12 @@ bp_status IPFX(run_micro)(bp_net *net, const char *fn, const micro *b, bp__mode 
                 TRY(jac_rows(net, i, b, ARENA(net, net->g_off[cur ^ 1]), in, ldin));
             else if (mode != BP_MODE_INPUT_GRAD)
                 TRY(ready_step_run(net, fn, i, b, ARENA(net, net->g_off[cur ^ 1]), in, ldin, hook));
+            if (b->reduce)
+                TRY(bp__dp_ready(net, fn, i));
             break;
         }
+        if (b->reduce)
+            TRY(bp__dp_progress(net, fn));
     }
     return BP_OK;
 }

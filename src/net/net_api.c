@@ -2,6 +2,7 @@
 /* net_api.c: the public pass functions of a network: argument checks, then the typed executor. */
 #include <math.h>
 #include "net/net_exec.h"
+#include "net/dp.h"
 
 /* The checks every pass shares: a planned network and n samples of X. */
 bp_status bp__check_pass(const char *fn, const bp_net *net, bp_int n, const void *X, bp_int ldx)
@@ -77,8 +78,10 @@ bp_status bp_net_loss_and_grad(bp_net *net, bp_int n, const void *X, bp_int ldx,
                                const void *targets, bp_int ldt, double *loss)
 {
     const char *fn = __func__;
-    TRY(bp__check_pass(fn, net, n, X, ldx));
-    TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
+    bp_status st = bp__check_pass(fn, net, n, X, ldx);
+    if (st == BP_OK)
+        st = bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT);
+    TRY(bp__dp_refused(net, st));
     return DISPATCH(net, net_batch)(net, fn, n, X, ldx, NULL, targets, ldt, BP_MODE_GRAD, NULL, NULL, loss, NULL);
 }
 
@@ -150,6 +153,7 @@ bp_status bp_net_gradcheck(bp_net *net, bp_int n, const void *X, bp_int ldx, con
 {
     const char *fn = __func__;
     TRY(bp__check_pass(fn, net, n, X, ldx));
+    TRY(bp__dp_refuse(net, fn, "the gradient check"));
     BP_CHECK_PTR(max_rel_err);
     BP_REQUIRE(net->dtype == BP_F64, BP_ERR_UNSUPPORTED,
                "central differences need a BP_F64 network (float is too coarse)");

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "backprop/net.h"
+#include "backprop/parallel.h"
 #include "core/internal.h"
 #include "net/split.h"
 #include "net/team.h"
@@ -60,6 +61,11 @@ struct bp_net {
     bp__step *steps;
     bp_int n_steps;
     bp__layer_split *splits; /* per layer: how its steps are cut at a full micro-batch (split.h) */
+
+    /* Data parallelism (backprop/parallel.h, dp.h): the reducer of the gradient passes. */
+    int has_reducer;
+    bp_reducer reducer;
+    bp_int dp_next;          /* a reduced pass: the layers >= dp_next are announced */
 };
 
 /* What the network's cuts depend on besides the shapes (split.h). */

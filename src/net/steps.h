@@ -6,6 +6,7 @@
 
 #include "kernels/cores.h"
 #include "net/net_exec.h"
+#include "net/dp.h"
 
 /* Buffers of the arena, gradients and parameters. */
 #define ARENA(net, off) ((T *)(void *)((char *)(net)->arena + (off)))
@@ -35,6 +36,7 @@ typedef struct micro {
     bp_int unit;            /* the VJP modes without dY: dY = e_unit */
     T *jac;                 /* the parameter Jacobian's row of the first of these rows, or NULL */
     size_t ldj;             /* its leading dimension; a sample's rows are n_out ldj apart */
+    int reduce;             /* the last micro-batch of a reduced pass: announce each layer (dp.h) */
 } micro;
 
 /* Walks the plan's steps for one micro-batch: forward, loss (its part of the mean added to

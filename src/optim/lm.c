@@ -9,6 +9,7 @@
 #include <lapacke.h>
 #include "backprop/train.h"
 #include "net/net_exec.h"
+#include "net/dp.h"
 
 /* mu never falls below this: from 0, raising it by mu_inc would never leave 0. */
 #define MU_MIN 1e-20
@@ -374,6 +375,7 @@ bp_status bp_lm_fit(bp_net *net, bp_int n, const void *X, bp_int ldx, const void
     const bp_lm_config defaults = bp_lm_defaults();
     const bp_lm_config *c = config ? config : &defaults;
     BP_REQUIRE(net != NULL, BP_ERR_ARG, "net is NULL");
+    TRY(bp__dp_refuse(net, fn, "Levenberg-Marquardt"));
     BP_REQUIRE(bp__loss_squared(net->loss), BP_ERR_ARG,
                "the network's loss is not a squared error (BP_LOSS_MSE or BP_LOSS_LEAST_SQUARES): "
                "Levenberg-Marquardt fits a mean squared error");

@@ -8,6 +8,7 @@
 #include <lapacke.h>
 #include "backprop/train.h"
 #include "net/net_exec.h"
+#include "net/dp.h"
 
 /* Newton's working set, in double, with the parameters ordered class by class,
  * theta[k (d + 1) + j], the bias as j = d (the network stores W then b). */
@@ -134,6 +135,7 @@ bp_status bp_logreg_newton(bp_net *net, bp_int n, const void *X, bp_int ldx, con
 {
     const char *fn = __func__;
     BP_REQUIRE(net != NULL, BP_ERR_ARG, "net is NULL");
+    TRY(bp__dp_refuse(net, fn, "Newton's method"));
     BP_REQUIRE(net->n_layers == 1 && net->layers[0].act == BP_ACT_IDENTITY &&
                net->loss == BP_LOSS_SOFTMAX_XENT, BP_ERR_ARG,
                "net is not a logistic regression (one identity layer, softmax cross-entropy)");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "backprop/optim.h"
 #include "net/net_exec.h"
+#include "net/dp.h"
 #include "optim/optim_internal.h"
 
 struct bp_optim {
@@ -247,9 +248,10 @@ bp_status bp__optim_train_batch(const char *fn, bp_optim *opt, bp_net *net, bp_i
         net->dtype == BP_F32 ? bp__snet_batch : bp__dnet_batch;
     /* Fused SGD needs the whole batch in one micro-batch (a second one would run its forward
      * on updated weights), the BLAS kernels, and no finite check (which promises unchanged
-     * parameters when a gradient turns out non-finite). */
+     * parameters when a gradient turns out non-finite), nor a reducer (the update needs the sum
+     * over the ranks, not this rank's part). */
     if (opt->config.kind == BP_OPT_SGD && n >= 1 && n <= net->mb && net->backend == BP_BACKEND_BLAS &&
-        !net->check_finite) {
+        !net->check_finite && !net->has_reducer) {
         const bp__grad_hook sgd = {net->dtype == BP_F32 ? bp__sfused_sgd : bp__dfused_sgd,
                                    scheduled_lr(&opt->config, opt->steps), opt->config.weight_decay};
         TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, &sgd, NULL, loss, correct));
@@ -264,9 +266,12 @@ bp_status bp_optim_train_step(bp_optim *opt, bp_net *net, bp_int n, const void *
                               const void *targets, bp_int ldt, double *loss)
 {
     const char *fn = __func__;
-    TRY(bp__optim_check_net(fn, opt, net));
-    TRY(bp__check_pass(fn, net, n, X, ldx));
-    TRY(bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT));
+    bp_status st = bp__optim_check_net(fn, opt, net);
+    if (st == BP_OK)
+        st = bp__check_pass(fn, net, n, X, ldx);
+    if (st == BP_OK)
+        st = bp__check_targets(fn, net, n, targets, ldt, net->loss == BP_LOSS_SOFTMAX_XENT);
+    TRY(bp__dp_refused(net, st));  /* with a reducer, the other ranks learn it */
     return bp__optim_train_batch(fn, opt, net, n, X, ldx, NULL, targets, ldt, loss, NULL);
 }
 
