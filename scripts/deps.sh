@@ -5,6 +5,9 @@
 # Packages every build needs; the scripts add their own.
 BP_BUILD_PKGS="meson ninja-build pkg-config gcc libc6-dev libopenblas-dev liblapacke-dev zlib1g-dev"
 
+# Open MPI, for libbackprop-mpi and its tests under mpiexec (scripts/test).
+BP_MPI_PKGS="openmpi-bin libopenmpi-dev"
+
 # The Debian packages of a CBLAS that meson's -Dblas can name (scripts/test BLAS). libblis-dev
 # alone may bring BLIS's OpenMP variant; meson looks for the pthread one first.
 bp_blas_pkgs() {
