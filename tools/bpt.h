@@ -51,6 +51,7 @@ typedef struct options {
     bp_backend backend;
     int init;  /* 0: by activation */
     int logreg, newton, standardize, raw_pixels, quiet, synthetic;
+    int no_shuffle;             /* --no-shuffle: every epoch in the data's order */
     int lm;                     /* --optim lm: Levenberg-Marquardt (bp_lm_fit) */
     double ridge;
 } options;
@@ -85,6 +86,8 @@ int check_combinations(const options *o);
 int load_data(const options *o, const char *spec, int labels_needed, bp_dataset *d);
 int synthetic(const options *o, bp_int n, uint64_t seed, bp_dataset *d);
 int split_validation(double fraction, bp_dataset *train, bp_dataset *val);
+int keep_rows(bp_dataset *d, const int32_t *rows, bp_int start, bp_int count);
+int keep_share(bp_dataset *d);
 void *one_hot(const bp_dataset *d, bp_int k);
 size_t dtype_size(bp_dtype t);
 double value_at(bp_dtype t, const void *p, size_t i);
@@ -98,8 +101,8 @@ int model_plan(const options *o, bp_net *net);
 int model_save(const options *o, bp_net *net, const bp_optim *opt, const bp_train_state *state);
 
 /* Evaluation shared by training and --evaluate (bpt_eval.c): the arg-max of the outputs against
- * the labels (every loss), counted; outputs is d->n x n_out scratch. test_rmse: the RMSE against
- * d's real targets (--csv-targets). */
+ * the labels (every loss), counted (over every rank's rows under mpiexec); outputs is d->n x n_out
+ * scratch. test_rmse: the RMSE against d's real targets (--csv-targets), over every rank's rows. */
 bp_status count_correct(bp_net *net, const bp_dataset *d, void *outputs, long *correct);
 bp_status test_rmse(bp_net *net, const bp_dataset *d, double *rmse);
 void print_accuracy(const char *what, long correct, bp_int n);
@@ -114,5 +117,40 @@ int train_main(options *o);
 /* --predict and --evaluate (bpt_predict.c). */
 int predict_main(const options *o);
 int evaluate_main(const options *o);
+
+/* Under an MPI launcher (bpt_mpi.c, built when Meson finds MPI; bpt_nompi.c, a plain run's
+ * stand-ins, otherwise). A run started by mpiexec or mpirun (Open MPI's OMPI_COMM_WORLD_SIZE,
+ * PMIx's PMIX_RANK, Hydra's PMI_RANK or PMI_SIZE in the environment) initialises MPI; any other
+ * run never touches MPI. With several ranks, standard output is rank 0's alone (the other
+ * ranks' goes to /dev/null) and every rank's messages start with "rank R: ". With one rank,
+ * the run is a plain one.
+ * bpt_mpi_start: MPI_Init when launched so (0, or 1 after a message). bpt_mpi_stop: detaches
+ * and calls MPI_Finalize when bpt_mpi_start initialised MPI; every exit path of main calls it. */
+int bpt_mpi_start(void);
+void bpt_mpi_stop(void);
+int bpt_rank(void);   /* this rank in MPI_COMM_WORLD; 0 in a plain run */
+int bpt_ranks(void);  /* the number of ranks; 1 in a plain run */
+/* Every rank's exit status so far: rc when nonzero, else the largest status of another rank
+ * (which printed its message), else 0. Collective with several ranks: every rank calls it at
+ * the same points, before the collective steps, so that no rank waits for one that quit. */
+int bpt_agree(int rc);
+/* With several ranks: makes net (planned, the same on every rank) a replica over
+ * MPI_COMM_WORLD (bp_mpi_attach: rank 0's parameters broadcast, threads: --threads, else the
+ * rank's share of its cores) and prints "mpi: N ranks, T threads per rank" unless quiet.
+ * Collective. With one rank: nothing. bpt_mpi_detach (collective) undoes it; no-op when not
+ * attached. */
+int bpt_mpi_attach(bp_net *net, int threads, int quiet);
+void bpt_mpi_detach(void);
+/* Evaluation over every rank's rows when attached (bp_mpi_eval_loss, bp_mpi_accuracy,
+ * bp_mpi_rmse), else bp_net_eval_loss, bp_net_accuracy, bp_net_rmse. */
+bp_status bpt_eval_loss(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *targets, bp_int ldt,
+                        double *loss);
+bp_status bpt_accuracy(bp_net *net, bp_int n, const void *X, bp_int ldx, const int32_t *labels, double *accuracy,
+                       int64_t *confusion);
+bp_status bpt_rmse(bp_net *net, bp_int n, const void *X, bp_int ldx, const void *targets, bp_int ldt, double *rmse);
+/* Sums the n counts v over the ranks, in place (nothing with one rank), with this rank's status
+ * `local` of computing them: returns local when it failed, BP_ERR_COMM when another rank's
+ * failed (or MPI did), else BP_OK. Collective when attached: every rank calls it, failed or not. */
+bp_status bpt_sum_counts(int64_t *v, int n, bp_status local);
 
 #endif

@@ -101,6 +101,9 @@ static int check_training(const options *o)
                     o->newton ? "--newton" : "--resume");
     if (o->standardize && o->load)
         return fail("--standardize fits a new model's input statistics; a model from --load keeps its own");
+    if (bpt_ranks() > 1 && (o->lm || o->newton))
+        return fail("%s fits on the whole training set in one process and is not data-parallel: run it "
+                    "without mpiexec (or with -np 1), or train first-order", o->lm ? "--optim lm" : "--newton");
     return 0;
 }
 

@@ -136,3 +136,46 @@ void *one_hot(const bp_dataset *d, bp_int k)
     }
     return t;
 }
+
+/* Copies `count` rows of `row` bytes each of p (the rows rows[0..count), or rows NULL the ones
+ * from start on) into a new buffer (malloc, at least one row, so a set with no rows left keeps a
+ * buffer). */
+static void *pick_rows(const void *p, const int32_t *rows, bp_int start, bp_int count, size_t row)
+{
+    char *t = malloc((size_t)(count ? count : 1) * row);
+    for (bp_int i = 0; t && i < count; i++)
+        memcpy(t + (size_t)i * row, (const char *)p + (size_t)(rows ? rows[i] : start + i) * row, row);
+    return t;
+}
+
+/* *d keeps only `count` of its rows: rows[0..count), or rows NULL the ones from start on, in new
+ * buffers (freed with free()); its old buffers are freed. n_classes stays the whole set's. */
+int keep_rows(bp_dataset *d, const int32_t *rows, bp_int start, bp_int count)
+{
+    const size_t es = dtype_size(d->dtype);
+    bp_dataset k = *d;
+    k.alloc = (bp_allocator){0};
+    k.n = count;
+    k.X = pick_rows(d->X, rows, start, count, (size_t)d->n_features * es);
+    k.labels = d->labels ? pick_rows(d->labels, rows, start, count, sizeof *d->labels) : NULL;
+    k.targets = d->targets ? pick_rows(d->targets, rows, start, count, (size_t)d->n_targets * es) : NULL;
+    if (!k.X || (d->labels && !k.labels) || (d->targets && !k.targets)) {
+        free(k.X);
+        free(k.labels);
+        free(k.targets);
+        return run_fail("out of memory");
+    }
+    bp_dataset_free(d);
+    *d = k;
+    return 0;
+}
+
+/* Under mpiexec with several ranks: *d keeps this rank's contiguous slice of its rows by the
+ * fixed rule (bp_shard_start, bp_shard_count: the first n mod p ranks take one more). */
+int keep_share(bp_dataset *d)
+{
+    const int p = bpt_ranks(), r = bpt_rank();
+    if (p == 1 || !d->X)
+        return 0;
+    return keep_rows(d, NULL, bp_shard_start(d->n, p, r), bp_shard_count(d->n, p, r));
+}

@@ -4,15 +4,14 @@
 #include "bpt.h"
 
 /* Counts the samples of d whose outputs' arg-max (the first on a tie, as bp_net_predict_class)
- * is their label; every loss, MSE included (its outputs learn one-hot targets). */
+ * is their label; every loss, MSE included (its outputs learn one-hot targets). Under mpiexec,
+ * over every rank's rows (each rank calls it with its own, even when its forward pass failed). */
 bp_status count_correct(bp_net *net, const bp_dataset *d, void *outputs, long *correct)
 {
     const bp_int k = bp_net_n_out(net), n = d->n;
-    const bp_status st = bp_net_forward(net, n, d->X, d->n_features, outputs, k);
-    if (st != BP_OK)
-        return st;
-    long c = 0;
-    for (bp_int i = 0; i < n; i++) {
+    bp_status st = bp_net_forward(net, n, d->X, d->n_features, outputs, k);
+    int64_t c = 0;
+    for (bp_int i = 0; st == BP_OK && i < n; i++) {
         const size_t row = (size_t)i * (size_t)k;
         bp_int best = 0;
         for (bp_int j = 1; j < k; j++)
@@ -20,15 +19,17 @@ bp_status count_correct(bp_net *net, const bp_dataset *d, void *outputs, long *c
                 best = j;
         c += best == d->labels[i];
     }
-    *correct = c;
-    return BP_OK;
+    if ((st = bpt_sum_counts(&c, 1, st)) == BP_OK)
+        *correct = (long)c;
+    return st;
 }
 
 /* The RMSE over all elements of d's outputs against its real targets: what training prints per
- * epoch and at the end, and --evaluate prints, from the same call (so the digits agree). */
+ * epoch and at the end, and --evaluate prints, from the same call (so the digits agree); under
+ * mpiexec over every rank's rows. */
 bp_status test_rmse(bp_net *net, const bp_dataset *d, double *rmse)
 {
-    return bp_net_rmse(net, d->n, d->X, d->n_features, d->targets, d->n_targets, rmse);
+    return bpt_rmse(net, d->n, d->X, d->n_features, d->targets, d->n_targets, rmse);
 }
 
 /* "WHAT: 0.9033 (9033/10000)": rounded for the eye, exact in the fraction. */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* bpt_fit.c: a backprop-train training run: data, model, the fit with its per-epoch report, the save. */
+/* bpt_fit.c: a backprop-train training run: data, model, the fit with its per-epoch report, the save.
+ * Under mpiexec with several ranks every rank runs it on its shard (shard_sets), the network a
+ * replica of rank 0's; only rank 0 prints and writes files. */
 #define _POSIX_C_SOURCE 200809L  /* clock_gettime */
 #include <math.h>
 #include <stdlib.h>
@@ -10,7 +12,8 @@
 
 /* Everything a run holds, freed by session_free. */
 typedef struct session {
-    bp_dataset train, test, val;
+    bp_dataset train, test, val;   /* under mpiexec: this rank's rows */
+    bp_int n_train, n_test;        /* the training and test sets' samples over all ranks */
     bp_net *net;
     bp_optim *opt;
     bp_train_state state;
@@ -24,6 +27,7 @@ typedef struct run {
     const options *o;
     bp_net *net;
     const bp_dataset *test;
+    bp_int n_test;          /* the test set's samples over all ranks */
     void *outputs;          /* test.n x n_out, for the arg-max (classes only) */
     FILE *log;
     int tty;
@@ -98,7 +102,7 @@ static bp_status test_metric(const run *r, double *metric)
         return test_rmse(r->net, r->test, metric);
     long correct = 0;
     const bp_status st = count_correct(r->net, r->test, r->outputs, &correct);
-    *metric = r->test->n ? (double)correct / r->test->n : 0;
+    *metric = r->n_test ? (double)correct / r->n_test : 0;
     return st;
 }
 
@@ -169,7 +173,7 @@ static int read_sets(options *o, session *s)
     return 0;
 }
 
-/* The model for the data, planned, with the scratch for the test accuracy. */
+/* The model for the data (its standardisation fitted on the whole training set), planned. */
 static int build_model(options *o, session *s)
 {
     int rc = o->load ? model_load(o, &s->net, &s->opt, &s->state) : model_create(o, &s->train, &s->net);
@@ -183,9 +187,35 @@ static int build_model(options *o, session *s)
     if (o->resume && s->state.epochs_done >= o->epochs)
         return run_fail("--resume: %s has done %ld epochs already; ask for more with --epochs", o->load,
                         s->state.epochs_done);
+    return 0;
+}
+
+/* Under mpiexec with several ranks, after the sets were read, split and standardised as a single
+ * run does: this rank keeps only its rows, of the training set its share of every global batch
+ * (bp_shard_rows: unshuffled, the ranks then take exactly the single run's batches), of the
+ * validation and test sets a slice (bp_shard_start, bp_shard_count); the rest is freed. Then the
+ * scratch for the test accuracy. */
+static int shard_sets(const options *o, session *s)
+{
+    const int p = bpt_ranks(), r = bpt_rank();
+    s->n_train = s->train.n;
+    s->n_test = s->test.n;
+    if (p > 1) {
+        bp_int count = 0;
+        bp_status st = bp_shard_rows(s->train.n, o->batch, p, r, NULL, &count);
+        int32_t *rows = st == BP_OK ? malloc((size_t)(count ? count : 1) * sizeof *rows) : NULL;
+        if (st == BP_OK && !rows)
+            return run_fail("out of memory");
+        if (st == BP_OK)
+            st = bp_shard_rows(s->train.n, o->batch, p, r, rows, &count);
+        int rc = st == BP_OK ? keep_rows(&s->train, rows, 0, count) : bp_fail("sharding the training set", st);
+        free(rows);
+        if (rc || (rc = keep_share(&s->val)) || (rc = keep_share(&s->test)))
+            return rc;
+    }
     if (!s->test.X || s->test.targets)  /* no test set, or its RMSE: no arg-max to take */
         return 0;
-    s->outputs = malloc((size_t)s->test.n * (size_t)bp_net_n_out(s->net) * dtype_size(o->dtype));
+    s->outputs = malloc((size_t)(s->test.n ? s->test.n : 1) * (size_t)bp_net_n_out(s->net) * dtype_size(o->dtype));
     return s->outputs ? 0 : run_fail("out of memory");
 }
 
@@ -205,7 +235,7 @@ static int prepare_fit(options *o, session *s)
     }
     if (s->opt)
         return 0;
-    const long steps_per_epoch = (s->train.n + o->batch - 1) / o->batch;
+    const long steps_per_epoch = (s->n_train + o->batch - 1) / o->batch;  /* all ranks' samples */
     if (!o->schedule || !strcmp(o->schedule, "cosine")) {
         o->opt.schedule = BP_SCHED_COSINE;
         o->opt.t_max = steps_per_epoch * o->epochs;
@@ -317,11 +347,12 @@ static int fit_lm(run *r, session *s)
     return 0;
 }
 
-/* First-order training through bp_train, with the validation set and early stopping. */
+/* First-order training through bp_train, with the validation set and early stopping; under
+ * mpiexec, on this rank's rows with the global batch size (bp_train reduces over the ranks). */
 static int fit_first_order(run *r, session *s)
 {
     const options *o = r->o;
-    bp_train_config tc = {.epochs = o->epochs, .batch_size = o->batch, .seed = o->seed, .shuffle = 1,
+    bp_train_config tc = {.epochs = o->epochs, .batch_size = o->batch, .seed = o->seed, .shuffle = !o->no_shuffle,
                           .on_epoch = on_epoch, .on_batch = on_batch, .ctx = r, .state = &s->state,
                           .n_val = s->val.n, .X_val = s->val.X, .ldx_val = s->val.n_features,
                           .early_stop = o->early_stop};
@@ -338,7 +369,8 @@ static int fit_first_order(run *r, session *s)
 
 /* After the fit: failures the callbacks saw, the curves, the validation outcome, the save, the
  * final lines (the test accuracy of the parameters kept, exact as a fraction; or their test RMSE
- * to 17 digits, for real targets). */
+ * to 17 digits, for real targets). The test set is evaluated first: under mpiexec that is the
+ * last step every rank takes together, before rank 0 alone writes its files. */
 static int finish(const options *o, session *s, run *r)
 {
     int rc;
@@ -347,6 +379,14 @@ static int finish(const options *o, session *s, run *r)
                         "(try a lower --lr)", r->diverged);
     if (r->eval_st != BP_OK)  /* reported by on_epoch */
         return 1;
+    double rmse = 0;
+    long correct = 0;
+    if (s->test.X) {
+        const bp_status st = s->test.targets ? test_rmse(s->net, &s->test, &rmse)
+                                             : count_correct(s->net, &s->test, s->outputs, &correct);
+        if (st != BP_OK)
+            return bp_fail("evaluating the test set", st);
+    }
     if (s->log) {
         const int bad = fclose(s->log);
         s->log = NULL;
@@ -361,19 +401,10 @@ static int finish(const options *o, session *s, run *r)
         printf("best epoch: %ld, validation loss %.17g (its parameters are kept)\n", r->best_epoch, r->best_val);
     if (o->save && (rc = model_save(o, s->net, s->opt, o->newton || o->lm ? NULL : &s->state)))
         return rc;
-    if (s->test.X && s->test.targets) {
-        double rmse;
-        const bp_status st = test_rmse(s->net, &s->test, &rmse);
-        if (st != BP_OK)
-            return bp_fail("evaluating the test set", st);
+    if (s->test.X && s->test.targets)
         printf("test rmse: %.17g\n", rmse);
-    } else if (s->test.X) {
-        long correct;
-        const bp_status st = count_correct(s->net, &s->test, s->outputs, &correct);
-        if (st != BP_OK)
-            return bp_fail("evaluating the test set", st);
-        print_accuracy("test accuracy", correct, s->test.n);
-    }
+    else if (s->test.X)
+        print_accuracy("test accuracy", correct, s->n_test);
     printf("train time: %.1f s\n", r->train_seconds);
     return 0;
 }
@@ -387,6 +418,7 @@ static void session_free(session *s)
     free(s->onehot);
     free(s->val_onehot);
     free(s->outputs);
+    bpt_mpi_detach();  /* before the network goes */
     bp_optim_destroy(s->opt);
     bp_net_destroy(s->net);
     bp_dataset_free(&s->train);  /* also the synthetic and split sets: a zeroed allocator means free() */
@@ -394,6 +426,8 @@ static void session_free(session *s)
     bp_dataset_free(&s->val);
 }
 
+/* Under mpiexec every rank agrees (bpt_agree) before the steps the ranks take together, the
+ * network's attachment and training, so that a rank that failed alone stops them all. */
 int train_main(options *o)
 {
     session s = {0};
@@ -401,12 +435,18 @@ int train_main(options *o)
     if (!rc)
         rc = build_model(o, &s);
     if (!rc)
+        rc = shard_sets(o, &s);
+    if (!(rc = bpt_agree(rc)))
+        rc = bpt_mpi_attach(s.net, o->threads, o->quiet);
+    if (!rc)
         rc = prepare_fit(o, &s);
     if (!rc)
-        rc = open_log(o, &s.log, s.logname, sizeof s.logname);
+        rc = open_log(o, &s.log, s.logname, sizeof s.logname);  /* rank 0 alone has --log, --plot */
+    rc = bpt_agree(rc);
     if (!rc) {
-        run r = {.o = o, .net = s.net, .test = s.test.X ? &s.test : NULL, .outputs = s.outputs, .log = s.log,
-                 .tty = isatty(1)};
+        run r = {.o = o, .net = s.net, .test = s.test.X ? &s.test : NULL, .n_test = s.n_test,
+                 .outputs = s.outputs, .log = s.log,
+                 .tty = isatty(1) && bpt_ranks() == 1};  /* mpiexec's ranks write to a pty whatever it is */
         rc = o->newton ? fit_newton(&r, &s.train) : o->lm ? fit_lm(&r, &s) : fit_first_order(&r, &s);
         if (!rc)
             rc = finish(o, &s, &r);

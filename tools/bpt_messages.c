@@ -4,12 +4,22 @@
 #include <stdio.h>
 #include "bpt.h"
 
-/* Prints "backprop-train: message" and returns the exit status. */
+/* "rank R: " under mpiexec with several ranks, else "". */
+static const char *rank_prefix(char *buf, size_t len)
+{
+    if (bpt_ranks() == 1)
+        return "";
+    snprintf(buf, len, "rank %d: ", bpt_rank());
+    return buf;
+}
+
+/* Prints "backprop-train: message" (under mpiexec "rank R: backprop-train: message") in one
+ * write, so that the ranks' lines do not mix, and returns the exit status. */
 static int complain(int status, const char *fmt, va_list ap)
 {
-    fputs("backprop-train: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char rank[32], msg[8192];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "%sbackprop-train: %s\n", rank_prefix(rank, sizeof rank), msg);
     return status;
 }
 
@@ -36,6 +46,8 @@ int run_fail(const char *fmt, ...)
 /* A library call that failed: its status and the library's account of why; exit status 1. */
 int bp_fail(const char *what, bp_status st)
 {
-    fprintf(stderr, "backprop-train: %s: %s (%s)\n", what, bp_strerror(st), bp_last_error());
+    char rank[32];
+    fprintf(stderr, "%sbackprop-train: %s: %s (%s)\n", rank_prefix(rank, sizeof rank), what, bp_strerror(st),
+            bp_last_error());
     return 1;
 }

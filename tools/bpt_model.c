@@ -83,13 +83,16 @@ int model_check_data(const bp_net *net, const bp_dataset *d, const char *what)
     return 0;
 }
 
-/* Threads, backend and the plan for --micro-batch (default: the batch). */
+/* Threads, backend and the plan for --micro-batch (default: the batch; when training under
+ * mpiexec, the largest rank's share of it). */
 int model_plan(const options *o, bp_net *net)
 {
     bp_status st;
+    const bp_int batch = o->mode == BPT_TRAIN ? bp_shard_count(o->batch, bpt_ranks(), 0) : o->batch;
     if (o->threads && (st = bp_net_set_threads(net, o->threads < 0 ? 0 : o->threads)) != BP_OK)
         return bp_fail("starting the network's threads", st);
-    if ((st = bp_net_set_backend(net, o->backend)) != BP_OK || (st = bp_net_plan(net, o->micro ? o->micro : o->batch)) != BP_OK)
+    if ((st = bp_net_set_backend(net, o->backend)) != BP_OK ||
+        (st = bp_net_plan(net, o->micro ? o->micro : batch)) != BP_OK)
         return bp_fail("planning", st);
     return 0;
 }

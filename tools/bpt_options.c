@@ -16,7 +16,7 @@ enum {
     OPT_BACKEND,
     /* without a value */
     OPT_HELP, OPT_VERSION, OPT_FLOAT, OPT_DOUBLE, OPT_LOGREG, OPT_NEWTON, OPT_STANDARDIZE,
-    OPT_RAW_PIXELS, OPT_QUIET, OPT_SYNTHETIC, OPT_EVALUATE, OPT_RESUME
+    OPT_RAW_PIXELS, OPT_QUIET, OPT_SYNTHETIC, OPT_EVALUATE, OPT_RESUME, OPT_NO_SHUFFLE
 };
 
 static const struct option long_options[] = {
@@ -45,6 +45,7 @@ static const struct option long_options[] = {
     {"standardize", no_argument, NULL, OPT_STANDARDIZE}, {"raw-pixels", no_argument, NULL, OPT_RAW_PIXELS},
     {"quiet", no_argument, NULL, OPT_QUIET}, {"synthetic", no_argument, NULL, OPT_SYNTHETIC},
     {"evaluate", no_argument, NULL, OPT_EVALUATE}, {"resume", no_argument, NULL, OPT_RESUME},
+    {"no-shuffle", no_argument, NULL, OPT_NO_SHUFFLE},
     {NULL, 0, NULL, 0}};
 
 void options_defaults(options *o)
@@ -298,6 +299,7 @@ static int set_option(int id, const char *v, options *o)
     case OPT_QUIET: o->quiet = 1; return 0;
     case OPT_SYNTHETIC: o->synthetic = 1; return 0;
     case OPT_EVALUATE: o->mode = BPT_EVALUATE; return 0;
+    case OPT_NO_SHUFFLE: o->no_shuffle = 1; return 0;
     default: o->resume = 1; return 0;  /* OPT_RESUME */
     }
 }
@@ -328,6 +330,8 @@ int parse_args(int argc, char **argv, options *o)
         o->mode = BPT_PREDICT;
     if (o->n_targets && !o->loss_set)
         o->loss = BP_LOSS_MSE;  /* real targets: a regression */
+    if (o->mode == BPT_TRAIN && bpt_rank() != 0)  /* under mpiexec, rank 0 alone writes files */
+        o->save = o->log = o->plot = NULL;
     const int rc = check_combinations(o);
     return rc ? rc : check_values(o);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* bpt_predict.c: backprop-train's --predict (a CSV of predictions) and --evaluate (loss, accuracy,
- * confusion matrix or RMSE, against labels or real targets) with a saved model. */
+ * confusion matrix or RMSE, against labels or real targets) with a saved model. Under mpiexec
+ * with several ranks, --predict runs on rank 0 alone (main), and --evaluate on every rank's
+ * slice of the data, its figures summed over the ranks. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,23 +86,22 @@ int predict_main(const options *opts)
     return rc;
 }
 
-/* The confusion matrix (k x k, row = true label, column = predicted): bp_net_accuracy's where it
- * has one (softmax, one-output BCE), else counted from bp_net_predict_class. */
+/* The confusion matrix (k x k, row = true label, column = predicted; over every rank's rows):
+ * bp_net_accuracy's where it has one (softmax, one-output BCE), else counted from
+ * bp_net_predict_class. */
 static bp_status confusion_of(bp_net *net, const bp_dataset *d, int64_t *conf)
 {
     const bp_int k = bp_net_n_out(net);
     if (bp_net_loss(net) == BP_LOSS_SOFTMAX_XENT || k == 1) {
         double acc;
-        return bp_net_accuracy(net, d->n, d->X, d->n_features, d->labels, &acc, conf);
+        return bpt_accuracy(net, d->n, d->X, d->n_features, d->labels, &acc, conf);
     }
     int32_t *classes = malloc((size_t)(d->n ? d->n : 1) * sizeof *classes);
-    if (!classes)
-        return BP_ERR_NOMEM;
-    const bp_status st = bp_net_predict_class(net, d->n, d->X, d->n_features, classes);
+    const bp_status st = classes ? bp_net_predict_class(net, d->n, d->X, d->n_features, classes) : BP_ERR_NOMEM;
     for (bp_int i = 0; st == BP_OK && i < d->n; i++)
         conf[(size_t)d->labels[i] * (size_t)k + (size_t)classes[i]]++;
     free(classes);
-    return st;
+    return bpt_sum_counts(conf, (int)(k * k), st);
 }
 
 static void print_confusion(const int64_t *conf, bp_int k)
@@ -117,8 +118,9 @@ static void print_confusion(const int64_t *conf, bp_int k)
     printf("\n");
 }
 
-/* Accuracy (exact as a fraction, the trace of the confusion matrix) and the matrix. */
-static int evaluate_classes(bp_net *net, const bp_dataset *d)
+/* Accuracy (exact as a fraction, the trace of the confusion matrix) and the matrix; n: the
+ * samples of every rank. */
+static int evaluate_classes(bp_net *net, const bp_dataset *d, bp_int n)
 {
     const bp_int k = bp_net_n_out(net), m = k == 1 ? 2 : k;
     int64_t *conf = calloc((size_t)m * (size_t)m, sizeof *conf);
@@ -129,7 +131,7 @@ static int evaluate_classes(bp_net *net, const bp_dataset *d)
     for (bp_int i = 0; i < m; i++)
         correct += (long)conf[(size_t)i * (size_t)m + (size_t)i];
     if (st == BP_OK) {
-        print_accuracy("test accuracy", correct, d->n);
+        print_accuracy("test accuracy", correct, n);
         print_confusion(conf, k);
     }
     free(conf);
@@ -137,7 +139,7 @@ static int evaluate_classes(bp_net *net, const bp_dataset *d)
 }
 
 /* MSE: the RMSE against the one-hot targets it learnt, and the arg-max accuracy training reports. */
-static int evaluate_rmse(bp_net *net, const bp_dataset *d, const void *targets)
+static int evaluate_rmse(bp_net *net, const bp_dataset *d, const void *targets, bp_int n)
 {
     const bp_int k = bp_net_n_out(net);
     void *outputs = malloc((size_t)(d->n ? d->n : 1) * (size_t)k * dtype_size(d->dtype));
@@ -145,10 +147,10 @@ static int evaluate_rmse(bp_net *net, const bp_dataset *d, const void *targets)
         return run_fail("out of memory");
     double rmse = 0;
     long correct = 0;
-    bp_status st = bp_net_rmse(net, d->n, d->X, d->n_features, targets, k, &rmse);
+    bp_status st = bpt_rmse(net, d->n, d->X, d->n_features, targets, k, &rmse);
     if (st == BP_OK && (st = count_correct(net, d, outputs, &correct)) == BP_OK) {
         printf("test rmse: %.17g\n", rmse);
-        print_accuracy("test accuracy", correct, d->n);
+        print_accuracy("test accuracy", correct, n);
     }
     free(outputs);
     return st == BP_OK ? 0 : bp_fail("evaluating", st);
@@ -158,7 +160,7 @@ static int evaluate_rmse(bp_net *net, const bp_dataset *d, const void *targets)
 static int evaluate_targets(bp_net *net, const bp_dataset *d)
 {
     double loss = 0, rmse = 0;
-    bp_status st = bp_net_eval_loss(net, d->n, d->X, d->n_features, d->targets, d->n_targets, &loss);
+    bp_status st = bpt_eval_loss(net, d->n, d->X, d->n_features, d->targets, d->n_targets, &loss);
     if (st != BP_OK)
         return bp_fail("evaluating the loss", st);
     if ((st = test_rmse(net, d, &rmse)) != BP_OK)
@@ -167,7 +169,7 @@ static int evaluate_targets(bp_net *net, const bp_dataset *d)
     return 0;
 }
 
-static int evaluate_model(bp_net *net, const bp_dataset *d)
+static int evaluate_model(bp_net *net, const bp_dataset *d, bp_int n)
 {
     if (d->targets)
         return evaluate_targets(net, d);
@@ -178,13 +180,13 @@ static int evaluate_model(bp_net *net, const bp_dataset *d)
     const void *targets = labels ? (const void *)d->labels : onehot;
     double loss = 0;
     int rc;
-    const bp_status st = bp_net_eval_loss(net, d->n, d->X, d->n_features, targets, labels ? 0 : bp_net_n_out(net),
-                                          &loss);
+    const bp_status st = bpt_eval_loss(net, d->n, d->X, d->n_features, targets, labels ? 0 : bp_net_n_out(net),
+                                       &loss);
     if (st != BP_OK) {
         rc = bp_fail("evaluating the loss", st);
     } else {
         printf("test loss: %.17g\n", loss);
-        rc = bpt_squared(bp_net_loss(net)) ? evaluate_rmse(net, d, onehot) : evaluate_classes(net, d);
+        rc = bpt_squared(bp_net_loss(net)) ? evaluate_rmse(net, d, onehot, n) : evaluate_classes(net, d, n);
     }
     free(onehot);
     return rc;
@@ -203,11 +205,14 @@ int evaluate_main(const options *opts)
                       o.test);
     if (!rc)
         rc = model_check_data(net, &d, "test set");
-    if (!rc) {
-        if (!o.quiet)
-            printf("model: %s; data: %d samples of %s\n", o.load, (int)d.n, o.test);
-        rc = evaluate_model(net, &d);
-    }
+    const bp_int n = d.n;  /* every rank's */
+    if (!rc && !o.quiet)
+        printf("model: %s; data: %d samples of %s\n", o.load, (int)n, o.test);
+    if (!rc)
+        rc = keep_share(&d);  /* under mpiexec: this rank's slice */
+    if (!(rc = bpt_agree(rc)) && !(rc = bpt_mpi_attach(net, o.threads, o.quiet)))
+        rc = evaluate_model(net, &d, n);
+    bpt_mpi_detach();
     bp_dataset_free(&d);
     bp_net_destroy(net);
     return rc;

@@ -85,6 +85,8 @@ void usage(FILE *f)
 "  --early-stop K       stop after K epochs without a lower validation loss\n"
 "                       (needs --val or --val-split)\n"
 "  --seed S             initialisation and shuffling seed (default 1)\n"
+"  --no-shuffle         every epoch in the data's order (default: a fresh\n"
+"                       permutation of the samples per epoch, from --seed)\n"
 "  --threads N          the network's threads (bp_net_set_threads; default and 0:\n"
 "                       one per CPU of the affinity mask, at most OMP_NUM_THREADS\n"
 "                       and OPENBLAS_NUM_THREADS; 1: the calling thread alone)\n"
@@ -106,6 +108,14 @@ void usage(FILE *f)
 "  --quiet              only the final lines\n"
 "  --version            the program's version\n"
 "  --help               this text\n"
+"\n",
+"Under MPI (mpiexec -np N backprop-train ...; builds with MPI)\n"
+"  Data-parallel training: every rank reads the data and keeps its share of\n"
+"  every global batch of --batch samples, the ranks' gradients are summed before\n"
+"  each step, and rank 0 alone prints and writes files. Unshuffled, N ranks give\n"
+"  the single run's results up to rounding. --evaluate is summed over the ranks,\n"
+"  --predict runs on rank 0 alone; --optim lm and --newton are refused.\n"
+"  --threads N: N threads per rank (default: the rank's share of its cores).\n"
 "\n",
 "A terminal gets a progress bar per epoch; otherwise one line per epoch. The\n"
 "run ends with 'test accuracy: X (C/N)' (with test data; 'test rmse: X' with\n"
