@@ -1,24 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /* eval.c: evaluation over every rank's rows: each rank evaluates its own rows with the core's
- * call and the ranks sum what makes the global figure (the loss times the rows, the correct
- * predictions, the squared errors, the confusion matrix). A rank with no rows adds nothing. */
+ * call, and the ranks sum each figure weighted by its rows (the mean loss, the squared RMSE, the
+ * accuracy) and the confusion matrix. A rank with no rows adds nothing. */
 #include <math.h>
-#include <stdlib.h>
 #include "mpi/mpi_internal.h"
 
-/* Sums v (n values) and the rows over the ranks: v[n] holds this rank's rows. */
-static bp_status sum_with_rows(const char *fn, bp_mpi *dp, bp_status local, double *v, int n, double *rows)
+/* The mean over every rank's rows of a figure whose sum over this rank's n rows is `sum` (`local`:
+ * the status of computing it), into *mean. A rank that failed still takes part, so that the
+ * others return instead of waiting. */
+static bp_status global_mean(const char *fn, bp_mpi *dp, bp_status local, bp_int n, double sum, double *mean)
 {
-    /* A rank that failed still takes part, so that the others return instead of waiting. */
-    v[n + 1] = local != BP_OK;
-    TRY(bp__mpi_sum(fn, dp, v, n + 2));
+    double v[3] = {local == BP_OK ? sum : 0, n, local != BP_OK};
+    TRY(bp__mpi_sum(fn, dp, v, 3));
     if (local != BP_OK)
         return local;
-    if (v[n + 1] != 0)
-        return bp__mpi_fail(BP_ERR_COMM, fn, "%.0f other rank(s) failed (see their messages)", v[n + 1]);
-    if (v[n] == 0)
+    if (v[2] != 0)
+        return bp__mpi_fail(BP_ERR_COMM, fn, "%.0f other rank(s) failed (see their messages)", v[2]);
+    if (v[1] == 0)
         return bp__mpi_fail(BP_ERR_ARG, fn, "no rank has a row to evaluate");
-    *rows = v[n];
+    *mean = v[0] / v[1];
     return BP_OK;
 }
 
@@ -28,12 +28,9 @@ bp_status bp_mpi_eval_loss(bp_mpi *dp, bp_int n, const void *X, bp_int ldx, cons
     const char *fn = __func__;
     if (dp == NULL || loss == NULL)
         return bp__mpi_fail(BP_ERR_ARG, fn, "%s is NULL", dp == NULL ? "dp" : "loss");
-    double mine = 0, v[3] = {0, n, 0}, rows = 0;
+    double mine = 0;
     const bp_status local = n > 0 ? bp_net_eval_loss(dp->net, n, X, ldx, targets, ldt, &mine) : BP_OK;
-    v[0] = mine * n;
-    TRY(sum_with_rows(fn, dp, local, v, 1, &rows));
-    *loss = v[0] / rows;
-    return BP_OK;
+    return global_mean(fn, dp, local, n, mine * n, loss);
 }
 
 bp_status bp_mpi_rmse(bp_mpi *dp, bp_int n, const void *X, bp_int ldx, const void *targets, bp_int ldt,
@@ -42,11 +39,10 @@ bp_status bp_mpi_rmse(bp_mpi *dp, bp_int n, const void *X, bp_int ldx, const voi
     const char *fn = __func__;
     if (dp == NULL || rmse == NULL)
         return bp__mpi_fail(BP_ERR_ARG, fn, "%s is NULL", dp == NULL ? "dp" : "rmse");
-    double mine = 0, v[3] = {0, n, 0}, rows = 0;
+    double mine = 0, mse = 0;
     const bp_status local = n > 0 ? bp_net_rmse(dp->net, n, X, ldx, targets, ldt, &mine) : BP_OK;
-    v[0] = mine * mine * n;  /* the squared errors' sum over n_out elements a row, / n_out */
-    TRY(sum_with_rows(fn, dp, local, v, 1, &rows));
-    *rmse = sqrt(v[0] / rows);
+    TRY(global_mean(fn, dp, local, n, mine * mine * n, &mse));  /* every row has n_out elements */
+    *rmse = sqrt(mse);
     return BP_OK;
 }
 
@@ -56,20 +52,15 @@ bp_status bp_mpi_accuracy(bp_mpi *dp, bp_int n, const void *X, bp_int ldx, const
     const char *fn = __func__;
     if (dp == NULL || accuracy == NULL)
         return bp__mpi_fail(BP_ERR_ARG, fn, "%s is NULL", dp == NULL ? "dp" : "accuracy");
-    double mine = 0, v[3] = {0, n, 0}, rows = 0;
+    const int k = (int)bp_net_n_out(dp->net);
+    double mine = 0;
     const bp_status local = n > 0 ? bp_net_accuracy(dp->net, n, X, ldx, labels, &mine, confusion) : BP_OK;
-    if (n == 0 && confusion) {  /* a rank with no rows contributes an empty matrix */
-        const size_t k = (size_t)bp_net_n_out(dp->net);
-        for (size_t i = 0; i < k * k; i++)
+    if (n == 0 && confusion)  /* a rank with no rows contributes an empty matrix */
+        for (size_t i = 0; i < (size_t)k * (size_t)k; i++)
             confusion[i] = 0;
-    }
-    v[0] = mine * n;
-    TRY(sum_with_rows(fn, dp, local, v, 1, &rows));
-    *accuracy = round(v[0]) / rows;  /* a count of correct rows, exact once rounded */
-    if (confusion) {
-        const int k = (int)bp_net_n_out(dp->net);
+    TRY(global_mean(fn, dp, local, n, round(mine * n), accuracy));  /* correct rows: exact once rounded */
+    if (confusion)
         TRY(bp__mpi_check(MPI_Allreduce(MPI_IN_PLACE, confusion, k * k, MPI_INT64_T, MPI_SUM, dp->comm), fn,
                           "MPI_Allreduce of the confusion matrix"));
-    }
     return BP_OK;
 }
