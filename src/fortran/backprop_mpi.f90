@@ -41,10 +41,10 @@
 ! include/backprop/fortran/<compiler>-<major version> (pkg-config --cflags backprop-mpi-fortran).
 module backprop_mpi
   use, intrinsic :: iso_c_binding, only: c_int, c_int32_t, c_int64_t, c_long, c_size_t, c_intptr_t, &
-      c_float, c_double, c_char, c_null_char, c_ptr, c_null_ptr, c_loc, c_associated, c_sizeof
+      c_float, c_double, c_char, c_null_char, c_ptr, c_null_ptr, c_loc, c_associated, c_sizeof, c_f_pointer
   use, intrinsic :: iso_fortran_env, only: error_unit
   use backprop, only: bp_net, bp_strerror, bp_last_error, BP_OK, BP_ERR_ARG, BP_F32, BP_F64, &
-      bp_net_dtype_c, bp_net_n_in_c, bp_net_n_out_c
+      bp_net_dtype_c, bp_net_n_out_c, bp_net_n_in, bp_net_n_out
   implicit none
   private
 
@@ -69,7 +69,7 @@ module backprop_mpi
   ! bp_mpi_detach frees it. It remembers its network for the wrappers' checks.
   type, public :: bp_mpi
     type(c_ptr) :: ptr = c_null_ptr
-    type(c_ptr), private :: net = c_null_ptr
+    type(bp_net), private :: net
   end type
 
   ! ---------------------------------------------------------------- bind(C)
@@ -212,19 +212,11 @@ module backprop_mpi
 contains
 
   ! ============================================================ error handling
-
-  ! Reports an error: into stat if present, otherwise to error_unit and stop
-  ! (the message is the library's, "fn: ...").
-  subroutine deliver(status, stat)
-    integer(c_int), intent(in) :: status
-    integer(c_int), intent(out), optional :: stat
-    if (present(stat)) then
-      stat = status
-      return
-    end if
-    write (error_unit, '(a)') 'backprop: ' // bp_strerror(status) // ': ' // bp_last_error()
-    error stop
-  end subroutine
+  ! deliver, str and the checks of array arguments are those of `backprop`
+  ! (helpers.inc.f90), the views of real matrices too (views.tmpl.f90), both
+  ! included below. This module records its errors where the C library keeps
+  ! its own (bp_report_error), not in `backprop`'s state, which is private;
+  ! bp_last_error() of `backprop` returns them all the same.
 
   ! The status a C function returned: BP_OK into stat, or the library's error.
   subroutine finish(status, stat)
@@ -234,15 +226,20 @@ contains
       if (present(stat)) stat = BP_OK
       return
     end if
-    call deliver(status, stat)
+    call deliver(status, bp_last_error(), stat)
   end subroutine
 
-  ! An error found by a wrapper: recorded as the library records its own, then delivered.
-  subroutine raise(status, fn, msg, stat)
+  ! An error found by a wrapper: msg is the whole message, "fn: ...". Recorded
+  ! as the library records its own, then delivered.
+  subroutine raise(status, msg, stat)
     integer(c_int), intent(in) :: status
-    character(len=*), intent(in) :: fn, msg
+    character(len=*), intent(in) :: msg
     integer(c_int), intent(out), optional :: stat
-    call deliver(bp_report_error_c(status, c_str(fn), c_str(msg)), stat)
+    integer :: k
+    integer(c_int) :: st
+    k = index(msg, ': ')
+    st = bp_report_error_c(status, c_str(msg(1:k - 1)), c_str(msg(k + 2:)))
+    call deliver(st, bp_last_error(), stat)
   end subroutine
 
   ! A NUL-terminated copy of s, as C takes it.
@@ -256,89 +253,7 @@ contains
     c(len(s) + 1) = c_null_char
   end function
 
-  function str(i) result(s)
-    integer, intent(in) :: i
-    character(len=:), allocatable :: s
-    character(len=24) :: buf
-    write (buf, '(i0)') i
-    s = trim(buf)
-  end function
-
   ! ======================================================= shapes and strides
-
-  integer(c_intptr_t) function addr(p)
-    type(c_ptr), intent(in) :: p
-    addr = transfer(p, 0_c_intptr_t)
-  end function
-
-  ! The address and leading dimension of a matrix section with m rows and n
-  ! columns, from its first element and the byte strides between rows (s1)
-  ! and columns (s2) of elements of es bytes: each column must be contiguous.
-  logical function strided(fn, name, m, n, first, es, s1, s2, p, ld, stat) result(ok)
-    character(len=*), intent(in) :: fn, name
-    integer, intent(in) :: m, n
-    type(c_ptr), intent(in) :: first
-    integer(c_intptr_t), intent(in) :: es, s1, s2
-    type(c_ptr), intent(out) :: p
-    integer(c_int), intent(out) :: ld
-    integer(c_int), intent(out), optional :: stat
-    p = c_null_ptr
-    ld = int(max(m, 1), c_int)
-    ok = .true.
-    if (m * n == 0) return   ! nothing to pass: the library accepts NULL for it
-    ok = .false.
-    if (s1 /= es) then
-      call raise(BP_ERR_ARG, fn, name // ' has a stride other than 1 in its first dimension' // &
-          ' (each sample must be contiguous; it is not copied)', stat)
-    else if (s2 < es * m .or. mod(s2, es) /= 0 .or. s2 / es > huge(ld)) then
-      call raise(BP_ERR_ARG, fn, 'the columns of ' // name // ' are not laid out as in an array ' // &
-          name // '(ld, n) with ld >= size(' // name // ', 1)', stat)
-    else
-      ld = int(s2 / es, c_int)
-      p = first
-      ok = .true.
-    end if
-  end function
-
-  logical function mat_s(fn, name, A, p, ld, stat) result(ok)
-    character(len=*), intent(in) :: fn, name
-    real(c_float), intent(in), target :: A(:, :)
-    type(c_ptr), intent(out) :: p
-    integer(c_int), intent(out) :: ld
-    integer(c_int), intent(out), optional :: stat
-    integer(c_intptr_t) :: es, s1, s2
-    type(c_ptr) :: first
-    first = c_null_ptr
-    es = int(c_sizeof(0.0_c_float), c_intptr_t)
-    s1 = es
-    s2 = es * size(A, 1)
-    if (size(A) > 0) then
-      first = c_loc(A(1, 1))
-      if (size(A, 1) > 1) s1 = addr(c_loc(A(2, 1))) - addr(first)
-      if (size(A, 2) > 1) s2 = addr(c_loc(A(1, 2))) - addr(first)
-    end if
-    ok = strided(fn, name, size(A, 1), size(A, 2), first, es, s1, s2, p, ld, stat)
-  end function
-
-  logical function mat_d(fn, name, A, p, ld, stat) result(ok)
-    character(len=*), intent(in) :: fn, name
-    real(c_double), intent(in), target :: A(:, :)
-    type(c_ptr), intent(out) :: p
-    integer(c_int), intent(out) :: ld
-    integer(c_int), intent(out), optional :: stat
-    integer(c_intptr_t) :: es, s1, s2
-    type(c_ptr) :: first
-    first = c_null_ptr
-    es = int(c_sizeof(0.0_c_double), c_intptr_t)
-    s1 = es
-    s2 = es * size(A, 1)
-    if (size(A) > 0) then
-      first = c_loc(A(1, 1))
-      if (size(A, 1) > 1) s1 = addr(c_loc(A(2, 1))) - addr(first)
-      if (size(A, 2) > 1) s2 = addr(c_loc(A(1, 2))) - addr(first)
-    end if
-    ok = strided(fn, name, size(A, 1), size(A, 2), first, es, s1, s2, p, ld, stat)
-  end function
 
   ! X(n_in, n) for the attachment's network, of the network's dtype (no
   ! conversion is made). A null handle passes: the library then reports it.
@@ -348,19 +263,13 @@ contains
     integer(c_int), intent(in) :: dtype
     integer, intent(in) :: shp(2)
     integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: names(2) = ['real(c_float) ', 'real(c_double)']
-    integer(c_int) :: have
     ok = .true.
-    if (.not. c_associated(dp%ptr) .or. .not. c_associated(dp%net)) return
-    have = bp_net_dtype_c(dp%net)
-    if (have /= dtype) then
+    if (.not. c_associated(dp%ptr) .or. .not. c_associated(dp%net%ptr)) return
+    ok = dtype_is(fn, dp%net, dtype, stat)
+    if (ok .and. shp(1) /= bp_net_n_in(dp%net)) then
       ok = .false.
-      call raise(BP_ERR_ARG, fn, 'the arrays are ' // trim(names(dtype)) // ' but the network''s dtype is ' // &
-          merge('BP_F32', 'BP_F64', have == BP_F32), stat)
-    else if (shp(1) /= bp_net_n_in_c(dp%net)) then
-      ok = .false.
-      call raise(BP_ERR_ARG, fn, 'size(X, 1) is ' // str(shp(1)) // ', expected n_in = ' // &
-          str(int(bp_net_n_in_c(dp%net))), stat)
+      call raise(BP_ERR_ARG, fn // ': size(X, 1) is ' // str(shp(1)) // ', expected n_in = ' // &
+          str(int(bp_net_n_in(dp%net))), stat)
     end if
   end function
 
@@ -370,13 +279,9 @@ contains
     type(bp_mpi), intent(in) :: dp
     integer, intent(in) :: n, shp(2)
     integer(c_int), intent(out), optional :: stat
-    integer :: k
     ok = .true.
-    if (.not. c_associated(dp%ptr) .or. .not. c_associated(dp%net)) return
-    k = int(bp_net_n_out_c(dp%net))
-    ok = shp(1) == k .and. shp(2) == n
-    if (.not. ok) call raise(BP_ERR_ARG, fn, 'shape(T) is (' // str(shp(1)) // ', ' // str(shp(2)) // &
-        '), expected (' // str(k) // ', ' // str(n) // ')', stat)
+    if (.not. c_associated(dp%ptr) .or. .not. c_associated(dp%net%ptr)) return
+    ok = shape_is(fn, 'T', shp, [int(bp_net_n_out(dp%net)), n], stat)
   end function
 
   ! labels(n), contiguous: its address (c_null_ptr when empty).
@@ -386,19 +291,10 @@ contains
     integer(c_int32_t), intent(in), target :: labels(:)
     type(c_ptr), intent(out) :: p
     integer(c_int), intent(out), optional :: stat
+    integer(c_int32_t), pointer, contiguous :: v(:)
     p = c_null_ptr
-    ok = size(labels) == n
-    if (.not. ok) then
-      call raise(BP_ERR_ARG, fn, 'size(labels) is ' // str(size(labels)) // ', expected ' // str(n), stat)
-      return
-    end if
-    if (n == 0) return
-    ok = addr(c_loc(labels(n))) - addr(c_loc(labels(1))) == int(n - 1, c_intptr_t) * c_sizeof(labels(1))
-    if (ok) then
-      p = c_loc(labels(1))
-    else
-      call raise(BP_ERR_ARG, fn, 'labels is not contiguous', stat)
-    end if
+    ok = labels_view(fn, n, labels, v, stat)
+    if (ok .and. size(v) > 0) p = c_loc(v(1))
   end function
 
   ! After a wrapper's own check failed on this rank (its error recorded, stat
@@ -451,7 +347,7 @@ contains
     st = bp_mpi_attach_f(p, net%ptr, int(comm, c_int), pc)
     if (st == BP_OK) then
       dp%ptr = p
-      dp%net = net%ptr
+      dp%net = net
     end if
     call finish(st, stat)
   end subroutine
@@ -462,7 +358,7 @@ contains
     type(bp_mpi), intent(inout) :: dp
     call bp_mpi_detach_c(dp%ptr)
     dp%ptr = c_null_ptr
-    dp%net = c_null_ptr
+    dp%net%ptr = c_null_ptr
   end subroutine
 
   ! Overlap on or off (not collective, but every rank must use the same mode).
@@ -521,203 +417,10 @@ contains
   ! over all of them, as bp_net_eval_loss / bp_net_accuracy / bp_net_rmse of
   ! `backprop` give it for the concatenation.
 
-  ! The mean loss over every rank's samples, with 0-based labels(n).
-  subroutine eval_loss_labels_s(dp, X, labels, loss, stat)
-    type(bp_mpi), intent(in) :: dp
-    real(c_float), intent(in), target :: X(:, :)
-    integer(c_int32_t), intent(in), target :: labels(:)
-    real(c_double), intent(inout) :: loss
-    integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_mpi_eval_loss'
-    type(c_ptr) :: px, pl
-    integer(c_int) :: ldx
-    logical :: ok
-    ok = input_is(fn, dp, BP_F32, shape(X), stat)
-    if (ok) ok = mat_s(fn, 'X', X, px, ldx, stat)
-    if (ok) ok = labels_at(fn, size(X, 2), labels, pl, stat)
-    if (.not. ok) then
-      call take_part(fn, dp, CALL_EVAL_LOSS)
-      return
-    end if
-    call finish(bp_mpi_eval_loss_c(dp%ptr, int(size(X, 2), c_int), px, ldx, pl, 0_c_int, loss), stat)
-  end subroutine
-
-  subroutine eval_loss_labels_d(dp, X, labels, loss, stat)
-    type(bp_mpi), intent(in) :: dp
-    real(c_double), intent(in), target :: X(:, :)
-    integer(c_int32_t), intent(in), target :: labels(:)
-    real(c_double), intent(inout) :: loss
-    integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_mpi_eval_loss'
-    type(c_ptr) :: px, pl
-    integer(c_int) :: ldx
-    logical :: ok
-    ok = input_is(fn, dp, BP_F64, shape(X), stat)
-    if (ok) ok = mat_d(fn, 'X', X, px, ldx, stat)
-    if (ok) ok = labels_at(fn, size(X, 2), labels, pl, stat)
-    if (.not. ok) then
-      call take_part(fn, dp, CALL_EVAL_LOSS)
-      return
-    end if
-    call finish(bp_mpi_eval_loss_c(dp%ptr, int(size(X, 2), c_int), px, ldx, pl, 0_c_int, loss), stat)
-  end subroutine
-
-  ! The same with real targets T(n_out, n).
-  subroutine eval_loss_targets_s(dp, X, T, loss, stat)
-    type(bp_mpi), intent(in) :: dp
-    real(c_float), intent(in), target :: X(:, :), T(:, :)
-    real(c_double), intent(inout) :: loss
-    integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_mpi_eval_loss'
-    type(c_ptr) :: px, pt
-    integer(c_int) :: ldx, ldt
-    logical :: ok
-    ok = input_is(fn, dp, BP_F32, shape(X), stat)
-    if (ok) ok = targets_are(fn, dp, size(X, 2), shape(T), stat)
-    if (ok) ok = mat_s(fn, 'X', X, px, ldx, stat)
-    if (ok) ok = mat_s(fn, 'T', T, pt, ldt, stat)
-    if (.not. ok) then
-      call take_part(fn, dp, CALL_EVAL_LOSS)
-      return
-    end if
-    call finish(bp_mpi_eval_loss_c(dp%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, loss), stat)
-  end subroutine
-
-  subroutine eval_loss_targets_d(dp, X, T, loss, stat)
-    type(bp_mpi), intent(in) :: dp
-    real(c_double), intent(in), target :: X(:, :), T(:, :)
-    real(c_double), intent(inout) :: loss
-    integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_mpi_eval_loss'
-    type(c_ptr) :: px, pt
-    integer(c_int) :: ldx, ldt
-    logical :: ok
-    ok = input_is(fn, dp, BP_F64, shape(X), stat)
-    if (ok) ok = targets_are(fn, dp, size(X, 2), shape(T), stat)
-    if (ok) ok = mat_d(fn, 'X', X, px, ldx, stat)
-    if (ok) ok = mat_d(fn, 'T', T, pt, ldt, stat)
-    if (.not. ok) then
-      call take_part(fn, dp, CALL_EVAL_LOSS)
-      return
-    end if
-    call finish(bp_mpi_eval_loss_c(dp%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, loss), stat)
-  end subroutine
-
-  ! The confusion matrix (n_out, n_out), when present: confusion(p + 1, t + 1)
-  ! counts the samples of class t predicted as p, over every rank (as in
-  ! bp_net_accuracy of `backprop`).
-  logical function confusion_at(fn, dp, confusion, pc, stat) result(ok)
-    character(len=*), intent(in) :: fn
-    type(bp_mpi), intent(in) :: dp
-    integer(c_int64_t), intent(in), target, optional :: confusion(:, :)
-    type(c_ptr), intent(out) :: pc
-    integer(c_int), intent(out), optional :: stat
-    integer :: k
-    pc = c_null_ptr
-    ok = .true.
-    if (.not. present(confusion) .or. .not. c_associated(dp%ptr) .or. .not. c_associated(dp%net)) return
-    k = int(bp_net_n_out_c(dp%net))
-    ok = size(confusion, 1) == k .and. size(confusion, 2) == k
-    if (.not. ok) then
-      call raise(BP_ERR_ARG, fn, 'shape(confusion) is (' // str(size(confusion, 1)) // ', ' // &
-          str(size(confusion, 2)) // '), expected (' // str(k) // ', ' // str(k) // ')', stat)
-      return
-    end if
-    if (k == 0) return
-    ok = addr(c_loc(confusion(k, k))) - addr(c_loc(confusion(1, 1))) == &
-        int(k * k - 1, c_intptr_t) * c_sizeof(confusion(1, 1))
-    if (ok) then
-      pc = c_loc(confusion(1, 1))
-    else
-      call raise(BP_ERR_ARG, fn, 'confusion is not contiguous', stat)
-    end if
-  end function
-
-  ! The accuracy over every rank's samples X(n_in, n) against 0-based labels(n).
-  subroutine accuracy_s(dp, X, labels, accuracy, confusion, stat)
-    type(bp_mpi), intent(in) :: dp
-    real(c_float), intent(in), target :: X(:, :)
-    integer(c_int32_t), intent(in), target :: labels(:)
-    real(c_double), intent(inout) :: accuracy
-    integer(c_int64_t), intent(inout), target, optional :: confusion(:, :)
-    integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_mpi_accuracy'
-    type(c_ptr) :: px, pl, pc
-    integer(c_int) :: ldx
-    logical :: ok
-    ok = input_is(fn, dp, BP_F32, shape(X), stat)
-    if (ok) ok = mat_s(fn, 'X', X, px, ldx, stat)
-    if (ok) ok = labels_at(fn, size(X, 2), labels, pl, stat)
-    if (ok) ok = confusion_at(fn, dp, confusion, pc, stat)
-    if (.not. ok) then
-      call take_part(fn, dp, CALL_ACCURACY)
-      return
-    end if
-    call finish(bp_mpi_accuracy_c(dp%ptr, int(size(X, 2), c_int), px, ldx, pl, accuracy, pc), stat)
-  end subroutine
-
-  subroutine accuracy_d(dp, X, labels, accuracy, confusion, stat)
-    type(bp_mpi), intent(in) :: dp
-    real(c_double), intent(in), target :: X(:, :)
-    integer(c_int32_t), intent(in), target :: labels(:)
-    real(c_double), intent(inout) :: accuracy
-    integer(c_int64_t), intent(inout), target, optional :: confusion(:, :)
-    integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_mpi_accuracy'
-    type(c_ptr) :: px, pl, pc
-    integer(c_int) :: ldx
-    logical :: ok
-    ok = input_is(fn, dp, BP_F64, shape(X), stat)
-    if (ok) ok = mat_d(fn, 'X', X, px, ldx, stat)
-    if (ok) ok = labels_at(fn, size(X, 2), labels, pl, stat)
-    if (ok) ok = confusion_at(fn, dp, confusion, pc, stat)
-    if (.not. ok) then
-      call take_part(fn, dp, CALL_ACCURACY)
-      return
-    end if
-    call finish(bp_mpi_accuracy_c(dp%ptr, int(size(X, 2), c_int), px, ldx, pl, accuracy, pc), stat)
-  end subroutine
-
-  ! The root mean squared error over every rank's outputs against T(n_out, n).
-  subroutine rmse_s(dp, X, T, rmse, stat)
-    type(bp_mpi), intent(in) :: dp
-    real(c_float), intent(in), target :: X(:, :), T(:, :)
-    real(c_double), intent(inout) :: rmse
-    integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_mpi_rmse'
-    type(c_ptr) :: px, pt
-    integer(c_int) :: ldx, ldt
-    logical :: ok
-    ok = input_is(fn, dp, BP_F32, shape(X), stat)
-    if (ok) ok = targets_are(fn, dp, size(X, 2), shape(T), stat)
-    if (ok) ok = mat_s(fn, 'X', X, px, ldx, stat)
-    if (ok) ok = mat_s(fn, 'T', T, pt, ldt, stat)
-    if (.not. ok) then
-      call take_part(fn, dp, CALL_RMSE)
-      return
-    end if
-    call finish(bp_mpi_rmse_c(dp%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, rmse), stat)
-  end subroutine
-
-  subroutine rmse_d(dp, X, T, rmse, stat)
-    type(bp_mpi), intent(in) :: dp
-    real(c_double), intent(in), target :: X(:, :), T(:, :)
-    real(c_double), intent(inout) :: rmse
-    integer(c_int), intent(out), optional :: stat
-    character(len=*), parameter :: fn = 'bp_mpi_rmse'
-    type(c_ptr) :: px, pt
-    integer(c_int) :: ldx, ldt
-    logical :: ok
-    ok = input_is(fn, dp, BP_F64, shape(X), stat)
-    if (ok) ok = targets_are(fn, dp, size(X, 2), shape(T), stat)
-    if (ok) ok = mat_d(fn, 'X', X, px, ldx, stat)
-    if (ok) ok = mat_d(fn, 'T', T, pt, ldt, stat)
-    if (.not. ok) then
-      call take_part(fn, dp, CALL_RMSE)
-      return
-    end if
-    call finish(bp_mpi_rmse_c(dp%ptr, int(size(X, 2), c_int), px, ldx, pt, ldt, rmse), stat)
-  end subroutine
+  ! The specifics of the generic bp_mpi_eval_loss, bp_mpi_accuracy and
+  ! bp_mpi_rmse, for real(c_float) and real(c_double) (mpi_typed.tmpl.f90).
+  include 'mpi_typed_s.inc'
+  include 'mpi_typed_d.inc'
 
   ! ================================================================= shards
 
@@ -741,5 +444,10 @@ contains
     if (st == BP_OK) rows = buf(1:count)
     call finish(st, stat)
   end subroutine
+
+  ! ============================================= shared with the module backprop
+  include 'helpers.inc'
+  include 'views_s.inc'
+  include 'views_d.inc'
 
 end module backprop_mpi

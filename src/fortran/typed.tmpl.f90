@@ -1,36 +1,7 @@
 ! SPDX-License-Identifier: MIT
   ! typed.tmpl.f90: the real(@WP@) helpers and the specifics of the generic network, training,
-  ! optimizer and data-set wrappers (Meson configures this template once per precision).
-
-  ! A matrix argument as the library takes it: its first element and a leading
-  ! dimension, read off the array's strides, so that a section A(1:m, j0:j1)
-  ! of a larger A(ld, n) is passed in place, never copied. v views the
-  ! elements from A(1, 1) to A(m, n), all inside A's storage (zero-size for an
-  ! empty A).
-  logical function mat_@P@(fn, name, A, v, ld, stat) result(ok)
-    character(len=*), intent(in) :: fn, name
-    real(@WP@), intent(in), target :: A(:, :)
-    real(@WP@), pointer, contiguous, intent(out) :: v(:)
-    integer(c_int), intent(out) :: ld
-    integer(c_int), intent(out), optional :: stat
-    type(c_ptr) :: base
-    integer(c_intptr_t) :: es, s1, s2
-    integer(c_size_t) :: count
-    ok = .true.
-    ld = int(max(size(A, 1), 1), c_int)
-    v => empty_@P@(1:0)
-    if (size(A) == 0) return
-    base = c_loc(A(1, 1))
-    es = int(c_sizeof(A(1, 1)), c_intptr_t)
-    s1 = es
-    s2 = es * size(A, 1)
-    if (size(A, 1) > 1) s1 = addr(c_loc(A(2, 1))) - addr(base)
-    if (size(A, 2) > 1) s2 = addr(c_loc(A(1, 2))) - addr(base)
-    ok = leading_dim(fn, name, size(A, 1), es, s1, s2, ld, stat)
-    if (.not. ok) return
-    count = int(ld, c_size_t) * int(size(A, 2) - 1, c_size_t) + int(size(A, 1), c_size_t)
-    call c_f_pointer(base, v, [count])
-  end function
+  ! optimizer and data-set wrappers (Meson configures this template once per precision). The
+  ! views mat_@P@ and ptr_@P@, which the module backprop_mpi uses too, are in views.tmpl.f90.
 
   ! An optional matrix argument of the given shape: when present, v and ld
   ! become its view and leading dimension; when absent, they keep what the
@@ -90,14 +61,6 @@
     ok = size_is(fn, name, size(a), n, stat)
     if (ok) ok = vec_@P@(fn, name, a, v, stat)
     if (ok) p = ptr_@P@(v)
-  end function
-
-  ! The C pointer of a view: NULL for an empty one (the library accepts NULL
-  ! for a batch of 0 samples).
-  type(c_ptr) function ptr_@P@(v)
-    real(@WP@), pointer, contiguous, intent(in) :: v(:)
-    ptr_@P@ = c_null_ptr
-    if (size(v) > 0) ptr_@P@ = c_loc(v(1))
   end function
 
   ! X(n_in, n) for a network: its view, leading dimension and pointer.
@@ -334,19 +297,10 @@
     character(len=*), parameter :: fn = 'bp_net_accuracy'
     integer(c_int32_t), pointer, contiguous :: lv(:)
     type(c_ptr) :: px, pc
-    integer(c_int) :: ldx, k
+    integer(c_int) :: ldx
     if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
     if (.not. labels_view(fn, size(X, 2), labels, lv, stat)) return
-    pc = c_null_ptr
-    if (present(confusion) .and. c_associated(net%ptr)) then
-      k = bp_net_n_out_c(net%ptr)
-      if (.not. shape_is(fn, 'confusion', shape(confusion), [int(k), int(k)], stat)) return
-      if (size(confusion) > 0) then
-        pc = c_loc(confusion(1, 1))
-        if (.not. contiguous_at(fn, 'confusion', pc, c_loc(confusion(k, k)), size(confusion), &
-            c_sizeof(confusion(1, 1)), stat)) return
-      end if
-    end if
+    if (.not. confusion_at(fn, net, confusion, pc, stat)) return
     call finish(bp_net_accuracy_c(net%ptr, int(size(X, 2), c_int), px, ldx, lv, accuracy, pc), stat)
   end subroutine
 
