@@ -92,15 +92,20 @@ static bp_status validate(const char *fn, run *r, bp_epoch_report *rep)
     bp_net *net = r->net;
     double loss = 0;
     int64_t correct = 0;
+    bp_status st = BP_OK;
     if (c->n_val > 0)
-        TRY(DISPATCH(net, net_batch)(net, fn, c->n_val, c->X_val, c->ldx_val, NULL, c->targets_val, c->ldt_val,
-                                     BP_MODE_LOSS_ONLY, NULL, NULL, &loss, &correct));
-    if (net->has_reducer) {  /* every rank's part: the mean over all validation rows */
-        double v[2] = {loss * c->n_val, (double)correct};
-        TRY(bp__dp_sum(net, fn, v, 2));
+        st = DISPATCH(net, net_batch)(net, fn, c->n_val, c->X_val, c->ldx_val, NULL, c->targets_val, c->ldt_val,
+                                      BP_MODE_LOSS_ONLY, NULL, NULL, &loss, &correct);
+    if (net->has_reducer) {  /* every rank's part (a failed one too): the mean over all validation rows */
+        double v[3] = {loss * c->n_val, (double)correct, st != BP_OK};
+        TRY(bp__dp_sum(net, fn, v, 3));
+        TRY(st);
+        BP_REQUIRE(v[2] == 0, BP_ERR_COMM, "%.0f other rank(s) failed on their validation rows (see their messages)",
+                   v[2]);
         loss = v[0] / r->n_val_total;
         correct = (int64_t)v[1];
     }
+    TRY(st);
     rep->val_loss = loss;
     rep->val_metric = metric_of(net, loss, correct, r->n_val_total);
     rep->best = r->since_best < 0 || loss < r->best_loss;

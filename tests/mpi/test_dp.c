@@ -1067,6 +1067,31 @@ static void case_refusals(void)
 
 /* ---- one rank fails its part of a step ------------------------------------------------------- */
 
+/* Writes into x (n_in values) finite inputs whose pass overflows: for the unit of layer 0 whose
+ * |weights| sum the most (above 1), inputs +-DBL_MAX of its weights' signs make its
+ * pre-activation +Inf, and ReLU keeps it (double networks). */
+static void overflow_row(bp_net *net, double *x)
+{
+    bp_layer_view v;
+    need(bp_net_layer(net, 0, &v) == BP_OK, "bp_net_layer");
+    const double *W = v.W;
+    const bp_int n_in = v.n_in;
+    bp_int best = 0;
+    double best_sum = 0;
+    for (bp_int i = 0; i < v.n_out; i++) {
+        double sum = 0;
+        for (bp_int j = 0; j < n_in; j++)
+            sum += fabs(W[(size_t)i * (size_t)n_in + (size_t)j]);
+        if (sum > best_sum) {
+            best_sum = sum;
+            best = i;
+        }
+    }
+    need(best_sum > 1, "a unit whose |weights| sum above 1");
+    for (bp_int j = 0; j < n_in; j++)
+        x[j] = copysign(DBL_MAX, W[(size_t)best * (size_t)n_in + (size_t)j]);
+}
+
 /* Rank 1's step fails, `how`: 0 inside the pass (finite inputs whose first layer overflows to
  * Inf, caught by the finite check after the layer), 1 in the checks before it (a NaN input, caught
  * by the finite check's scan of the inputs), 2 a label out of range (the argument checks). Rank 1
@@ -1092,25 +1117,7 @@ static void one_rank_fails(int how)
     memcpy(x, xrow(&d, start), (size_t)c * (size_t)n_in * sizeof *x);
     if (g_rank == 1) {  /* its second row */
         if (how == 0) {
-            /* The unit of layer 0 whose |weights| sum the most (above 1): inputs +-DBL_MAX of its
-             * weights' signs make its pre-activation +Inf, and ReLU keeps it. */
-            bp_layer_view v;
-            need(bp_net_layer(net, 0, &v) == BP_OK, "bp_net_layer");
-            const double *W = v.W;
-            bp_int best = 0;
-            double best_sum = 0;
-            for (bp_int i = 0; i < v.n_out; i++) {
-                double sum = 0;
-                for (bp_int j = 0; j < n_in; j++)
-                    sum += fabs(W[(size_t)i * (size_t)n_in + (size_t)j]);
-                if (sum > best_sum) {
-                    best_sum = sum;
-                    best = i;
-                }
-            }
-            need(best_sum > 1, "a unit whose |weights| sum above 1");
-            for (bp_int j = 0; j < n_in; j++)
-                x[n_in + j] = copysign(DBL_MAX, W[(size_t)best * (size_t)n_in + (size_t)j]);
+            overflow_row(net, x + n_in);
         } else if (how == 1) {
             x[n_in + 1] = NAN;
         } else {
@@ -1147,6 +1154,52 @@ static void one_rank_fails(int how)
     bp_net_destroy(ref);
 }
 
+/* bp_train whose validation pass fails inside rank 1 (a row that overflows, caught by the finite
+ * check; the learning rate is tiny, so the row still overflows after the first epoch): rank 1
+ * returns BP_ERR_NONFINITE, every other rank BP_ERR_COMM, after one epoch on every rank, and
+ * nobody waits forever. */
+static void one_rank_val_fails(void)
+{
+    static const spec relu = {6, 2, {{8, BP_ACT_RELU, 0}, {3, BP_ACT_IDENTITY, 0}}, BP_LOSS_SOFTMAX_XENT};
+    const bp_int n_total = 4 * g_size, batch = 2 * g_size, n_val = 2;
+    bp_net *net = make_net(&relu, BP_F64, 77, 4, 0);
+    need(bp_net_set_check_finite(net, 1) == BP_OK, "bp_net_set_check_finite");
+    bp_mpi *dp = attach_all(net, MPI_COMM_WORLD, NULL);
+    bp_optim_config oc = bp_optim_defaults(BP_OPT_SGD, 1e-12);
+    bp_optim *opt = NULL;
+    need(bp_optim_create(&opt, net, &oc) == BP_OK, "bp_optim_create");
+    data all = data_for(&relu, BP_F64, n_total, 3100), val = data_for(&relu, BP_F64, n_val, 3101);
+    if (g_rank == 1)
+        overflow_row(net, (double *)val.X + val.n_in);
+    bp_int count = 0;
+    need(bp_shard_rows(n_total, batch, g_size, g_rank, NULL, &count) == BP_OK, "bp_shard_rows");
+    int32_t *rows = malloc((size_t)count * sizeof *rows);
+    need(rows != NULL, "malloc");
+    need(bp_shard_rows(n_total, batch, g_size, g_rank, rows, &count) == BP_OK, "bp_shard_rows");
+    data mine = data_pick(&all, rows, count);
+    epochs e = {0};
+    const bp_train_config cfg = {.epochs = 3, .batch_size = batch, .on_epoch = record_epoch, .ctx = &e,
+                                 .n_val = n_val, .X_val = val.X, .ldx_val = val.n_in, .targets_val = val.y,
+                                 .ldt_val = val.n_out};
+    const bp_status st = bp_train(net, opt, count, mine.X, mine.n_in, mine.y, mine.n_out, &cfg);
+    if (g_rank == 1)
+        CHECK(st == BP_ERR_NONFINITE, "validation overflow: rank 1 returned %d (%s), want BP_ERR_NONFINITE: %s",
+              (int)st, bp_strerror(st), bp_last_error());
+    else
+        CHECK(st == BP_ERR_COMM, "validation overflow: rank %d returned %d (%s), want BP_ERR_COMM", g_rank, (int)st,
+              bp_strerror(st));
+    CHECK(e.n == 0 && bp_optim_steps(opt) == (long)(n_total / batch),
+          "validation overflow: %d epochs reported and %ld steps, want 0 and %d", e.n, bp_optim_steps(opt),
+          (int)(n_total / batch));
+    free(rows);
+    data_free(&mine);
+    data_free(&all);
+    data_free(&val);
+    bp_mpi_detach(dp);
+    bp_optim_destroy(opt);
+    bp_net_destroy(net);
+}
+
 static void case_one_rank_fails(void)
 {
     if (g_size < 2)
@@ -1158,6 +1211,9 @@ static void case_one_rank_fails(void)
         one_rank_fails(how);
         case_end();
     }
+    case_begin_for("one rank's validation fails in bp_train", 20);
+    one_rank_val_fails();
+    case_end();
 }
 
 int main(int argc, char **argv)
