@@ -16,7 +16,7 @@ static bp_status gather_chunk(const void *ctx, bp_int c)
 {
     const gather_step *g = ctx;
     const bp_net *net = g->net;
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    const bp_int n_out = bp__n_out(net);
     bp_int r0, r1;
     bp__span(g->rows, g->chunks, c, &r0, &r1);
     if (net->loss == BP_LOSS_SOFTMAX_XENT) {
@@ -47,7 +47,7 @@ static bp_status locate_rows(bp_net *net, micro *b, bp_int start, const T *X, bp
         return BP_OK;
     }
     const bp__split_policy p = bp__net_policy(net);
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    const bp_int n_out = bp__n_out(net);
     const int chunks = bp__split_stream(&p, (int64_t)b->rows * (labels ? 1 : n_out), b->rows);
     const gather_step g = {net, ldt, b->rows, chunks, idx + start, targets};
     TRY(bp__team_run(net->team, gather_chunk, &g, g.chunks));
@@ -80,7 +80,7 @@ static int64_t count_correct(const bp_net *net, const micro *b)
 /* Points b at rows [start, start + b->rows) of the caller's dY and dX, if any. */
 static void locate_io(const bp_net *net, micro *b, bp_int start, const bp__pass_io *io)
 {
-    const size_t n_out = (size_t)net->layers[net->n_layers - 1].n_out;
+    const size_t n_out = (size_t)bp__n_out(net);
     if (!io)
         return;
     b->dY = io->dY ? (const T *)io->dY + (size_t)start * (size_t)io->lddy : NULL;

@@ -208,7 +208,7 @@ static bp_status backward_step(bp_net *net, const char *fn, bp_int i, bp_int m, 
  * backward takes dY. */
 static void take_dy(const bp_net *net, const micro *b, T *G)
 {
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    const bp_int n_out = bp__n_out(net);
     for (bp_int r = 0; r < b->rows; r++) {
         T *g = G + (size_t)r * (size_t)n_out;
         if (b->dY) {
@@ -252,7 +252,7 @@ static bp_status jac_rows(bp_net *net, bp_int i, const micro *b, const T *dZ, co
 {
     const bp__layer *l = &net->layers[i];
     const bp__split_policy p = bp__net_policy(net);
-    const size_t n_out = (size_t)net->layers[net->n_layers - 1].n_out;
+    const size_t n_out = (size_t)bp__n_out(net);
     const jac_step s = {cores_of(net), l, b, ldin,
                         bp__split_stream(&p, (int64_t)b->rows * l->n_out * (l->n_in + 1), b->rows), n_out * b->ldj,
                         dZ, in};

@@ -43,7 +43,7 @@ bp_status IPFX(net_forward)(bp_net *net, const char *fn, bp_int n, const void *X
 static void score_rows(const bp_net *net, bp_int m, const T *Y, const void *targets, bp_int ldt, double *acc,
                        int64_t *confusion)
 {
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    const bp_int n_out = bp__n_out(net);
     for (bp_int r = 0; r < m; r++) {
         const T *y = Y + (size_t)r * (size_t)n_out;
         if (bp__loss_squared(net->loss)) {
@@ -78,7 +78,7 @@ static bp_status evaluate(bp_net *net, const char *fn, bp_int n, const T *X, bp_
 bp_status IPFX(net_evaluate)(bp_net *net, const char *fn, bp_int n, const void *X, bp_int ldx,
                              const void *targets, bp_int ldt, double *metric, int64_t *confusion)
 {
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    const bp_int n_out = bp__n_out(net);
     if (confusion)
         memset(confusion, 0, (size_t)n_out * (size_t)n_out * sizeof *confusion);
     double acc = 0;
@@ -131,7 +131,7 @@ bp_status IPFX(net_predict)(bp_net *net, const char *fn, bp_int n, const void *X
 static bp_status row_losses(const bp_net *net, bp_int m, const T *Y, const void *targets, bp_int ldt, double *out)
 {
     const IPFX(cores) *k = cores_of(net);
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    const bp_int n_out = bp__n_out(net);
     for (bp_int r = 0; r < m; r++) {
         const T *y = Y + (size_t)r * (size_t)n_out;
         const T *t = net->loss == BP_LOSS_SOFTMAX_XENT ? NULL : (const T *)targets + (size_t)r * (size_t)ldt;

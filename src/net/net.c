@@ -234,7 +234,7 @@ void bp_net_destroy(bp_net *net)
 bp_dtype bp_net_dtype(const bp_net *net) { return net ? net->dtype : (bp_dtype)0; }
 bp_int bp_net_n_layers(const bp_net *net) { return net ? net->n_layers : 0; }
 bp_int bp_net_n_in(const bp_net *net) { return net ? net->n_in : 0; }
-bp_int bp_net_n_out(const bp_net *net) { return net ? net->layers[net->n_layers - 1].n_out : 0; }
+bp_int bp_net_n_out(const bp_net *net) { return net ? bp__n_out(net) : 0; }
 bp_loss bp_net_loss(const bp_net *net) { return net ? net->loss : (bp_loss)0; }
 size_t bp_net_n_params(const bp_net *net) { return net ? net->n_params : 0; }
 void *bp_net_params(bp_net *net) { return net ? net->params : NULL; }
@@ -319,7 +319,7 @@ bp_status bp_net_plan(bp_net *net, bp_int max_micro_batch)
     off = align64(mul_add(mul_add(mb, (size_t)net->n_in, 0), es, off));
     const size_t tg_off = off;
     const size_t t_row = net->loss == BP_LOSS_SOFTMAX_XENT ? sizeof(int32_t)
-                                                           : (size_t)net->layers[net->n_layers - 1].n_out * es;
+                                                           : (size_t)bp__n_out(net) * es;
     off = align64(mul_add(mb, t_row, off));
     BP_REQUIRE(off < SIZE_MAX / 2, BP_ERR_OVERFLOW,
                "the arena for micro-batches of %d overflows the address space", (int)max_micro_batch);

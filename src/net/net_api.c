@@ -92,7 +92,7 @@ bp_status bp_net_accuracy(bp_net *net, bp_int n, const void *X, bp_int ldx, cons
     TRY(bp__check_pass(fn, net, n, X, ldx));
     BP_CHECK_PTR(accuracy);
     BP_REQUIRE(!bp__loss_squared(net->loss), BP_ERR_ARG, "the network's loss is a squared error (MSE): use bp_net_rmse");
-    BP_REQUIRE(net->loss == BP_LOSS_SOFTMAX_XENT || net->layers[net->n_layers - 1].n_out == 1,
+    BP_REQUIRE(net->loss == BP_LOSS_SOFTMAX_XENT || bp__n_out(net) == 1,
                BP_ERR_UNSUPPORTED, "accuracy of a sigmoid BCE network needs one output");
     TRY(bp__check_targets(fn, net, n, labels, 0, 1));
     return DISPATCH(net, net_evaluate)(net, fn, n, X, ldx, labels, 0, accuracy, confusion);

@@ -44,7 +44,7 @@ typedef struct run {
 /* The metric of `correct` predictions (or, for MSE, of the mean loss) over n samples. */
 static double metric_of(const bp_net *net, double mean_loss, int64_t correct, bp_int n)
 {
-    const bp_int n_out = net->layers[net->n_layers - 1].n_out;
+    const bp_int n_out = bp__n_out(net);
     if (net->loss == BP_LOSS_MSE)
         return sqrt(mean_loss);
     if (net->loss == BP_LOSS_LEAST_SQUARES)  /* mean_loss = sum / (2 n): the RMSE over n n_out elements */

@@ -387,7 +387,7 @@ bp_status bp_lm_fit(bp_net *net, bp_int n, const void *X, bp_int ldx, const void
     BP_REQUIRE(net->n_params <= (size_t)INT_MAX, BP_ERR_OVERFLOW, "%zu parameters: above the %d a LAPACK call takes",
                net->n_params, INT_MAX);
 
-    lm w = {.net = net, .c = c, .n = n, .ldx = ldx, .ldt = ldt, .n_out = net->layers[net->n_layers - 1].n_out,
+    lm w = {.net = net, .c = c, .n = n, .ldx = ldx, .ldt = ldt, .n_out = bp__n_out(net),
             .P = (bp_int)net->n_params, .X = X, .T = T, .t0 = t0};
     w.B = block_size(&w);
     w.has_val = c->n_val > 0;
