@@ -152,7 +152,7 @@ static bp_status prepare(const char *fn, bp_mpi *dp, bp_net *net, const bp_mpi_c
     dp->overlap = c->overlap;
     dp->buf = calloc((size_t)dp->n_layers, sizeof *dp->buf);
     dp->count = calloc((size_t)dp->n_layers, sizeof *dp->count);
-    dp->req = calloc((size_t)dp->n_layers, sizeof *dp->req);
+    dp->req = calloc((size_t)dp->n_layers + 1, sizeof *dp->req);
     dp->rows = calloc((size_t)dp->size, sizeof *dp->rows);
     if (!dp->buf || !dp->count || !dp->req || !dp->rows)
         return bp__mpi_fail(BP_ERR_NOMEM, fn, "allocating the attachment of %d layers", (int)dp->n_layers);

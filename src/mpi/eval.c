@@ -60,7 +60,6 @@ bp_status bp_mpi_accuracy(bp_mpi *dp, bp_int n, const void *X, bp_int ldx, const
             confusion[i] = 0;
     TRY(global_mean(fn, dp, local, n, round(mine * n), accuracy));  /* correct rows: exact once rounded */
     if (confusion)
-        TRY(bp__mpi_check(MPI_Allreduce(MPI_IN_PLACE, confusion, k * k, MPI_INT64_T, MPI_SUM, dp->comm), fn,
-                          "MPI_Allreduce of the confusion matrix"));
+        TRY(bp__mpi_allreduce(fn, dp, confusion, k * k, MPI_INT64_T, "the sum of the confusion matrix"));
     return BP_OK;
 }

@@ -20,7 +20,7 @@ struct bp_mpi {
     int announced, started;
     void **buf;
     int *count;
-    MPI_Request *req;
+    MPI_Request *req;       /* n_layers + 1: the layers', then the step's figures' */
     int64_t *rows;          /* each rank's rows of the step (the fixed-rule check) */
     bp_mpi_stats stats;
 };
@@ -58,6 +58,10 @@ static inline double bp__mpi_now(void)
 
 /* The thread count config.threads asks for on this rank (threads.c); collective over comm. */
 bp_status bp__mpi_threads(const char *fn, bp_mpi *dp, int threads);
+
+/* Sums the n values of `type` at buf over the attachment's ranks, in place, waiting as a step
+ * waits (reduce.c); `what` names it in an error. */
+bp_status bp__mpi_allreduce(const char *fn, bp_mpi *dp, void *buf, int n, MPI_Datatype type, const char *what);
 
 /* Sums the n values v over the attachment's ranks, in place. */
 bp_status bp__mpi_sum(const char *fn, bp_mpi *dp, double *v, int n);

@@ -1,13 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /* reduce.c: the reducer of a data-parallel attachment. A gradient pass checks the ranks' rows
- * against the fixed rule (one MPI_Allgather), starts one MPI_Iallreduce (MPI_SUM, in place) per
+ * against the fixed rule (one allgather), starts one MPI_Iallreduce (MPI_SUM, in place) per
  * layer as the layer's gradient becomes final, last layer first (or, without overlap, all of
  * them after the backward pass, the same calls in the same order), tests them between steps and
- * waits for all before the update; the pass's loss and counts are summed with them. */
+ * waits for all before the update; the pass's loss and counts are summed with them. Every wait
+ * of a step is wait_all's: it polls, then yields the core. */
+#define _POSIX_C_SOURCE 200809L  /* sched_yield */
 #include <limits.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include "mpi/mpi_internal.h"
+#include "net/tuning.h"  /* BP_SPIN_NS: the thread team's spin before it blocks */
 
 static const char step_fn[] = "bp_mpi (gradient pass)";
 
@@ -32,13 +36,38 @@ bp_status bp__mpi_check(int rc, const char *fn, const char *what)
     return bp__mpi_fail(BP_ERR_COMM, fn, "%s failed: %s (MPI error %d)", what, msg, rc);
 }
 
-bp_status bp__mpi_sum(const char *fn, bp_mpi *dp, double *v, int n)
+/* Completes the n requests. Open MPI's own waits poll at full speed, but a rank may share its
+ * core with the host's threads or with another rank: this wait polls (MPI_Testall, which also
+ * moves the collectives on) for BP_SPIN_NS, as the thread team spins, then yields the core
+ * between polls. It cannot block instead: a rank asleep would stop moving its part of the
+ * collective, which the other ranks wait for. */
+static int wait_all(int n, MPI_Request *req)
+{
+    const double spin_end = MPI_Wtime() + BP_SPIN_NS * 1e-9;
+    for (;;) {
+        int done = 0;
+        const int rc = MPI_Testall(n, req, &done, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS || done)
+            return rc;
+        if (MPI_Wtime() > spin_end)
+            sched_yield();
+    }
+}
+
+bp_status bp__mpi_allreduce(const char *fn, bp_mpi *dp, void *buf, int n, MPI_Datatype type, const char *what)
 {
     const double t0 = bp__mpi_now();
-    const bp_status st = bp__mpi_check(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, dp->comm), fn,
-                                       "MPI_Allreduce of the step's sums");
+    MPI_Request req;
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, buf, n, type, MPI_SUM, dp->comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = wait_all(1, &req);
     dp->stats.comm_seconds += bp__mpi_now() - t0;
-    return st;
+    return bp__mpi_check(rc, fn, what);
+}
+
+bp_status bp__mpi_sum(const char *fn, bp_mpi *dp, double *v, int n)
+{
+    return bp__mpi_allreduce(fn, dp, v, n, MPI_DOUBLE, "the sum of the step's figures");
 }
 
 /* The rows of every rank must be the fixed rule's shares of their total; n_local -1: this rank
@@ -49,10 +78,13 @@ static bp_status begin(void *ctx, bp_int n_local, bp_int *n_total)
     const double t0 = bp__mpi_now();
     dp->announced = dp->started = 0;
     const int64_t mine = n_local;
-    const int rc = MPI_Allgather(&mine, 1, MPI_INT64_T, dp->rows, 1, MPI_INT64_T, dp->comm);
+    MPI_Request req;
+    int rc = MPI_Iallgather(&mine, 1, MPI_INT64_T, dp->rows, 1, MPI_INT64_T, dp->comm, &req);
+    if (rc == MPI_SUCCESS)
+        rc = wait_all(1, &req);
     dp->stats.comm_seconds += bp__mpi_now() - t0;
     if (rc != MPI_SUCCESS)
-        return bp__mpi_check(rc, step_fn, "MPI_Allgather of the ranks' rows");
+        return bp__mpi_check(rc, step_fn, "the allgather of the ranks' rows");
     int64_t total = 0;
     for (int r = 0; r < dp->size; r++) {
         if (dp->rows[r] < 0)  /* that rank refused its arguments (bp__dp_refused keeps its message) */
@@ -123,12 +155,12 @@ static bp_status finish(void *ctx, double *v, int n)
     bp_status st = BP_OK;
     for (int k = dp->started; k < dp->announced && st == BP_OK; k++)
         st = start(dp, k);
-    if (st == BP_OK && dp->started > 0)
-        st = bp__mpi_check(MPI_Waitall(dp->started, dp->req, MPI_STATUSES_IGNORE), step_fn,
-                           "MPI_Waitall of the layers' reductions");
+    /* The step's figures go with the layers' sums (the request after theirs), all waited for at once. */
     if (st == BP_OK)
-        st = bp__mpi_check(MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, dp->comm), step_fn,
-                           "MPI_Allreduce of the step's loss");
+        st = bp__mpi_check(MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, dp->comm, &dp->req[dp->started]),
+                           step_fn, "MPI_Iallreduce of the step's loss");
+    if (st == BP_OK)
+        st = bp__mpi_check(wait_all(dp->started + 1, dp->req), step_fn, "the wait for the layers' reductions");
     const double waited = bp__mpi_now() - t0;
     dp->stats.wait_seconds += waited;
     dp->stats.comm_seconds += waited;
@@ -155,15 +187,12 @@ bp_status bp_mpi_allreduce_grads(bp_mpi *dp)
         return bp__mpi_fail(BP_ERR_ARG, fn, "dp is NULL");
     char *g = bp_net_grads(dp->net);
     size_t left = bp_net_n_params(dp->net);
-    const double t0 = bp__mpi_now();
     bp_status st = BP_OK;
     while (left > 0 && st == BP_OK) {  /* in pieces MPI's int count can hold */
         const int c = left > INT_MAX ? INT_MAX : (int)left;
-        st = bp__mpi_check(MPI_Allreduce(MPI_IN_PLACE, g, c, dp->type, MPI_SUM, dp->comm), fn,
-                           "MPI_Allreduce of the gradient");
+        st = bp__mpi_allreduce(fn, dp, g, c, dp->type, "the sum of the gradient");
         g += (size_t)c * dp->esize;
         left -= (size_t)c;
     }
-    dp->stats.comm_seconds += bp__mpi_now() - t0;
     return st;
 }
