@@ -98,16 +98,21 @@ static int differs(const int64_t *s, const int64_t *rs, char *what, size_t len)
     return 0;
 }
 
+/* Whether an allocation failed on any rank (ok 0: this rank's did): BP_ERR_NOMEM on every rank
+ * then, naming `what`; so that no rank goes on into a collective the others skip. */
+static bp_status allocated_everywhere(const char *fn, bp_mpi *dp, int ok, const char *what)
+{
+    int64_t fail = !ok;
+    TRY_MPI(MPI_Allreduce(MPI_IN_PLACE, &fail, 1, MPI_INT64_T, MPI_MAX, dp->comm), "MPI_Allreduce");
+    return fail ? bp__mpi_fail(BP_ERR_NOMEM, fn, "a rank could not allocate %s", what) : BP_OK;
+}
+
 /* Every rank's signature against the root's: BP_ERR_MISMATCH (the same message on every rank)
  * for the first rank that differs or refused its arguments. */
 static bp_status agree(const char *fn, bp_mpi *dp, const int64_t *mine, int local)
 {
     int64_t *all = malloc((size_t)dp->size * SIG_LEN * sizeof *all);
-    int64_t fail = all == NULL;
-    bp_status st = bp__mpi_check(MPI_Allreduce(MPI_IN_PLACE, &fail, 1, MPI_INT64_T, MPI_MAX, dp->comm), fn,
-                                 "MPI_Allreduce");
-    if (st == BP_OK && fail)
-        st = bp__mpi_fail(BP_ERR_NOMEM, fn, "a rank could not allocate %d signatures", dp->size);
+    bp_status st = allocated_everywhere(fn, dp, all != NULL, "the ranks' signatures");
     if (st == BP_OK)
         st = bp__mpi_check(MPI_Allgather(mine, SIG_LEN, MPI_INT64_T, all, SIG_LEN, MPI_INT64_T, dp->comm), fn,
                            "MPI_Allgather of the networks' signatures");
@@ -174,11 +179,7 @@ static bp_status broadcast(const char *fn, bp_mpi *dp)
         return BP_OK;
     const bp_int n_in = bp_net_n_in(dp->net);
     double *ms = malloc(2 * (size_t)n_in * sizeof *ms);
-    int64_t fail = ms == NULL;
-    bp_status st = bp__mpi_check(MPI_Allreduce(MPI_IN_PLACE, &fail, 1, MPI_INT64_T, MPI_MAX, dp->comm), fn,
-                                 "MPI_Allreduce");
-    if (st == BP_OK && fail)
-        st = bp__mpi_fail(BP_ERR_NOMEM, fn, "a rank could not allocate the standardisation");
+    bp_status st = allocated_everywhere(fn, dp, ms != NULL, "the standardisation");
     if (st == BP_OK)
         st = bp_net_standardization(dp->net, ms, ms + n_in);
     if (st == BP_OK)
