@@ -38,6 +38,11 @@ bp_status bp__dp_finish(bp_net *net, const char *fn, bp_status local, double *lo
 /* Sums the n values v over the ranks (no reducer: unchanged). */
 bp_status bp__dp_sum(bp_net *net, const char *fn, double *v, int n);
 
+/* Sums the n values v over the ranks with this rank's outcome `local` (v has room for n + 1: the
+ * last is the failure flag): every rank learns whether any failed, `what` saying where. Returns
+ * local on this rank's failure, BP_ERR_COMM when another rank failed, else BP_OK. */
+bp_status bp__dp_sum_outcome(bp_net *net, const char *fn, bp_status local, double *v, int n, const char *what);
+
 /* BP_ERR_UNSUPPORTED when the network has a reducer: `what` cannot run data-parallel. */
 bp_status bp__dp_refuse(const bp_net *net, const char *fn, const char *what);
 

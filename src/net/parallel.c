@@ -99,19 +99,29 @@ bp_status bp__dp_progress(bp_net *net, const char *fn)
     return net->reducer.progress(net->reducer.ctx);
 }
 
-bp_status bp__dp_finish(bp_net *net, const char *fn, bp_status local, double *loss, int64_t *correct)
+/* What a rank returns after a sum that carried every rank's failure flag (`failed` ranks failed):
+ * its own failure `local`, else the sum's failure `sum`, else BP_ERR_COMM when another rank
+ * failed (`what`: where). */
+static bp_status outcome(const char *fn, bp_status local, bp_status sum, double failed, const char *what)
 {
-    bp_status st = BP_OK;
-    while (st == BP_OK && net->dp_next > 0)
-        st = bp__dp_ready(net, fn, net->dp_next - 1);
-    double v[3] = {loss ? *loss : 0, correct ? (double)*correct : 0, local != BP_OK || st != BP_OK};
-    const bp_status fin = net->reducer.finish(net->reducer.ctx, v, 3);
     if (local != BP_OK)
         return local;
-    TRY(st);
-    TRY(fin);
-    BP_REQUIRE(v[2] == 0, BP_ERR_COMM, "%.0f other rank(s) failed in this step (see their messages); the gradient "
-               "is not valid and nothing was updated", v[2]);
+    TRY(sum);
+    BP_REQUIRE(failed == 0, BP_ERR_COMM, "%.0f other rank(s) failed %s (see their messages)", failed, what);
+    return BP_OK;
+}
+
+bp_status bp__dp_finish(bp_net *net, const char *fn, bp_status local, double *loss, int64_t *correct)
+{
+    bp_status st = local;
+    while (net->dp_next > 0) {  /* after a failure too: the other ranks wait for every layer */
+        const bp_status ready = bp__dp_ready(net, fn, net->dp_next - 1);
+        if (st == BP_OK)
+            st = ready;
+    }
+    double v[3] = {loss ? *loss : 0, correct ? (double)*correct : 0, st != BP_OK};
+    const bp_status fin = net->reducer.finish(net->reducer.ctx, v, 3);
+    TRY(outcome(fn, st, fin, v[2], "in this step, whose gradient is not valid: nothing was updated"));
     if (loss)
         *loss = v[0];
     if (correct)
@@ -123,6 +133,13 @@ bp_status bp__dp_sum(bp_net *net, const char *fn, double *v, int n)
 {
     (void)fn;
     return net->has_reducer ? net->reducer.sum(net->reducer.ctx, v, n) : BP_OK;
+}
+
+bp_status bp__dp_sum_outcome(bp_net *net, const char *fn, bp_status local, double *v, int n, const char *what)
+{
+    v[n] = local != BP_OK;
+    const bp_status st = bp__dp_sum(net, fn, v, n + 1);
+    return outcome(fn, local, st, v[n], what);
 }
 
 bp_status bp__dp_refuse(const bp_net *net, const char *fn, const char *what)

@@ -97,11 +97,8 @@ static bp_status validate(const char *fn, run *r, bp_epoch_report *rep)
         st = DISPATCH(net, net_batch)(net, fn, c->n_val, c->X_val, c->ldx_val, NULL, c->targets_val, c->ldt_val,
                                       BP_MODE_LOSS_ONLY, NULL, NULL, &loss, &correct);
     if (net->has_reducer) {  /* every rank's part (a failed one too): the mean over all validation rows */
-        double v[3] = {loss * c->n_val, (double)correct, st != BP_OK};
-        TRY(bp__dp_sum(net, fn, v, 3));
-        TRY(st);
-        BP_REQUIRE(v[2] == 0, BP_ERR_COMM, "%.0f other rank(s) failed on their validation rows (see their messages)",
-                   v[2]);
+        double v[3] = {loss * c->n_val, (double)correct};
+        TRY(bp__dp_sum_outcome(net, fn, st, v, 2, "on their validation rows"));
         loss = v[0] / r->n_val_total;
         correct = (int64_t)v[1];
     }
@@ -173,24 +170,21 @@ static bp_status agree_run(const char *fn, run *r, bp_status local)
     bp_net *net = r->net;
     const bp_train_config *c = r->c;
     const int p = net->reducer.size;
-    double v[7] = {local != BP_OK, 0, 0, 0, 0, 0, 0};
+    double v[7] = {0};
     if (local == BP_OK) {
         const double mine[6] = {r->n, c->n_val, c->epochs, c->batch_size, c->early_stop,
                                 c->state ? c->state->epochs_done : 0};
-        memcpy(v + 1, mine, sizeof mine);
+        memcpy(v, mine, sizeof mine);
     }
-    const double own[4] = {v[3], v[4], v[5], v[6]};
-    TRY(bp__dp_sum(net, fn, v, 7));
-    if (local != BP_OK)
-        return local;
-    BP_REQUIRE(v[0] == 0, BP_ERR_COMM, "%.0f other rank(s) refused their arguments (see their messages)", v[0]);
-    r->n_total = (bp_int)v[1];
-    r->n_val_total = (bp_int)v[2];
+    const double own[4] = {v[2], v[3], v[4], v[5]};
+    TRY(bp__dp_sum_outcome(net, fn, local, v, 6, "the checks of their arguments"));
+    r->n_total = (bp_int)v[0];
+    r->n_val_total = (bp_int)v[1];
     bp_int share = 0;
     TRY(bp_shard_rows(r->n_total, c->batch_size, p, net->reducer.rank, NULL, &share));
     double w[2] = {0, share != r->n};
     for (int k = 0; k < 4; k++)
-        w[0] += own[k] * p != v[3 + k];
+        w[0] += own[k] * p != v[2 + k];
     TRY(bp__dp_sum(net, fn, w, 2));
     BP_REQUIRE(w[0] == 0, BP_ERR_MISMATCH,
                "the ranks' runs differ (epochs, batch_size, early_stop or state->epochs_done): every rank must "
