@@ -3,7 +3,7 @@
  * statistics (shared with bp_dataset_standardize), and setting, fitting and reading them. */
 #include <math.h>
 #include <string.h>
-#include "net/net_internal.h"
+#include "net/net_exec.h"
 
 static double value_at(bp_dtype dtype, const void *X, size_t i)
 {
@@ -71,22 +71,15 @@ bp_status bp_net_fit_standardization(bp_net *net, bp_int n, const void *X, bp_in
     const char *fn = __func__;
     BP_CHECK_PTR(net);
     BP_REQUIRE(n >= 1, BP_ERR_ARG, "n (%d) < 1", (int)n);
-    BP_CHECK_PTR(X);
-    BP_REQUIRE(ldx >= net->n_in, BP_ERR_ARG, "ldx (%d) < the network's n_in (%d)", (int)ldx, (int)net->n_in);
-    BP_REQUIRE(bp__block_fits(n, ldx, net->esize), BP_ERR_OVERFLOW,
-               "X: %d rows of leading dimension %d overflow the address space", (int)n, (int)ldx);
+    TRY(bp__check_rows(fn, net, n, X, ldx, net->n_in, "X", "ldx", "n_in"));
     const size_t d = (size_t)net->n_in;
     BP_REQUIRE(d <= SIZE_MAX / (2 * sizeof(double)), BP_ERR_OVERFLOW, "n_in (%zu) too large", d);
     double *ms = bp__net_alloc(net, 2 * d * sizeof(double));
     if (!ms)
         return bp__fail(BP_ERR_NOMEM, fn, "allocating the statistics of %zu features", d);
     bp_status st = bp__feature_stats(fn, net->dtype, (size_t)n, d, X, (size_t)ldx, ms, ms + d);
-    if (st == BP_OK && !net->stdz) {  /* the statistics' buffer becomes the network's */
-        net->stdz = ms;
-        return BP_OK;
-    }
-    if (st == BP_OK)
-        memcpy(net->stdz, ms, 2 * d * sizeof(double));
+    if (st == BP_OK && (st = bp_net_set_standardization(net, ms, ms + d)) != BP_OK)
+        st = bp__fail_as(st, fn);  /* set's message, under this function's name */
     bp__net_free(net, ms);
     return st;
 }
