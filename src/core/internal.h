@@ -13,6 +13,12 @@
 #define BP_PRINTF(f, a)
 #endif
 
+/* Element i of an array of the dtype, as a double (float or double storage read once). */
+static inline double bp__value_at(bp_dtype dtype, const void *a, size_t i)
+{
+    return dtype == BP_F32 ? (double)((const float *)a)[i] : ((const double *)a)[i];
+}
+
 /* Records "func: message" as the calling thread's last error and returns st. */
 bp_status bp__fail(bp_status st, const char *func, const char *fmt, ...) BP_PRINTF(3, 4);
 

@@ -48,7 +48,7 @@ bp_status bp__check_targets(const char *fn, const bp_net *net, bp_int n, const v
     for (bp_int i = 0; i < n; i++)
         for (bp_int j = 0; j < n_out; j++) {
             const size_t q = (size_t)i * (size_t)ldt + (size_t)j;
-            const double t = net->dtype == BP_F32 ? ((const float *)targets)[q] : ((const double *)targets)[q];
+            const double t = bp__value_at(net->dtype, targets, q);
             BP_REQUIRE(isfinite(t), BP_ERR_NONFINITE, "targets row %d (column %d) holds a NaN or Inf", (int)i, (int)j);
             BP_REQUIRE(!bce || (t >= 0 && t <= 1), BP_ERR_ARG,
                        "targets row %d (column %d) is %g, outside [0, 1] (sigmoid BCE)", (int)i, (int)j, t);

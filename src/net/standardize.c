@@ -5,29 +5,24 @@
 #include <string.h>
 #include "net/net_exec.h"
 
-static double value_at(bp_dtype dtype, const void *X, size_t i)
-{
-    return dtype == BP_F32 ? (double)((const float *)X)[i] : ((const double *)X)[i];
-}
-
 bp_status bp__feature_stats(const char *fn, bp_dtype dtype, size_t n, size_t nf, const void *X, size_t ldx,
                             double *m, double *s)
 {
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < nf; j++) {
-            const double x = value_at(dtype, X, r * ldx + j);
+            const double x = bp__value_at(dtype, X, r * ldx + j);
             BP_REQUIRE(isfinite(x), BP_ERR_NONFINITE, "X[%zu][%zu] is not finite", r, j);
         }
     for (size_t j = 0; j < nf; j++)
         m[j] = s[j] = 0;
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < nf; j++)
-            m[j] += value_at(dtype, X, r * ldx + j);
+            m[j] += bp__value_at(dtype, X, r * ldx + j);
     for (size_t j = 0; j < nf; j++)
         m[j] /= (double)n;
     for (size_t r = 0; r < n; r++)
         for (size_t j = 0; j < nf; j++) {
-            const double dev = value_at(dtype, X, r * ldx + j) - m[j];
+            const double dev = bp__value_at(dtype, X, r * ldx + j) - m[j];
             s[j] += dev * dev;
         }
     for (size_t j = 0; j < nf; j++)

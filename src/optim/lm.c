@@ -137,11 +137,6 @@ static bp_int block_size(const lm *w)
 
 /* ---- passes ------------------------------------------------------------------------------ */
 
-static double get(bp_dtype dt, const void *p, size_t i)
-{
-    return dt == BP_F32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
-}
-
 /* The sum of squares of the residuals Y - T of the m samples at row `start` of X and T (the
  * outputs in w->Y), and the residuals into e (m x n_out; NULL: not kept). */
 static bp_status residuals(lm *w, const void *X, bp_int ldx, const void *T, bp_int ldt, bp_int start, bp_int m,
@@ -154,7 +149,8 @@ static bp_status residuals(lm *w, const void *X, bp_int ldx, const void *T, bp_i
     for (bp_int i = 0; i < m; i++)
         for (bp_int k = 0; k < w->n_out; k++) {
             const size_t q = (size_t)i * (size_t)w->n_out + (size_t)k;
-            const double r = get(net->dtype, w->Y, q) - get(net->dtype, T, (size_t)(start + i) * (size_t)ldt + (size_t)k);
+            const size_t t = (size_t)(start + i) * (size_t)ldt + (size_t)k;
+            const double r = bp__value_at(net->dtype, w->Y, q) - bp__value_at(net->dtype, T, t);
             if (e)
                 e[q] = r;
             s += r * r;
@@ -241,7 +237,7 @@ static void set_trial(lm *w)
 {
     bp_net *net = w->net;
     for (size_t q = 0; q < (size_t)w->P; q++) {
-        const double v = get(net->dtype, w->cur, q) - w->d[q];
+        const double v = bp__value_at(net->dtype, w->cur, q) - w->d[q];
         if (net->dtype == BP_F32)
             ((float *)net->params)[q] = (float)v;
         else

@@ -30,12 +30,11 @@ enum { CHUNK = 256 };
  * dtype when the network standardises its inputs. */
 static double input(const newton *w, size_t i, bp_int j)
 {
-    const int f32 = w->dtype == BP_F32;
-    const double x = f32 ? ((const float *)w->X)[i] : ((const double *)w->X)[i];
+    const double x = bp__value_at(w->dtype, w->X, i);
     if (!w->stdz)
         return x;
     const double v = bp__standardized(x, w->stdz[j], w->stdz[w->d + j]);
-    return f32 ? (double)(float)v : v;
+    return w->dtype == BP_F32 ? (double)(float)v : v;
 }
 
 /* Mean ridge-regularised loss at th; with g, also its gradient; with H, also the Hessian. */
