@@ -29,8 +29,8 @@ bp_status bp_shard_rows(bp_int n_total, bp_int batch, int p, int r, int32_t *row
     BP_REQUIRE(p >= 1, BP_ERR_ARG, "p (%d) < 1", p);
     BP_REQUIRE(r >= 0 && r < p, BP_ERR_ARG, "r (%d) is not in [0, p) = [0, %d)", r, p);
     bp_int k = 0;
-    for (bp_int start = 0; start < n_total; start += n_total - start < batch ? n_total - start : batch) {
-        const bp_int b = n_total - start < batch ? n_total - start : batch;
+    for (bp_int start = 0, b = 0; start < n_total; start += b) {  /* the last batch may be partial */
+        b = n_total - start < batch ? n_total - start : batch;
         const bp_int first = start + bp_shard_start(b, p, r), c = bp_shard_count(b, p, r);
         for (bp_int j = 0; j < c; j++, k++)
             if (rows)
