@@ -239,26 +239,28 @@ bp_status bp_optim_step(bp_optim *opt, bp_net *net)
     return update(fn, opt, net, 0);  /* the caller may have changed the gradient */
 }
 
+/* Whether plain SGD can fold its update into the backward pass of this batch: the whole batch
+ * in one micro-batch (a second one would run its forward on updated weights), the BLAS kernels,
+ * no finite check (which promises unchanged parameters when a gradient turns out non-finite),
+ * and no reducer (the update needs the sum over the ranks, not this rank's part). */
+static int fuses(const bp_optim *opt, const bp_net *net, bp_int n)
+{
+    return opt->config.kind == BP_OPT_SGD && n >= 1 && n <= net->mb && net->backend == BP_BACKEND_BLAS &&
+           !net->check_finite && !net->has_reducer;
+}
+
 bp_status bp__optim_train_batch(const char *fn, bp_optim *opt, bp_net *net, bp_int n, const void *X,
                                 bp_int ldx, const int32_t *idx, const void *targets, bp_int ldt,
                                 double *loss, int64_t *correct)
 {
-    bp_status (*batch)(bp_net *, const char *, bp_int, const void *, bp_int, const int32_t *, const void *,
-                       bp_int, bp__mode, const bp__grad_hook *, const bp__pass_io *, double *, int64_t *) =
-        net->dtype == BP_F32 ? bp__snet_batch : bp__dnet_batch;
-    /* Fused SGD needs the whole batch in one micro-batch (a second one would run its forward
-     * on updated weights), the BLAS kernels, and no finite check (which promises unchanged
-     * parameters when a gradient turns out non-finite), nor a reducer (the update needs the sum
-     * over the ranks, not this rank's part). */
-    if (opt->config.kind == BP_OPT_SGD && n >= 1 && n <= net->mb && net->backend == BP_BACKEND_BLAS &&
-        !net->check_finite && !net->has_reducer) {
-        const bp__grad_hook sgd = {net->dtype == BP_F32 ? bp__sfused_sgd : bp__dfused_sgd,
-                                   scheduled_lr(&opt->config, opt->steps), opt->config.weight_decay};
-        TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, &sgd, NULL, loss, correct));
+    if (fuses(opt, net, n)) {
+        const bp__grad_hook sgd = {DISPATCH(net, fused_sgd), scheduled_lr(&opt->config, opt->steps),
+                                   opt->config.weight_decay};
+        TRY(DISPATCH(net, net_batch)(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, &sgd, NULL, loss, correct));
         opt->steps++;
         return BP_OK;
     }
-    TRY(batch(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, NULL, NULL, loss, correct));
+    TRY(DISPATCH(net, net_batch)(net, fn, n, X, ldx, idx, targets, ldt, BP_MODE_GRAD, NULL, NULL, loss, correct));
     return update(fn, opt, net, 1);
 }
 
