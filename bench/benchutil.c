@@ -163,10 +163,7 @@ const char *bench_next_option_in(struct bench_args *a, struct bench_common *c, c
             return val;
 
         if (!strcmp(name, "--repeats")) {
-            long v = bench_parse_int(val, 1, BENCH_MAX_REPS);
-            if (v < 0)
-                BAD_USAGE("--repeats: not an integer in 1..%d: '%s'", BENCH_MAX_REPS, val);
-            c->min_reps = c->min_reps_naive = (int)v;
+            c->min_reps = c->min_reps_naive = (int)bench_option_int(a, val, 1, BENCH_MAX_REPS);
         } else if (!strcmp(name, "--min-time")) {
             if (bench_parse_double(val, 0, 3600, &c->min_time) != 0)
                 BAD_USAGE("--min-time: not a number of seconds in [0, 3600]: '%s'", val);
@@ -183,6 +180,14 @@ const char *bench_next_option_in(struct bench_args *a, struct bench_common *c, c
         }
     }
     return NULL;
+}
+
+long bench_option_int(const struct bench_args *a, const char *val, long lo, long hi)
+{
+    const long v = bench_parse_int(val, lo, hi);
+    if (v < 0)
+        BAD_USAGE("%s: not an integer in %ld..%ld: '%s'", a->name, lo, hi, val);
+    return v;
 }
 
 #undef BAD_USAGE

@@ -79,6 +79,10 @@ struct bench_optset {
 /* bench_next_option over such a set: a flag is returned with the value "". */
 const char *bench_next_option_in(struct bench_args *a, struct bench_common *c, const struct bench_optset *set);
 
+/* The value of the option a->name as a whole-string decimal integer in [lo, hi] (lo >= 0), or
+ * bench_bad_usage "NAME: not an integer in LO..HI: 'VALUE'". */
+long bench_option_int(const struct bench_args *a, const char *val, long lo, long hi);
+
 /* splitmix64: a tiny seeded generator; uniform in [0, 1) with 53 bits. */
 double bench_uniform(uint64_t *state);
 
