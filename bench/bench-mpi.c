@@ -163,11 +163,35 @@ static void usage(FILE *f)
 
 #define bad_usage(...) bench_bad_usage(PROG, usage, __VA_ARGS__)
 
-static void default_sweep(struct opts *o)
+static void parse_dtype(struct opts *o, const char *val)
+{
+    const int f = !strcmp(val, "float") || !strcmp(val, "s"), d = !strcmp(val, "double") || !strcmp(val, "d");
+    if (!f && !d && strcmp(val, "both"))
+        bad_usage("--dtype: float, double or both, not '%s'", val);
+    o->prec[0] = !d;
+    o->prec[1] = !f;
+}
+
+/* --sweep LIST or none; without it, the global batch halved down to 1. */
+static void parse_sweep(struct opts *o, const char *sweep)
 {
     o->nsweep = 0;
-    for (int b = o->batch; b >= 1 && o->nsweep < MAX_SWEEP; b /= 2)
-        o->sweep[o->nsweep++] = b;
+    if (sweep == NULL) {
+        for (int b = o->batch; b >= 1 && o->nsweep < MAX_SWEEP; b /= 2)
+            o->sweep[o->nsweep++] = b;
+        return;
+    }
+    if (!strcmp(sweep, "none"))
+        return;
+    char bad[BENCH_LIST_MAX];
+    const int n = bench_parse_list(sweep, 1, MAX_BATCH, o->sweep, MAX_SWEEP, bad);
+    if (n == BENCH_LIST_LONG)
+        bad_usage("--sweep: list too long");
+    if (n == BENCH_LIST_BAD)
+        bad_usage("--sweep: not a batch size in 1..%d: '%s'", MAX_BATCH, bad);
+    if (n == BENCH_LIST_MANY)
+        bad_usage("--sweep: more than %d batch sizes", MAX_SWEEP);
+    o->nsweep = n;
 }
 
 static void parse_args(struct opts *o, int argc, char **argv)
@@ -177,63 +201,29 @@ static void parse_args(struct opts *o, int argc, char **argv)
     const struct bench_optset set = { own, NULL, common };
     struct bench_args a = { PROG, usage, argc, argv, 0, "" };
     const char *val, *sweep = NULL;
-    memset(o, 0, sizeof *o);
-    o->c.min_reps = DEFAULT_ROUNDS;
-    o->steps = DEFAULT_STEPS;
-    o->prec[0] = 1;
-    o->batch = DEFAULT_BATCH;
+    *o = (struct opts){ .c = { .min_reps = DEFAULT_ROUNDS }, .steps = DEFAULT_STEPS, .prec = { 1, 0 },
+                        .batch = DEFAULT_BATCH };
     while ((val = bench_next_option_in(&a, &o->c, &set)) != NULL) {
-        if (!strcmp(a.name, "--steps")) {
-            long v = bench_parse_int(val, 1, 100000);
-            if (v < 0)
-                bad_usage("--steps: not an integer in 1..100000: '%s'", val);
-            o->steps = (int)v;
-        } else if (!strcmp(a.name, "--dtype")) {
-            if (!strcmp(val, "float") || !strcmp(val, "s"))
-                o->prec[0] = 1, o->prec[1] = 0;
-            else if (!strcmp(val, "double") || !strcmp(val, "d"))
-                o->prec[0] = 0, o->prec[1] = 1;
-            else if (!strcmp(val, "both"))
-                o->prec[0] = o->prec[1] = 1;
-            else
-                bad_usage("--dtype: float, double or both, not '%s'", val);
-        } else if (!strcmp(a.name, "--batch")) {
-            long v = bench_parse_int(val, 1, MAX_BATCH);
-            if (v < 0)
-                bad_usage("--batch: not an integer in 1..%d: '%s'", MAX_BATCH, val);
-            o->batch = (int)v;
-        } else if (!strcmp(a.name, "--threads")) {
-            long v = bench_parse_int(val, 0, BP_NET_MAX_THREADS);
-            if (v < 0)
-                bad_usage("--threads: not an integer in 0..%d: '%s'", BP_NET_MAX_THREADS, val);
-            o->threads = (int)v;
-        } else if (!strcmp(a.name, "--json-file")) {
-            if (*val == '\0')
-                bad_usage("--json-file: empty file name");
-            o->json_file = val;
-        } else {
+        if (!strcmp(a.name, "--steps"))
+            o->steps = (int)bench_option_int(&a, val, 1, 100000);
+        else if (!strcmp(a.name, "--dtype"))
+            parse_dtype(o, val);
+        else if (!strcmp(a.name, "--batch"))
+            o->batch = (int)bench_option_int(&a, val, 1, MAX_BATCH);
+        else if (!strcmp(a.name, "--threads"))
+            o->threads = (int)bench_option_int(&a, val, 0, BP_NET_MAX_THREADS);
+        else if (!strcmp(a.name, "--sweep"))
             sweep = val;
-        }
+        else if (*val == '\0')
+            bad_usage("--json-file: empty file name");
+        else
+            o->json_file = val;
     }
     if (o->c.min_reps > 10000)
         bad_usage("--repeats: at most 10000 rounds");
     if ((long)o->c.min_reps * o->steps > 1000000)
         bad_usage("--repeats x --steps: at most 1000000 steps per mode");
-    if (sweep == NULL) {
-        default_sweep(o);
-    } else if (!strcmp(sweep, "none")) {
-        o->nsweep = 0;
-    } else {
-        char bad[BENCH_LIST_MAX];
-        int n = bench_parse_list(sweep, 1, MAX_BATCH, o->sweep, MAX_SWEEP, bad);
-        if (n == BENCH_LIST_LONG)
-            bad_usage("--sweep: list too long");
-        if (n == BENCH_LIST_BAD)
-            bad_usage("--sweep: not a batch size in 1..%d: '%s'", MAX_BATCH, bad);
-        if (n == BENCH_LIST_MANY)
-            bad_usage("--sweep: more than %d batch sizes", MAX_SWEEP);
-        o->nsweep = n;
-    }
+    parse_sweep(o, sweep);
 }
 
 /* ---- precisions ------------------------------------------------------------------------ */
@@ -241,13 +231,13 @@ static void parse_args(struct opts *o, int argc, char **argv)
 struct gemm_ws;
 
 struct prec {
-    char letter;
     const char *name;
     bp_dtype dtype;
     size_t elsize;
     void (*fill)(void *p, size_t count, double lo, double hi, uint64_t *rng);
-    double (*dw)(const struct gemm_ws *w, int l);   /* seconds of layer l's dW GEMM */
-    double (*dx)(const struct gemm_ws *w, int l);   /* seconds of layer l's dX GEMM */
+    /* seconds of C (m x n) = op(A) B, beta = 0, row-major: op(A) = A^T (ta CblasTrans) or A */
+    double (*gemm)(enum CBLAS_TRANSPOSE ta, int m, int n, int k, const void *A, int lda, const void *B, int ldb,
+                   void *C, int ldc);
     double (*last)(const struct gemm_ws *w);        /* seconds of the last layer's dense backward */
 };
 
@@ -257,34 +247,23 @@ struct gemm_ws {
     void *X[NL], *dZ[NL], *W[NL], *dW[NL], *dX[NL], *db;
 };
 
-/* dW_l (m x k) = dZ^T (m x n) X (n x k); dX (n x k) = dZ (n x m) W (m x k): the library's calls
- * (exec.tmpl.c), beta = 0. */
 #define DEFINE_PREC(P, T)                                                                    \
-static double P##_dw(const struct gemm_ws *w, int l)                                         \
+static double P##_gemm(enum CBLAS_TRANSPOSE ta, int m, int n, int k, const void *A, int lda, \
+                       const void *B, int ldb, void *C, int ldc)                             \
 {                                                                                            \
-    const int n = w->n, k = width[l], m = width[l + 1];                                      \
     const double t0 = bench_now();                                                           \
-    cblas_##P##gemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, k, n, (T)1, w->dZ[l], m,     \
-        w->X[l], k, (T)0, w->dW[l], k);                                                      \
+    cblas_##P##gemm(CblasRowMajor, ta, CblasNoTrans, m, n, k, (T)1, A, lda, B, ldb, (T)0,       \
+                    C, ldc);                                                                 \
     return bench_now() - t0;                                                                 \
 }                                                                                            \
                                                                                              \
-static double P##_dx(const struct gemm_ws *w, int l)                                         \
-{                                                                                            \
-    const int n = w->n, k = width[l], m = width[l + 1];                                      \
-    const double t0 = bench_now();                                                           \
-    cblas_##P##gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, k, m, (T)1, w->dZ[l], m,   \
-        w->W[l], k, (T)0, w->dX[l], k);                                                      \
-    return bench_now() - t0;                                                                 \
-}                                                                                            \
-                                                                                             \
-/* The last layer's whole backward (identity; dZ = dY in place, dW, db, dX) by the kernel. */  \
+/* The last layer's whole backward (identity; dZ = dY in place, dW, db, dX) by the kernel. */ \
 static double P##_last(const struct gemm_ws *w)                                              \
 {                                                                                            \
     const int n = w->n, l = NL - 1, k = width[l], m = width[l + 1];                          \
     const double t0 = bench_now();                                                           \
     const bp_status st = bp_##P##dense_backward(BP_ROW_MAJOR, n, k, m, w->X[l], k, w->W[l], k, \
-        BP_ACT_IDENTITY, 0, NULL, 0, NULL, 0, w->dZ[l], m, w->dZ[l], m, 0, w->dW[l], k,       \
+        BP_ACT_IDENTITY, 0, NULL, 0, NULL, 0, w->dZ[l], m, w->dZ[l], m, 0, w->dW[l], k,      \
         w->db, w->dX[l], k);                                                                 \
     const double t = bench_now() - t0;                                                       \
     return st == BP_OK ? t : NAN;                                                            \
@@ -294,13 +273,35 @@ DEFINE_PREC(s, float)
 DEFINE_PREC(d, double)
 
 static const struct prec precs[2] = {
-    { 's', "float", BP_F32, sizeof(float), bench_fill_s, s_dw, s_dx, s_last },
-    { 'd', "double", BP_F64, sizeof(double), bench_fill_d, d_dw, d_dx, d_last },
+    { "float", BP_F32, sizeof(float), bench_fill_s, s_gemm, s_last },
+    { "double", BP_F64, sizeof(double), bench_fill_d, d_gemm, d_last },
 };
+
+/* Seconds of layer l's backward GEMMs as the library calls them (exec.tmpl.c): dW_l (m x k) =
+ * dZ^T (m x n) X (n x k), and dX (n x k) = dZ (n x m) W (m x k). */
+static double gemm_dw(const struct prec *p, const struct gemm_ws *w, int l)
+{
+    const int n = w->n, k = width[l], m = width[l + 1];
+    return p->gemm(CblasTrans, m, k, n, w->dZ[l], m, w->X[l], k, w->dW[l], k);
+}
+
+static double gemm_dx(const struct prec *p, const struct gemm_ws *w, int l)
+{
+    const int n = w->n, k = width[l], m = width[l + 1];
+    return p->gemm(CblasNoTrans, n, k, m, w->dZ[l], m, w->W[l], k, w->dX[l], k);
+}
 
 static void *xalloc(size_t bytes)
 {
     return bench_xalloc(PROG, bytes ? bytes : 1);
+}
+
+/* ncol columns of reps samples each, in one block: free(col[0]). */
+static void columns_alloc(double **col, int ncol, int reps)
+{
+    col[0] = xalloc(sizeof(double) * (size_t)ncol * (size_t)reps);
+    for (int k = 1; k < ncol; k++)
+        col[k] = col[0] + (size_t)k * (size_t)reps;
 }
 
 static void gemm_ws_alloc(struct gemm_ws *w, const struct prec *p, int n, uint64_t seed)
@@ -448,40 +449,141 @@ static bp_status tl_sum(void *ctx, double *v, int n)
 /* Per-layer backward times at n rows (medians, seconds). */
 struct layer_times {
     int batch, reps;
-    double layer[NL];        /* layer i's backward: ready(i) - ready(i + 1); the last: its kernel alone */
-    double window[NL];       /* ready(0) - ready(i): the backward below layer i (sum of medians) */
-    double backward;         /* window[L-1] + layer[L-1] */
-    double forward_loss;     /* bp_net_eval_loss on the same rows, alone */
-    double pass;             /* begin .. finish of bp_net_loss_and_grad */
+    double layer[NL];      /* layer i's backward: ready(i) - ready(i + 1); the last: its kernel alone */
+    double window[NL];     /* ready(0) - ready(i): the backward below layer i (sum of medians) */
+    double backward;       /* window[L-1] + layer[L-1] */
+    double forward_loss;   /* bp_net_eval_loss on the same rows, alone */
+    double pass;           /* begin .. finish of bp_net_loss_and_grad */
     double gemm_dw[NL], gemm_dx[NL];   /* the GEMMs alone (NaN: not measured; dx of layer 0: none) */
 };
 
+/* A plain network at n rows with the timing reducer, and n rows of the global data. */
+struct pass_bench {
+    const struct prec *p;
+    int n;
+    bp_net *net;
+    struct timeline tl;
+    void *X;
+    int32_t *labels;
+};
+
+static void pass_bench_open(struct pass_bench *b, const struct prec *p, int n, int threads, const struct data *d)
+{
+    *b = (struct pass_bench){ .p = p, .n = n };
+    const bp_reducer red = { &b->tl, 0, 1, tl_begin, tl_ready, NULL, tl_finish, tl_sum };
+    b->net = net_create(p, n);
+    check(bp_net_set_threads(b->net, threads), "bp_net_set_threads");
+    check(bp_net_set_reducer(b->net, &red), "bp_net_set_reducer");
+    /* n rows of the global data, wrapping if n exceeds it */
+    const size_t row = N_IN * p->elsize;
+    b->X = xalloc((size_t)n * row);
+    b->labels = xalloc((size_t)n * sizeof *b->labels);
+    for (int i = 0; i < n; i++) {
+        memcpy((char *)b->X + (size_t)i * row, (const char *)d->X + (size_t)(i % d->n) * row, row);
+        b->labels[i] = d->labels[i % d->n];
+    }
+}
+
+static void pass_bench_close(struct pass_bench *b)
+{
+    check(bp_net_set_reducer(b->net, NULL), "bp_net_set_reducer");
+    bp_net_destroy(b->net);
+    free(b->X);
+    free(b->labels);
+}
+
+/* Seconds of bp_net_eval_loss (forward + loss) on the rows. */
+static double forward_loss(struct pass_bench *b)
+{
+    double loss;
+    const double t0 = bench_now();
+    check(bp_net_eval_loss(b->net, b->n, b->X, N_IN, b->labels, 1, &loss), "bp_net_eval_loss");
+    return bench_now() - t0;
+}
+
+/* Seconds of bp_net_loss_and_grad on the rows; its callbacks' times in b->tl. */
+static double gradient_pass(struct pass_bench *b)
+{
+    double loss;
+    const double t0 = bench_now();
+    check(bp_net_loss_and_grad(b->net, b->n, b->X, N_IN, b->labels, 1, &loss), "bp_net_loss_and_grad");
+    return bench_now() - t0;
+}
+
+/* After a warm-up, the repeats for SWEEP_MIN_TIME seconds, from one warm gradient pass. */
+static int pass_repeats(struct pass_bench *b)
+{
+    for (int k = 0; k < 2; k++) {
+        gradient_pass(b);
+        forward_loss(b);
+    }
+    return bench_reps_for(SWEEP_MIN_TIME, 1.5 * gradient_pass(b), SWEEP_MIN_REPS, SWEEP_MAX_REPS);
+}
+
+/* The samples of time_layers: a column per figure; S_SEG + i: ready(i) - ready(i + 1), i < NL - 1. */
+enum { S_FL, S_PASS, S_LAST, S_SEG, NS = S_SEG + NL - 1 };
+
+/* reps samples of every figure, the three measurements in an order that rotates from repeat to repeat. */
+static void sample_layers(struct pass_bench *b, const struct gemm_ws *w, int reps, double *col[NS])
+{
+    for (int r = 0; r < reps; r++)
+        for (int k = 0; k < 3; k++) {
+            switch ((k + r) % 3) {
+            case 0:
+                col[S_FL][r] = forward_loss(b);
+                break;
+            case 1:
+                gradient_pass(b);
+                col[S_PASS][r] = b->tl.finish - b->tl.begin;
+                for (int i = 0; i < NL - 1; i++)
+                    col[S_SEG + i][r] = b->tl.ready[i] - b->tl.ready[i + 1];
+                break;
+            default:
+                col[S_LAST][r] = b->p->last(w);
+            }
+        }
+}
+
+/* The medians; the windows and the backward as sums of the layers' medians, so that the figures add up. */
+static void layer_medians(double *col[NS], int reps, struct layer_times *out)
+{
+    out->forward_loss = bench_median(col[S_FL], reps);
+    out->pass = bench_median(col[S_PASS], reps);
+    for (int i = 0; i < NL; i++) {
+        out->layer[i] = bench_median(col[i < NL - 1 ? S_SEG + i : S_LAST], reps);
+        out->window[i] = i > 0 ? out->window[i - 1] + out->layer[i - 1] : 0;
+    }
+    out->backward = out->window[NL - 1] + out->layer[NL - 1];
+}
+
+/* The layers' GEMMs alone, BLAS on `threads` threads (0: 1): medians of reps after a warm-up. */
+static void time_gemms(const struct prec *p, const struct gemm_ws *w, int threads, int reps, struct layer_times *out)
+{
+    bench_blas_threads(threads > 0 ? threads : 1);
+    double *col[2 * NL];   /* layer i's dW in 2i, dX in 2i + 1 */
+    columns_alloc(col, 2 * NL, reps);
+    for (int r = -1; r < reps; r++)   /* r = -1: the warm-up */
+        for (int i = 0; i < NL; i++) {
+            const double dw = gemm_dw(p, w, i), dx = i > 0 ? gemm_dx(p, w, i) : NAN;
+            if (r >= 0) {
+                col[2 * i][r] = dw;
+                col[2 * i + 1][r] = dx;
+            }
+        }
+    for (int i = 0; i < NL; i++) {
+        out->gemm_dw[i] = bench_median(col[2 * i], reps);
+        out->gemm_dx[i] = i > 0 ? bench_median(col[2 * i + 1], reps) : NAN;
+    }
+    free(col[0]);
+}
+
+/* The per-layer backward times at n rows on `threads` threads; with gemms, the GEMMs alone too. */
 static void time_layers(const struct prec *p, int n, int threads, const struct data *d, int gemms,
                         struct layer_times *out)
 {
-    struct timeline tl;
-    memset(&tl, 0, sizeof tl);
-    const bp_reducer red = { &tl, 0, 1, tl_begin, tl_ready, NULL, tl_finish, tl_sum };
-    bp_net *net = net_create(p, n);
-    check(bp_net_set_threads(net, threads), "bp_net_set_threads");
-    check(bp_net_set_reducer(net, &red), "bp_net_set_reducer");
-    /* n rows of the global data, wrapping if n exceeds it */
-    void *X = xalloc((size_t)n * N_IN * p->elsize);
-    int32_t *labels = xalloc((size_t)n * sizeof *labels);
-    for (int i = 0; i < n; i++) {
-        memcpy((char *)X + (size_t)i * N_IN * p->elsize, (const char *)d->X + (size_t)(i % d->n) * N_IN * p->elsize,
-               N_IN * p->elsize);
-        labels[i] = d->labels[i % d->n];
-    }
-    double loss;
-    /* warm-up, and the repeats from one warm pass */
-    for (int k = 0; k < 2; k++) {
-        check(bp_net_loss_and_grad(net, n, X, N_IN, labels, 1, &loss), "bp_net_loss_and_grad");
-        check(bp_net_eval_loss(net, n, X, N_IN, labels, 1, &loss), "bp_net_eval_loss");
-    }
-    const double t0 = bench_now();
-    check(bp_net_loss_and_grad(net, n, X, N_IN, labels, 1, &loss), "bp_net_loss_and_grad");
-    const int reps = bench_reps_for(SWEEP_MIN_TIME, 1.5 * (bench_now() - t0), SWEEP_MIN_REPS, SWEEP_MAX_REPS);
+    struct pass_bench b;
+    pass_bench_open(&b, p, n, threads, d);
+    const int reps = pass_repeats(&b);
 
     /* The buffers of the layers' shapes, for the last layer's kernel and the GEMMs alone. */
     struct gemm_ws w;
@@ -489,76 +591,22 @@ static void time_layers(const struct prec *p, int n, int threads, const struct d
     const int before = bench_blas_threads(1);
     p->last(&w);
 
-    enum { S_FL, S_PASS, S_LAST, NS0 };
-    const int ns = NS0 + NL;   /* then ready(i) - ready(i + 1) */
-    double *smp = xalloc(sizeof(double) * (size_t)ns * (size_t)reps);
-#define SMP(k, r) smp[(size_t)(k) * (size_t)reps + (size_t)(r)]
-    for (int r = 0; r < reps; r++) {
-        /* the three in an order that rotates from repeat to repeat */
-        for (int k = 0; k < 3; k++) {
-            switch ((k + r) % 3) {
-            case 0: {
-                const double a = bench_now();
-                check(bp_net_eval_loss(net, n, X, N_IN, labels, 1, &loss), "bp_net_eval_loss");
-                SMP(S_FL, r) = bench_now() - a;
-                break;
-            }
-            case 1:
-                check(bp_net_loss_and_grad(net, n, X, N_IN, labels, 1, &loss), "bp_net_loss_and_grad");
-                SMP(S_PASS, r) = tl.finish - tl.begin;
-                for (int i = 0; i < NL; i++)
-                    SMP(NS0 + i, r) = i < NL - 1 ? tl.ready[i] - tl.ready[i + 1] : 0;
-                break;
-            default:
-                SMP(S_LAST, r) = p->last(&w);
-            }
-        }
-    }
+    double *col[NS];
+    columns_alloc(col, NS, reps);
+    sample_layers(&b, &w, reps, col);
     out->batch = n;
     out->reps = reps;
-    out->forward_loss = bench_median(&SMP(S_FL, 0), reps);
-    out->pass = bench_median(&SMP(S_PASS, 0), reps);
-    /* the windows and the backward as sums of the layers' medians, so that the figures add up */
-    for (int i = 0; i < NL; i++) {
-        out->layer[i] = bench_median(&SMP(i < NL - 1 ? NS0 + i : S_LAST, 0), reps);
-        out->window[i] = 0;
-        for (int j = 0; j < i; j++)
-            out->window[i] += out->layer[j];
-    }
-    out->backward = out->window[NL - 1] + out->layer[NL - 1];
-#undef SMP
-    free(smp);
+    layer_medians(col, reps, out);
+    free(col[0]);
 
     for (int i = 0; i < NL; i++)
         out->gemm_dw[i] = out->gemm_dx[i] = NAN;
-    if (gemms) {
-        bench_blas_threads(threads > 0 ? threads : 1);
-        double *g = xalloc(sizeof(double) * 2 * NL * (size_t)reps);
-        for (int i = 0; i < NL; i++) {
-            p->dw(&w, i);
-            if (i > 0)
-                p->dx(&w, i);
-        }
-        for (int r = 0; r < reps; r++)
-            for (int i = 0; i < NL; i++) {
-                g[(size_t)(2 * i) * (size_t)reps + (size_t)r] = p->dw(&w, i);
-                if (i > 0)
-                    g[(size_t)(2 * i + 1) * (size_t)reps + (size_t)r] = p->dx(&w, i);
-            }
-        for (int i = 0; i < NL; i++) {
-            out->gemm_dw[i] = bench_median(&g[(size_t)(2 * i) * (size_t)reps], reps);
-            if (i > 0)
-                out->gemm_dx[i] = bench_median(&g[(size_t)(2 * i + 1) * (size_t)reps], reps);
-        }
-        free(g);
-    }
+    if (gemms)
+        time_gemms(p, &w, threads, reps, out);
     if (before > 0)
         bench_blas_threads(before);
     gemm_ws_free(&w);
-    check(bp_net_set_reducer(net, NULL), "bp_net_set_reducer");
-    bp_net_destroy(net);
-    free(X);
-    free(labels);
+    pass_bench_close(&b);
 }
 
 /* ---- the timed steps ------------------------------------------------------------------------- */
@@ -585,21 +633,61 @@ struct result {
     int nsweep;
 };
 
+/* This rank's rows of the global batch. */
+struct shard {
+    int n;
+    const void *X;
+    const int32_t *labels;
+};
+
+/* A mode's network and optimizer; dp: its attachment (NULL: the plain network). */
 struct stepper {
     bp_net *net;
     bp_optim *opt;
-    bp_mpi *dp;                    /* NULL: the plain network */
+    bp_mpi *dp;
 };
 
+/* The attached network (overlap on and off), and the plain one on the same threads. */
+static void steppers_create(struct stepper s[NM], const struct prec *p, int n_local, int threads)
+{
+    bp_net *net = net_create(p, n_local);
+    bp_mpi_config cfg = bp_mpi_defaults();
+    cfg.threads = threads;
+    bp_mpi *dp = NULL;
+    check(bp_mpi_attach(&dp, net, MPI_COMM_WORLD, &cfg), "bp_mpi_attach");
+    bp_net *plain = net_create(p, n_local);
+    check(bp_net_set_threads(plain, bp_net_threads(net)), "bp_net_set_threads");
+    s[M_LOCAL] = (struct stepper){ plain, adam_create(plain), NULL };
+    s[M_OVERLAP] = (struct stepper){ net, adam_create(net), dp };
+    s[M_SERIAL] = s[M_OVERLAP];
+}
+
+static void steppers_destroy(struct stepper s[NM])
+{
+    bp_optim_destroy(s[M_LOCAL].opt);
+    bp_optim_destroy(s[M_OVERLAP].opt);
+    bp_net_destroy(s[M_LOCAL].net);
+    bp_mpi_detach(s[M_OVERLAP].dp);
+    bp_net_destroy(s[M_OVERLAP].net);
+}
+
+/* Mode k's stepper, its overlap set for an attached mode. */
+static const struct stepper *enter_mode(const struct stepper s[NM], int k)
+{
+    if (s[k].dp)
+        check(bp_mpi_set_overlap(s[k].dp, k == M_OVERLAP), "bp_mpi_set_overlap");
+    return &s[k];
+}
+
 /* One step after a barrier: its seconds, and (attached) the stats of this step alone. */
-static double timed_step(const struct stepper *s, int n_local, const void *X, const int32_t *labels,
-                         double *wait, double *comm, double *bytes, double *loss)
+static double timed_step(const struct stepper *s, const struct shard *sh, double *wait, double *comm,
+                         double *bytes, double *loss)
 {
     check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
     if (s->dp)
         check(bp_mpi_reset_stats(s->dp), "bp_mpi_reset_stats");
     const double t0 = bench_now();
-    const bp_status st = bp_optim_train_step(s->opt, s->net, n_local, X, N_IN, labels, 1, loss);
+    const bp_status st = bp_optim_train_step(s->opt, s->net, sh->n, sh->X, N_IN, sh->labels, 1, loss);
     const double t1 = bench_now();
     check(st, "bp_optim_train_step");
     *wait = *comm = *bytes = 0;
@@ -611,6 +699,103 @@ static double timed_step(const struct stepper *s, int n_local, const void *X, co
         *bytes = stats.bytes;
     }
     return t1 - t0;
+}
+
+/* A mode's samples: per timed step, its seconds, wait and comm seconds. */
+enum { C_STEP, C_WAIT, C_COMM, NC };
+
+/* The warm-up steps of every mode, then the rounds: R rounds of S steps per mode, the order
+ * rotating from round to round; the last step's bytes and loss into res. */
+static void run_rounds(const struct opts *o, const struct stepper s[NM], const struct shard *sh,
+                       double *smp[NM][NC], struct result *res)
+{
+    double wait, comm, bytes, loss;
+    for (int k = 0; k < NM; k++) {
+        const struct stepper *st = enter_mode(s, k);
+        for (int j = 0; j < WARMUP_STEPS; j++)
+            timed_step(st, sh, &wait, &comm, &bytes, &loss);
+    }
+    for (int r = 0; r < o->c.min_reps; r++)
+        for (int kk = 0; kk < NM; kk++) {
+            const int k = (kk + r) % NM;
+            const struct stepper *st = enter_mode(s, k);
+            double **c = smp[k];
+            for (int i = r * o->steps; i < (r + 1) * o->steps; i++) {
+                c[C_STEP][i] = timed_step(st, sh, &c[C_WAIT][i], &c[C_COMM][i], &bytes, &loss);
+                res->m[k].bytes = bytes;
+                res->m[k].loss_last = loss;
+            }
+        }
+}
+
+/* A mode's figures from its n samples: every step's maximum over the ranks, its median, min and
+ * mean. Frees the samples. */
+static void mode_stats(double *col[NC], int n, struct mode_result *m)
+{
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, col[0], NC * n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+    double sum = 0, mn = INFINITY;
+    for (int i = 0; i < n; i++) {
+        sum += col[C_STEP][i];
+        mn = fmin(mn, col[C_STEP][i]);
+    }
+    m->step_mean = sum / n;
+    m->step_min = mn;
+    m->step = bench_median(col[C_STEP], n);
+    m->wait = bench_median(col[C_WAIT], n);
+    m->comm = bench_median(col[C_COMM], n);
+    free(col[0]);
+}
+
+/* Whether every rank's parameters are rank 0's, bitwise. */
+static int replicas_identical(bp_net *net, size_t elsize)
+{
+    const size_t nb = bp_net_n_params(net) * elsize;
+    unsigned char *root = xalloc(nb);
+    memcpy(root, bp_net_params(net), nb);
+    check_mpi(MPI_Bcast(root, (int)nb, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
+    int differ = memcmp(root, bp_net_params(net), nb) != 0;
+    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &differ, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
+    free(root);
+    return !differ;
+}
+
+/* The training steps of every mode; each rank's threads in *nthreads. */
+static void time_steps(const struct opts *o, const struct prec *p, const struct shard *sh, struct result *res,
+                       int *nthreads)
+{
+    struct stepper s[NM];
+    steppers_create(s, p, sh->n, o->threads);
+    *nthreads = bp_net_threads(s[M_OVERLAP].net);
+    double *smp[NM][NC];
+    for (int k = 0; k < NM; k++)
+        columns_alloc(smp[k], NC, res->samples);
+    run_rounds(o, s, sh, smp, res);
+    for (int k = 0; k < NM; k++)
+        mode_stats(smp[k], res->samples, &res->m[k]);
+    res->identical = replicas_identical(s[M_OVERLAP].net, p->elsize);
+    steppers_destroy(s);
+}
+
+/* One precision: the steps, then the overlap window at the shard's rows and the sweep, all ranks at once. */
+static void bench_prec(const struct opts *o, const struct prec *p, struct result *res, int *nthreads)
+{
+    const int B = o->batch, start = (int)bp_shard_start(B, g_size, g_rank);
+    struct data d;
+    data_make(&d, p, B);
+    const struct shard sh = { (int)bp_shard_count(B, g_size, g_rank),
+                              (const char *)d.X + (size_t)start * N_IN * p->elsize, d.labels + start };
+    *res = (struct result){ .p = p, .n_local_min = (int)bp_shard_count(B, g_size, g_size - 1),
+                            .n_local_max = (int)bp_shard_count(B, g_size, 0),
+                            .samples = o->c.min_reps * o->steps, .nsweep = o->nsweep };
+    time_steps(o, p, &sh, res, nthreads);
+
+    check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+    time_layers(p, sh.n > 0 ? sh.n : 1, *nthreads, &d, 1, &res->window);
+    for (int i = 0; i < o->nsweep; i++) {
+        check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+        time_layers(p, o->sweep[i], *nthreads, &d, 0, &res->sweep[i]);
+    }
+    data_free(&d);
 }
 
 static int threads_of_ranks[4096];   /* gathered on rank 0 */
@@ -638,108 +823,20 @@ static void allowed_cpus(char *buf, size_t len)
     fclose(f);
 }
 
-static void bench_prec(const struct opts *o, const struct prec *p, struct result *res, int *nthreads)
+/* Each rank's threads (nt) and allowed CPUs, gathered on rank 0 into threads_of_ranks (-1 beyond
+ * 4096 ranks) and cpus_of_ranks (up to 64 ranks). */
+static void gather_ranks(int nt)
 {
-    const int B = o->batch;
-    const int n_local = (int)bp_shard_count(B, g_size, g_rank);
-    const int start = (int)bp_shard_start(B, g_size, g_rank);
-    struct data d;
-    data_make(&d, p, B);
-    const void *X = (const char *)d.X + (size_t)start * N_IN * p->elsize;
-    const int32_t *labels = d.labels + start;
-
-    memset(res, 0, sizeof *res);
-    res->p = p;
-    res->n_local_min = (int)bp_shard_count(B, g_size, g_size - 1);
-    res->n_local_max = (int)bp_shard_count(B, g_size, 0);
-
-    /* The attached network, and the plain one on the same threads. */
-    struct stepper s[NM];
-    bp_net *net = net_create(p, n_local);
-    bp_mpi_config cfg = bp_mpi_defaults();
-    cfg.threads = o->threads;
-    bp_mpi *dp = NULL;
-    check(bp_mpi_attach(&dp, net, MPI_COMM_WORLD, &cfg), "bp_mpi_attach");
-    const int nt = bp_net_threads(net);
-    *nthreads = nt;
-    bp_net *plain = net_create(p, n_local);
-    check(bp_net_set_threads(plain, nt), "bp_net_set_threads");
-    s[M_LOCAL] = (struct stepper){ plain, adam_create(plain), NULL };
-    s[M_OVERLAP] = (struct stepper){ net, adam_create(net), dp };
-    s[M_SERIAL] = s[M_OVERLAP];
-
-    const int R = o->c.min_reps, S = o->steps, n = R * S;
-    res->samples = n;
-    double *t[NM], *w[NM], *c[NM];
-    for (int k = 0; k < NM; k++) {
-        t[k] = xalloc(sizeof(double) * (size_t)n);
-        w[k] = xalloc(sizeof(double) * (size_t)n);
-        c[k] = xalloc(sizeof(double) * (size_t)n);
-    }
-    double wait, comm, bytes, loss;
-    for (int k = 0; k < NM; k++) {
-        if (k != M_LOCAL)
-            check(bp_mpi_set_overlap(dp, k == M_OVERLAP), "bp_mpi_set_overlap");
-        for (int j = 0; j < WARMUP_STEPS; j++)
-            timed_step(&s[k], n_local, X, labels, &wait, &comm, &bytes, &loss);
-    }
-    for (int r = 0; r < R; r++)
-        for (int kk = 0; kk < NM; kk++) {
-            const int k = (kk + r) % NM;
-            if (k != M_LOCAL)
-                check(bp_mpi_set_overlap(dp, k == M_OVERLAP), "bp_mpi_set_overlap");
-            for (int j = 0; j < S; j++) {
-                const int i = r * S + j;
-                t[k][i] = timed_step(&s[k], n_local, X, labels, &w[k][i], &c[k][i], &bytes, &loss);
-                res->m[k].bytes = bytes;
-                res->m[k].loss_last = loss;
-            }
-        }
-    /* every step's maximum over the ranks */
-    for (int k = 0; k < NM; k++) {
-        check_mpi(MPI_Allreduce(MPI_IN_PLACE, t[k], n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
-        check_mpi(MPI_Allreduce(MPI_IN_PLACE, w[k], n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
-        check_mpi(MPI_Allreduce(MPI_IN_PLACE, c[k], n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
-        double sum = 0, mn = INFINITY;
-        for (int i = 0; i < n; i++) {
-            sum += t[k][i];
-            mn = fmin(mn, t[k][i]);
-        }
-        res->m[k].step_mean = sum / n;
-        res->m[k].step_min = mn;
-        res->m[k].step = bench_median(t[k], n);
-        res->m[k].wait = bench_median(w[k], n);
-        res->m[k].comm = bench_median(c[k], n);
-        free(t[k]);
-        free(w[k]);
-        free(c[k]);
-    }
-
-    /* The replicas: rank 0's parameters against every rank's, bitwise. */
-    const size_t np = bp_net_n_params(net), nb = np * p->elsize;
-    unsigned char *root = xalloc(nb);
-    memcpy(root, bp_net_params(net), nb);
-    check_mpi(MPI_Bcast(root, (int)nb, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast");
-    int differ = memcmp(root, bp_net_params(net), nb) != 0;
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, &differ, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "MPI_Allreduce");
-    res->identical = !differ;
-    free(root);
-
-    bp_optim_destroy(s[M_LOCAL].opt);
-    bp_optim_destroy(s[M_OVERLAP].opt);
-    bp_net_destroy(plain);
-    bp_mpi_detach(dp);
-    bp_net_destroy(net);
-
-    /* The overlap window at the shard's rows, then the sweep; all ranks at once. */
-    check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
-    time_layers(p, n_local > 0 ? n_local : 1, nt, &d, 1, &res->window);
-    res->nsweep = o->nsweep;
-    for (int i = 0; i < o->nsweep; i++) {
-        check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
-        time_layers(p, o->sweep[i], nt, &d, 0, &res->sweep[i]);
-    }
-    data_free(&d);
+    char cpus[sizeof cpus_of_ranks[0]];
+    allowed_cpus(cpus, sizeof cpus);
+    if (g_size <= 4096)
+        check_mpi(MPI_Gather(&nt, 1, MPI_INT, threads_of_ranks, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Gather");
+    else
+        for (int r = 0; r < 4096; r++)
+            threads_of_ranks[r] = -1;
+    if (g_size <= 64)
+        check_mpi(MPI_Gather(cpus, sizeof cpus, MPI_CHAR, cpus_of_ranks, sizeof cpus, MPI_CHAR, 0, MPI_COMM_WORLD),
+                  "MPI_Gather");
 }
 
 /* ---- output (rank 0) ----------------------------------------------------------------------- */
@@ -780,7 +877,7 @@ static void print_ms(double s)
     printf(" |");
 }
 
-static void print_header(const struct opts *o, const struct bench_meta *m, int nthreads_known)
+static void print_header(const struct opts *o, const struct bench_meta *m)
 {
     char lib[256];
     mpi_library(lib, sizeof lib);
@@ -788,8 +885,7 @@ static void print_header(const struct opts *o, const struct bench_meta *m, int n
            m->cpus, lib);
     printf("# %d rank%s; threads per rank (allowed CPUs):", g_size, g_size == 1 ? "" : "s");
     for (int r = 0; r < g_size && r < 64; r++)
-        printf(" rank %d: %d (%s)%s", r, nthreads_known ? threads_of_ranks[r] : -1, cpus_of_ranks[r],
-               r + 1 < g_size ? "," : "");
+        printf(" rank %d: %d (%s)%s", r, threads_of_ranks[r], cpus_of_ranks[r], r + 1 < g_size ? "," : "");
     printf("%s; bp_mpi_config.threads = %d\n", g_size > 64 ? " ..." : "", o->threads);
     load_average(load_end, sizeof load_end);
     printf("# load average (1, 5, 15 min) at the start: %s, after the first precision: %s (a shared machine: "
@@ -806,7 +902,7 @@ static void print_header(const struct opts *o, const struct bench_meta *m, int n
            (int)bp_shard_count(o->batch, g_size, 0), o->c.min_reps, o->steps, WARMUP_STEPS);
 }
 
-static void print_result(const struct result *r)
+static void print_steps(const struct result *r)
 {
     printf("\n## %s, %d rank%s: training steps (bp_optim_train_step; medians over %d steps of the maximum "
            "over the ranks)\n\n", r->p->name, g_size, g_size == 1 ? "" : "s", r->samples);
@@ -831,7 +927,10 @@ static void print_result(const struct result *r)
            "= %zu params x %zu = %zu; replicas bitwise identical: %s\n",
            ov / se, ov / lo, se / lo, total_params(), r->p->elsize, total_params() * r->p->elsize,
            r->identical ? "yes" : "NO");
+}
 
+static void print_window(const struct result *r)
+{
     const struct layer_times *w = &r->window;
     printf("\n## %s: the overlap window per layer at %d rows (rank 0's shard; medians of %d passes of "
            "bp_net_loss_and_grad timed by the reducer's callbacks)\n\n", r->p->name, w->batch, w->reps);
@@ -853,28 +952,50 @@ static void print_result(const struct result *r)
     printf("\nforward + loss (bp_net_eval_loss alone) %.3f ms; backward %.3f ms; whole pass (begin .. finish) "
            "%.3f ms. Layer %d's backward: the kernel bp_?dense_backward of its shape alone (one BLAS thread).\n",
            w->forward_loss * 1e3, w->backward * 1e3, w->pass * 1e3, NL - 1);
+}
 
-    if (r->nsweep > 0) {
-        printf("\n## %s: per-layer backward ms at local batches (rank 0; %d rank%s at once), for "
-               "bench/mpi-model.py\n\n", r->p->name, g_size, g_size == 1 ? "" : "s");
-        printf("| rows |");
+static void print_sweep(const struct result *r)
+{
+    printf("\n## %s: per-layer backward ms at local batches (rank 0; %d rank%s at once), for "
+           "bench/mpi-model.py\n\n", r->p->name, g_size, g_size == 1 ? "" : "s");
+    printf("| rows |");
+    for (int i = NL - 1; i >= 0; i--)
+        printf(" layer %d |", i);
+    printf(" backward | forward+loss |\n|---:|");
+    for (int i = 0; i < NL + 2; i++)
+        printf("---:|");
+    printf("\n");
+    for (int k = 0; k < r->nsweep; k++) {
+        const struct layer_times *s = &r->sweep[k];
+        printf("| %d |", s->batch);
         for (int i = NL - 1; i >= 0; i--)
-            printf(" layer %d |", i);
-        printf(" backward | forward+loss |\n|---:|");
-        for (int i = 0; i < NL + 2; i++)
-            printf("---:|");
+            print_ms(s->layer[i]);
+        print_ms(s->backward);
+        print_ms(s->forward_loss);
         printf("\n");
-        for (int k = 0; k < r->nsweep; k++) {
-            const struct layer_times *s = &r->sweep[k];
-            printf("| %d |", s->batch);
-            for (int i = NL - 1; i >= 0; i--)
-                print_ms(s->layer[i]);
-            print_ms(s->backward);
-            print_ms(s->forward_loss);
-            printf("\n");
-        }
     }
+}
+
+static void print_result(const struct result *r)
+{
+    print_steps(r);
+    print_window(r);
+    if (r->nsweep > 0)
+        print_sweep(r);
     fflush(stdout);
+}
+
+/* "key": [v[0] .. v[NL - 1] in ms] (null where not finite), then ", " unless last. */
+static void json_ms_list(FILE *f, const char *key, const double *v, int last)
+{
+    fprintf(f, "\"%s\": [", key);
+    for (int i = 0; i < NL; i++) {
+        if (isfinite(v[i]))
+            fprintf(f, "%s%.6g", i ? ", " : "", v[i] * 1e3);
+        else
+            fprintf(f, "%snull", i ? ", " : "");
+    }
+    fprintf(f, "]%s", last ? "" : ", ");
 }
 
 static void json_layers(FILE *f, const struct layer_times *s)
@@ -883,30 +1004,15 @@ static void json_layers(FILE *f, const struct layer_times *s)
     bench_json_num(f, "forward_loss_ms", s->forward_loss * 1e3, 0);
     bench_json_num(f, "backward_ms", s->backward * 1e3, 0);
     bench_json_num(f, "pass_ms", s->pass * 1e3, 0);
-    fprintf(f, "\"layer_backward_ms\": [");
-    for (int i = 0; i < NL; i++)
-        fprintf(f, "%s%.6g", i ? ", " : "", s->layer[i] * 1e3);
-    fprintf(f, "], \"window_ms\": [");
-    for (int i = 0; i < NL; i++)
-        fprintf(f, "%s%.6g", i ? ", " : "", s->window[i] * 1e3);
-    fprintf(f, "], \"gemm_dw_ms\": [");
-    for (int i = 0; i < NL; i++) {
-        if (isfinite(s->gemm_dw[i]))
-            fprintf(f, "%s%.6g", i ? ", " : "", s->gemm_dw[i] * 1e3);
-        else
-            fprintf(f, "%snull", i ? ", " : "");
-    }
-    fprintf(f, "], \"gemm_dx_ms\": [");
-    for (int i = 0; i < NL; i++) {
-        if (isfinite(s->gemm_dx[i]))
-            fprintf(f, "%s%.6g", i ? ", " : "", s->gemm_dx[i] * 1e3);
-        else
-            fprintf(f, "%snull", i ? ", " : "");
-    }
-    fprintf(f, "]}");
+    json_ms_list(f, "layer_backward_ms", s->layer, 0);
+    json_ms_list(f, "window_ms", s->window, 0);
+    json_ms_list(f, "gemm_dw_ms", s->gemm_dw, 0);
+    json_ms_list(f, "gemm_dx_ms", s->gemm_dx, 1);
+    fprintf(f, "}");
 }
 
-static void print_json(FILE *f, const struct opts *o, const struct bench_meta *m, const struct result *res, int nres)
+/* The report's opening: the machine, the ranks and the environment the run saw. */
+static void json_machine(FILE *f, const struct opts *o, const struct bench_meta *m)
 {
     char lib[256];
     mpi_library(lib, sizeof lib);
@@ -939,6 +1045,11 @@ static void print_json(FILE *f, const struct opts *o, const struct bench_meta *m
             fprintf(f, "null");
     }
     fprintf(f, "}");
+}
+
+/* The network and the run's shape. */
+static void json_setup(FILE *f, const struct opts *o)
+{
     fprintf(f, ",\n  \"network\": [");
     for (int l = 0; l <= NL; l++)
         fprintf(f, "%s%d", l ? ", " : "", width[l]);
@@ -951,34 +1062,44 @@ static void print_json(FILE *f, const struct opts *o, const struct bench_meta *m
     fprintf(f, ",\n  \"global_batch\": %d, \"rounds\": %d, \"steps_per_round\": %d, \"warmup_steps\": %d, "
                "\"statistic\": \"median over steps of the maximum over ranks\"",
             o->batch, o->c.min_reps, o->steps, WARMUP_STEPS);
-    fprintf(f, ",\n  \"results\": [");
-    for (int j = 0; j < nres; j++) {
-        const struct result *r = &res[j];
-        fprintf(f, "%s\n    {\"dtype\": \"%s\", \"bytes_per_value\": %zu, \"rows_per_rank\": [%d, %d], "
-                   "\"replicas_identical\": %s,\n     \"modes\": {",
-                j ? "," : "", r->p->name, r->p->elsize, r->n_local_min, r->n_local_max,
-                r->identical ? "true" : "false");
-        for (int k = 0; k < NM; k++) {
-            const struct mode_result *mr = &r->m[k];
-            fprintf(f, "%s\n       \"%s\": {", k ? "," : "", mode_key[k]);
-            bench_json_num(f, "step_ms", mr->step * 1e3, 0);
-            bench_json_num(f, "step_min_ms", mr->step_min * 1e3, 0);
-            bench_json_num(f, "step_mean_ms", mr->step_mean * 1e3, 0);
-            bench_json_num(f, "wait_ms", k == M_LOCAL ? NAN : mr->wait * 1e3, 0);
-            bench_json_num(f, "comm_ms", k == M_LOCAL ? NAN : mr->comm * 1e3, 0);
-            bench_json_num(f, "bytes_per_step", k == M_LOCAL ? NAN : mr->bytes, 0);
-            bench_json_num(f, "loss_last", mr->loss_last, 1);
-            fprintf(f, "}");
-        }
-        fprintf(f, "},\n     \"window\": ");
-        json_layers(f, &r->window);
-        fprintf(f, ",\n     \"sweep\": [");
-        for (int k = 0; k < r->nsweep; k++) {
-            fprintf(f, "%s\n       ", k ? "," : "");
-            json_layers(f, &r->sweep[k]);
-        }
-        fprintf(f, "]}");
+}
+
+/* One precision's results, with a comma before all but the first. */
+static void json_result(FILE *f, const struct result *r, int first)
+{
+    fprintf(f, "%s\n    {\"dtype\": \"%s\", \"bytes_per_value\": %zu, \"rows_per_rank\": [%d, %d], "
+               "\"replicas_identical\": %s,\n     \"modes\": {",
+            first ? "" : ",", r->p->name, r->p->elsize, r->n_local_min, r->n_local_max,
+            r->identical ? "true" : "false");
+    for (int k = 0; k < NM; k++) {
+        const struct mode_result *mr = &r->m[k];
+        fprintf(f, "%s\n       \"%s\": {", k ? "," : "", mode_key[k]);
+        bench_json_num(f, "step_ms", mr->step * 1e3, 0);
+        bench_json_num(f, "step_min_ms", mr->step_min * 1e3, 0);
+        bench_json_num(f, "step_mean_ms", mr->step_mean * 1e3, 0);
+        bench_json_num(f, "wait_ms", k == M_LOCAL ? NAN : mr->wait * 1e3, 0);
+        bench_json_num(f, "comm_ms", k == M_LOCAL ? NAN : mr->comm * 1e3, 0);
+        bench_json_num(f, "bytes_per_step", k == M_LOCAL ? NAN : mr->bytes, 0);
+        bench_json_num(f, "loss_last", mr->loss_last, 1);
+        fprintf(f, "}");
     }
+    fprintf(f, "},\n     \"window\": ");
+    json_layers(f, &r->window);
+    fprintf(f, ",\n     \"sweep\": [");
+    for (int k = 0; k < r->nsweep; k++) {
+        fprintf(f, "%s\n       ", k ? "," : "");
+        json_layers(f, &r->sweep[k]);
+    }
+    fprintf(f, "]}");
+}
+
+static void print_json(FILE *f, const struct opts *o, const struct bench_meta *m, const struct result *res, int nres)
+{
+    json_machine(f, o, m);
+    json_setup(f, o);
+    fprintf(f, ",\n  \"results\": [");
+    for (int j = 0; j < nres; j++)
+        json_result(f, &res[j], j == 0);
     fprintf(f, "\n  ]\n}\n");
 }
 
@@ -1009,32 +1130,15 @@ int main(int argc, char **argv)
     bench_get_meta(&m);
     static struct result res[2];
     int nres = 0, status = 0;
-    int nt = -1;
     for (int k = 0; k < 2; k++) {
         if (!o.prec[k])
             continue;
+        int nt;
         bench_prec(&o, &precs[k], &res[nres], &nt);
         if (nres == 0) {
-            /* each rank's threads and allowed CPUs, for the header */
-            char cpus[64];
-            allowed_cpus(cpus, sizeof cpus);
-            static int all_nt[4096];
-            static char all_cpus[64 * 64];
-            int *tbuf = g_size <= 4096 ? all_nt : NULL;
-            if (tbuf)
-                check_mpi(MPI_Gather(&nt, 1, MPI_INT, tbuf, 1, MPI_INT, 0, MPI_COMM_WORLD), "MPI_Gather");
-            if (g_size <= 64)
-                check_mpi(MPI_Gather(cpus, 64, MPI_CHAR, all_cpus, 64, MPI_CHAR, 0, MPI_COMM_WORLD), "MPI_Gather");
-            if (g_rank == 0) {
-                for (int r = 0; r < g_size && r < 4096; r++)
-                    threads_of_ranks[r] = tbuf ? tbuf[r] : -1;
-                for (int r = 0; r < g_size && r < 64; r++) {
-                    memcpy(cpus_of_ranks[r], &all_cpus[64 * r], sizeof cpus_of_ranks[r]);
-                    cpus_of_ranks[r][sizeof cpus_of_ranks[r] - 1] = '\0';
-                }
-                if (!o.c.json)
-                    print_header(&o, &m, tbuf != NULL);
-            }
+            gather_ranks(nt);   /* for the header */
+            if (g_rank == 0 && !o.c.json)
+                print_header(&o, &m);
         }
         if (!res[nres].identical)
             status = 1;
