@@ -92,13 +92,10 @@ def from_json(path, dtype):
     return Measured(points, doc["layer_params"], r["bytes_per_value"], doc["global_batch"], source)
 
 
-ALGORITHM = "ring"
-
-
-def ring(p, nbytes, bandwidth, latency):
-    """The allreduce of nbytes over p nodes: ring (or, --algorithm halving, halving-doubling)."""
-    steps = p - 1 if ALGORITHM == "ring" else math.ceil(math.log2(p)) if p > 1 else 0
-    return 2.0 * (p - 1) / p * nbytes / bandwidth + 2.0 * steps * latency
+def allreduce(p, nbytes, args):
+    """Seconds of the allreduce of nbytes over p nodes: ring (or, --algorithm halving, halving-doubling)."""
+    steps = p - 1 if args.algorithm == "ring" else math.ceil(math.log2(p)) if p > 1 else 0
+    return 2.0 * (p - 1) / p * nbytes / (args.bandwidth * 1e9) + 2.0 * steps * (args.latency * 1e-6)
 
 
 def model(m, p, rows, args):
@@ -108,7 +105,7 @@ def model(m, p, rows, args):
     fwd /= args.compute_speedup
     L = len(seg)
     backward = sum(seg)
-    comm = [ring(p, n * m.bytes_per_value, args.bandwidth * 1e9, args.latency * 1e-6) for n in m.layer_params]
+    comm = [allreduce(p, n * m.bytes_per_value, args) for n in m.layer_params]
     total = sum(comm)
     # overlap: layer i is ready when the backward of layers L-1 .. i is done; FIFO on the network
     t_ready, end = 0.0, 0.0
@@ -161,7 +158,7 @@ def table(m, args, scaling):
             continue
         step_s = r["forward"] + r["backward"] + r["exposed_serial"]
         step_o = r["forward"] + r["backward"] + r["exposed_overlap"]
-        gain = t1 / step_o if scaling == "strong" else t1 / step_o
+        gain = t1 / step_o
         mark = " *" if r["p"] in (cross, cross_ovl) else ""
         print(f"| {r['p']}{mark} | {r['rows']} | {r['backward'] * 1e3:.3f} | {r['comm'] * 1e3:.3f} | "
               f"{r['comm'] / r['backward']:.2f} | {r['exposed_serial'] * 1e3:.3f} | {r['exposed_overlap'] * 1e3:.3f} | "
@@ -181,7 +178,7 @@ def table(m, args, scaling):
     return cross, cross_ovl
 
 
-def main():
+def arg_parser():
     ap = argparse.ArgumentParser(
         description="Ring-allreduce cost against the measured backward pass of bench-mpi's network "
                     "for 2 .. 1024 nodes, strong and weak scaling, with and without overlap.",
@@ -208,19 +205,19 @@ def main():
     ap.add_argument("--compute-speedup", type=float, default=1.0,
                     help="a node computes this many times faster than the measured rank (default 1: the "
                          "measured times, one rank's threads)")
-    args = ap.parse_args()
-    global ALGORITHM
-    ALGORITHM = args.algorithm
-    if args.max_nodes < 2 or args.bandwidth <= 0 or args.latency < 0 or args.compute_speedup <= 0:
-        ap.error("--max-nodes >= 2, --bandwidth > 0, --latency >= 0, --compute-speedup > 0")
+    return ap
 
+
+def measured(ap, args):
+    """The measured times: from bench-mpi's JSON, or from the arguments."""
     if args.json:
         m = from_json(args.json, args.dtype)
         if args.global_batch:
             m.global_batch = args.global_batch
         if args.bytes_per_value:
             m.bytes_per_value = args.bytes_per_value
-    elif args.layer_params and args.layer_ms:
+        return m
+    if args.layer_params and args.layer_ms:
         params = parse_list(args.layer_params, int, "--layer-params")
         ms = parse_list(args.layer_ms, float, "--layer-ms")
         if len(params) != len(ms):
@@ -231,11 +228,13 @@ def main():
         pts = [(args.rows, [t / 1e3 for t in ms], args.forward_ms / 1e3)]
         if args.rows > 1:
             pts.append((1, [t / 1e3 / args.rows for t in ms], args.forward_ms / 1e3 / args.rows))
-        m = Measured(pts, params, args.bytes_per_value or 4, args.global_batch or 512,
-                     f"arguments: {ms} ms per layer at {args.rows} rows, linear in rows")
-    else:
-        ap.error("give bench-mpi's JSON output, or --layer-params and --layer-ms")
+        return Measured(pts, params, args.bytes_per_value or 4, args.global_batch or 512,
+                        f"arguments: {ms} ms per layer at {args.rows} rows, linear in rows")
+    ap.error("give bench-mpi's JSON output, or --layer-params and --layer-ms")
 
+
+def window_table(m, args):
+    """The model's inputs, then the overlap window per layer at the global batch's rows."""
     n = sum(m.layer_params)
     print(f"# data from {m.source}")
     print(f"# network: {len(m.layer_params)} layers, parameters {m.layer_params} = {n}; "
@@ -245,7 +244,7 @@ def main():
           f"layers reduced one after another; compute speed-up over the measured rank: {args.compute_speedup:g}")
     print("# backward: the per-layer backward times measured (bench-mpi's reducer timestamps); step = forward + "
           "loss + backward + exposed communication (the optimizer update is left out)")
-    seg, fwd = m.at(m.global_batch)
+    seg, _ = m.at(m.global_batch)
     ready = 0.0
     print(f"\n## The overlap window at {m.global_batch} rows per node (weak scaling; strong scaling at p = 1)\n")
     print(f"| layer | params | bytes | backward ms | ready at ms | window ms (backward below) | its allreduce ms at "
@@ -256,11 +255,20 @@ def main():
     for i in range(L - 1, -1, -1):
         ready += seg[i]
         b = m.layer_params[i] * m.bytes_per_value
-        c2 = ring(2, b, args.bandwidth * 1e9, args.latency * 1e-6)
-        cmax = ring(args.max_nodes, b, args.bandwidth * 1e9, args.latency * 1e-6)
+        c2 = allreduce(2, b, args)
+        cmax = allreduce(args.max_nodes, b, args)
         print(f"| {i} | {m.layer_params[i]} | {b} | {seg[i] / args.compute_speedup * 1e3:.3f} | "
               f"{ready / args.compute_speedup * 1e3:.3f} | {(total_bwd - ready) / args.compute_speedup * 1e3:.3f} | "
               f"{c2 * 1e3:.3f} / {cmax * 1e3:.3f} |")
+
+
+def main():
+    ap = arg_parser()
+    args = ap.parse_args()
+    if args.max_nodes < 2 or args.bandwidth <= 0 or args.latency < 0 or args.compute_speedup <= 0:
+        ap.error("--max-nodes >= 2, --bandwidth > 0, --latency >= 0, --compute-speedup > 0")
+    m = measured(ap, args)
+    window_table(m, args)
     results = {}
     for scaling in ("strong", "weak"):
         results[scaling] = table(m, args, scaling)
