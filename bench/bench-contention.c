@@ -179,10 +179,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         if (!strcmp(a.name, "--jobs")) {
             parse_jobs(o, val);
         } else if (!strcmp(a.name, "--busy")) {
-            long v = bench_parse_int(val, 1, MAX_BUSY);
-            if (v < 0)
-                bad_usage("--busy: not an integer in 1..%d: '%s'", MAX_BUSY, val);
-            o->busy = (int)v;
+            o->busy = (int)bench_option_int(&a, val, 1, MAX_BUSY);
         } else if (!strcmp(a.name, "--quiet-only")) {
             o->phase[LOAD] = 0;
         } else if (!strcmp(a.name, "--load-only")) {
