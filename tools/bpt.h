@@ -86,8 +86,10 @@ int check_combinations(const options *o);
 int load_data(const options *o, const char *spec, int labels_needed, bp_dataset *d);
 int synthetic(const options *o, bp_int n, uint64_t seed, bp_dataset *d);
 int split_validation(double fraction, bp_dataset *train, bp_dataset *val);
-int keep_rows(bp_dataset *d, const int32_t *rows, bp_int start, bp_int count);
+/* Under mpiexec with several ranks, this rank's rows alone (nothing with one rank): keep_share, a
+ * contiguous slice (evaluation); keep_batch_share, its share of every global batch (training). */
 int keep_share(bp_dataset *d);
+int keep_batch_share(bp_dataset *d, bp_int batch);
 void *one_hot(const bp_dataset *d, bp_int k);
 size_t dtype_size(bp_dtype t);
 double value_at(bp_dtype t, const void *p, size_t i);

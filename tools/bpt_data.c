@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* bpt_data.c: backprop-train's data sets: read from IDX or CSV files, generated, split, one-hot. */
+/* bpt_data.c: backprop-train's data sets: read from IDX or CSV files, generated, split, one-hot, and
+ * under mpiexec cut to this rank's rows. */
 #define _POSIX_C_SOURCE 200809L  /* strdup */
 #include <math.h>
 #include <stdlib.h>
@@ -87,13 +88,49 @@ int synthetic(const options *o, bp_int n, uint64_t seed, bp_dataset *d)
     return 0;
 }
 
-/* The last n_val rows of `row` bytes each of a block of keep + n_val rows, copied (malloc). */
-static void *tail_rows(const void *p, bp_int keep, bp_int n_val, size_t row)
+/* Copies `count` rows of `row` bytes each of p (the rows rows[0..count), or rows NULL the ones
+ * from start on) into a new buffer (malloc, at least one row, so a set with no rows left keeps a
+ * buffer). */
+static void *pick_rows(const void *p, const int32_t *rows, bp_int start, bp_int count, size_t row)
 {
-    void *t = malloc((size_t)n_val * row);
-    if (t)
-        memcpy(t, (const char *)p + (size_t)keep * row, (size_t)n_val * row);
+    char *t = malloc((size_t)(count ? count : 1) * row);
+    for (bp_int i = 0; t && i < count; i++)
+        memcpy(t + (size_t)i * row, (const char *)p + (size_t)(rows ? rows[i] : start + i) * row, row);
     return t;
+}
+
+/* *out: `count` rows of d (rows[0..count), or rows NULL the ones from start on), their features,
+ * labels and targets copied into new buffers (freed with free(); nothing is left allocated on
+ * failure); n_classes stays d's. */
+static int copy_rows(const bp_dataset *d, const int32_t *rows, bp_int start, bp_int count, bp_dataset *out)
+{
+    const size_t es = dtype_size(d->dtype);
+    bp_dataset k = *d;
+    k.alloc = (bp_allocator){0};
+    k.n = count;
+    k.X = pick_rows(d->X, rows, start, count, (size_t)d->n_features * es);
+    k.labels = d->labels ? pick_rows(d->labels, rows, start, count, sizeof *d->labels) : NULL;
+    k.targets = d->targets ? pick_rows(d->targets, rows, start, count, (size_t)d->n_targets * es) : NULL;
+    if (!k.X || (d->labels && !k.labels) || (d->targets && !k.targets)) {
+        free(k.X);
+        free(k.labels);
+        free(k.targets);
+        return run_fail("out of memory");
+    }
+    *out = k;
+    return 0;
+}
+
+/* *d keeps only `count` of its rows (as copy_rows picks them); its old buffers are freed. */
+static int keep_rows(bp_dataset *d, const int32_t *rows, bp_int start, bp_int count)
+{
+    bp_dataset k;
+    const int rc = copy_rows(d, rows, start, count, &k);
+    if (rc)
+        return rc;
+    bp_dataset_free(d);
+    *d = k;
+    return 0;
 }
 
 /* --val-split: the last floor(fraction n) samples of *train move to *val (a copy, freed with
@@ -104,19 +141,13 @@ int split_validation(double fraction, bp_dataset *train, bp_dataset *val)
     if (n_val < 1 || keep < 1)
         return run_fail("--val-split %g of %d samples leaves %d for validation and %d for training: "
                         "both need at least one", fraction, (int)train->n, (int)n_val, (int)keep);
-    const size_t es = dtype_size(train->dtype);
-    *val = (bp_dataset){.dtype = train->dtype, .n = n_val, .n_features = train->n_features,
-                        .n_targets = train->n_targets};
-    val->X = tail_rows(train->X, keep, n_val, (size_t)train->n_features * es);
-    val->labels = train->labels ? malloc((size_t)n_val * sizeof *val->labels) : NULL;
-    val->targets = train->targets ? tail_rows(train->targets, keep, n_val, (size_t)train->n_targets * es) : NULL;
-    if (!val->X || (train->labels && !val->labels) || (train->targets && !val->targets))
-        return run_fail("out of memory");
-    for (bp_int i = 0; train->labels && i < n_val; i++) {
-        val->labels[i] = train->labels[keep + i];
+    const int rc = copy_rows(train, NULL, keep, n_val, val);
+    if (rc)
+        return rc;
+    val->n_classes = 0;  /* its own: 1 + the largest of its labels */
+    for (bp_int i = 0; val->labels && i < n_val; i++)
         if (val->labels[i] >= val->n_classes)
             val->n_classes = val->labels[i] + 1;
-    }
     train->n = keep;
     return 0;
 }
@@ -137,39 +168,6 @@ void *one_hot(const bp_dataset *d, bp_int k)
     return t;
 }
 
-/* Copies `count` rows of `row` bytes each of p (the rows rows[0..count), or rows NULL the ones
- * from start on) into a new buffer (malloc, at least one row, so a set with no rows left keeps a
- * buffer). */
-static void *pick_rows(const void *p, const int32_t *rows, bp_int start, bp_int count, size_t row)
-{
-    char *t = malloc((size_t)(count ? count : 1) * row);
-    for (bp_int i = 0; t && i < count; i++)
-        memcpy(t + (size_t)i * row, (const char *)p + (size_t)(rows ? rows[i] : start + i) * row, row);
-    return t;
-}
-
-/* *d keeps only `count` of its rows: rows[0..count), or rows NULL the ones from start on, in new
- * buffers (freed with free()); its old buffers are freed. n_classes stays the whole set's. */
-int keep_rows(bp_dataset *d, const int32_t *rows, bp_int start, bp_int count)
-{
-    const size_t es = dtype_size(d->dtype);
-    bp_dataset k = *d;
-    k.alloc = (bp_allocator){0};
-    k.n = count;
-    k.X = pick_rows(d->X, rows, start, count, (size_t)d->n_features * es);
-    k.labels = d->labels ? pick_rows(d->labels, rows, start, count, sizeof *d->labels) : NULL;
-    k.targets = d->targets ? pick_rows(d->targets, rows, start, count, (size_t)d->n_targets * es) : NULL;
-    if (!k.X || (d->labels && !k.labels) || (d->targets && !k.targets)) {
-        free(k.X);
-        free(k.labels);
-        free(k.targets);
-        return run_fail("out of memory");
-    }
-    bp_dataset_free(d);
-    *d = k;
-    return 0;
-}
-
 /* Under mpiexec with several ranks: *d keeps this rank's contiguous slice of its rows by the
  * fixed rule (bp_shard_start, bp_shard_count: the first n mod p ranks take one more). */
 int keep_share(bp_dataset *d)
@@ -178,4 +176,25 @@ int keep_share(bp_dataset *d)
     if (p == 1 || !d->X)
         return 0;
     return keep_rows(d, NULL, bp_shard_start(d->n, p, r), bp_shard_count(d->n, p, r));
+}
+
+/* Under mpiexec with several ranks: the training set keeps this rank's share of every global
+ * batch of `batch` rows (bp_shard_rows: unshuffled, the ranks then take exactly the single run's
+ * batches). */
+int keep_batch_share(bp_dataset *d, bp_int batch)
+{
+    const int p = bpt_ranks(), r = bpt_rank();
+    if (p == 1)
+        return 0;
+    bp_int count = 0;
+    bp_status st = bp_shard_rows(d->n, batch, p, r, NULL, &count);
+    if (st != BP_OK)
+        return bp_fail("sharding the training set", st);
+    int32_t *rows = malloc((size_t)(count ? count : 1) * sizeof *rows);
+    if (!rows)
+        return run_fail("out of memory");
+    const int rc = (st = bp_shard_rows(d->n, batch, p, r, rows, &count)) != BP_OK
+                   ? bp_fail("sharding the training set", st) : keep_rows(d, rows, 0, count);
+    free(rows);
+    return rc;
 }

@@ -191,28 +191,15 @@ static int build_model(options *o, session *s)
 }
 
 /* Under mpiexec with several ranks, after the sets were read, split and standardised as a single
- * run does: this rank keeps only its rows, of the training set its share of every global batch
- * (bp_shard_rows: unshuffled, the ranks then take exactly the single run's batches), of the
- * validation and test sets a slice (bp_shard_start, bp_shard_count); the rest is freed. Then the
- * scratch for the test accuracy. */
+ * run does: this rank keeps only its rows, of the training set its share of every global batch,
+ * of the validation and test sets a slice. Then the scratch for the test accuracy. */
 static int shard_sets(const options *o, session *s)
 {
-    const int p = bpt_ranks(), r = bpt_rank();
     s->n_train = s->train.n;
     s->n_test = s->test.n;
-    if (p > 1) {
-        bp_int count = 0;
-        bp_status st = bp_shard_rows(s->train.n, o->batch, p, r, NULL, &count);
-        int32_t *rows = st == BP_OK ? malloc((size_t)(count ? count : 1) * sizeof *rows) : NULL;
-        if (st == BP_OK && !rows)
-            return run_fail("out of memory");
-        if (st == BP_OK)
-            st = bp_shard_rows(s->train.n, o->batch, p, r, rows, &count);
-        int rc = st == BP_OK ? keep_rows(&s->train, rows, 0, count) : bp_fail("sharding the training set", st);
-        free(rows);
-        if (rc || (rc = keep_share(&s->val)) || (rc = keep_share(&s->test)))
-            return rc;
-    }
+    int rc;
+    if ((rc = keep_batch_share(&s->train, o->batch)) || (rc = keep_share(&s->val)) || (rc = keep_share(&s->test)))
+        return rc;
     if (!s->test.X || s->test.targets)  /* no test set, or its RMSE: no arg-max to take */
         return 0;
     s->outputs = malloc((size_t)(s->test.n ? s->test.n : 1) * (size_t)bp_net_n_out(s->net) * dtype_size(o->dtype));
