@@ -18,18 +18,15 @@ typedef struct session {
     bp_optim *opt;
     bp_train_state state;
     FILE *log;
-    char logname[4096];      /* the temporary log for --plot without --log */
-    void *onehot, *val_onehot, *outputs;
+    char logname[4096];            /* the temporary log for --plot without --log */
+    void *onehot, *val_onehot;
+    void *outputs;                 /* test.n x n_out, for the arg-max (classes only) */
 } session;
 
-/* What the callbacks see. */
+/* What the callbacks see: the run's session and the report's state. */
 typedef struct run {
     const options *o;
-    bp_net *net;
-    const bp_dataset *test;
-    bp_int n_test;          /* the test set's samples over all ranks */
-    void *outputs;          /* test.n x n_out, for the arg-max (classes only) */
-    FILE *log;
+    session *s;
     int tty;
     double epoch_start, last_draw, train_seconds;
     double loss_sum;        /* of this epoch's batches so far: the bar's running loss */
@@ -84,8 +81,8 @@ static void print_epoch(const run *r, const bp_epoch_report *rep, double test)
         printf("lm %5ld/%ld  mse %.4g  train rmse %.4g", rep->epoch, r->o->epochs, rep->loss, rep->metric);
     else
         printf("epoch %3ld/%ld  loss %.4f  train %s %.4f", rep->epoch, r->o->epochs, rep->loss, metric, rep->metric);
-    if (r->test)
-        printf("  test %s %.4f", r->test->targets ? "rmse" : "acc", test);
+    if (r->s->test.X)
+        printf("  test %s %.4f", r->s->test.targets ? "rmse" : "acc", test);
     if (!isnan(rep->val_loss))
         printf("  val loss %.4f  val %s %.4f%s", rep->val_loss, metric, rep->val_metric, rep->best ? " *" : "");
     if (r->o->lm)
@@ -95,14 +92,14 @@ static void print_epoch(const run *r, const bp_epoch_report *rep, double test)
     fflush(stdout);
 }
 
-/* The test set's metric after an epoch: its RMSE (real targets) or its accuracy. */
-static bp_status test_metric(const run *r, double *metric)
+/* The test set's metric: its RMSE (real targets), or its accuracy, the fraction *correct of
+ * every rank's test samples. */
+static bp_status test_metric(const session *s, double *metric, long *correct)
 {
-    if (r->test->targets)
-        return test_rmse(r->net, r->test, metric);
-    long correct = 0;
-    const bp_status st = count_correct(r->net, r->test, r->outputs, &correct);
-    *metric = r->n_test ? (double)correct / r->n_test : 0;
+    if (s->test.targets)
+        return test_rmse(s->net, &s->test, metric);
+    const bp_status st = count_correct(s->net, &s->test, s->outputs, correct);
+    *metric = s->n_test ? (double)*correct / s->n_test : 0;
     return st;
 }
 
@@ -120,8 +117,9 @@ static int on_epoch(const bp_epoch_report *rep, void *ctx)
         r->best_val = rep->val_loss;
     }
     double test = NAN;
-    if (r->test) {
-        const bp_status st = test_metric(r, &test);
+    long correct = 0;
+    if (r->s->test.X) {
+        const bp_status st = test_metric(r->s, &test, &correct);
         if (st != BP_OK) {
             r->eval_st = st;
             bp_fail("evaluating the test set", st);
@@ -130,10 +128,27 @@ static int on_epoch(const bp_epoch_report *rep, void *ctx)
     }
     if (!r->o->quiet)
         print_epoch(r, rep, test);
-    if (r->log)
-        fprintf(r->log, "%ld,%.9g,%.9g,%.9g,%.6g,%.6g,%.17g,%.17g\n", rep->epoch, rep->loss, rep->metric, test,
+    if (r->s->log)
+        fprintf(r->s->log, "%ld,%.9g,%.9g,%.9g,%.6g,%.6g,%.17g,%.17g\n", rep->epoch, rep->loss, rep->metric, test,
                 rep->seconds, rep->samples_per_s, rep->val_loss, rep->val_metric);
     return 0;
+}
+
+/* The "data:" lines: the sets' sizes, features and classes or targets. */
+static void print_sets(const options *o, const session *s)
+{
+    if (o->synthetic)
+        printf("data: synthetic 10-class 28x28 images, %d train / 1000 test\n", (int)s->train.n);
+    else if (s->train.targets)
+        printf("data: %d training samples of %d features, %d targets\n", (int)s->train.n,
+               (int)s->train.n_features, (int)s->train.n_targets);
+    else
+        printf("data: %d training samples of %d features, %d classes\n", (int)s->train.n,
+               (int)s->train.n_features, (int)s->train.n_classes);
+    if (o->test)
+        printf("      %d test samples\n", (int)s->test.n);
+    if (s->val.X)
+        printf("      %d validation samples\n", (int)s->val.n);
 }
 
 /* The data sets: generated or read, the validation set split off first, then checked. */
@@ -148,20 +163,8 @@ static int read_sets(options *o, session *s)
     if ((o->val_split > 0 && (rc = split_validation(o->val_split, &s->train, &s->val))) ||
         (o->val && (rc = load_data(o, o->val, 1, &s->val))))
         return rc;
-    if (!o->quiet) {
-        if (o->synthetic)
-            printf("data: synthetic 10-class 28x28 images, %d train / 1000 test\n", (int)s->train.n);
-        else if (s->train.targets)
-            printf("data: %d training samples of %d features, %d targets\n", (int)s->train.n,
-                   (int)s->train.n_features, (int)s->train.n_targets);
-        else
-            printf("data: %d training samples of %d features, %d classes\n", (int)s->train.n,
-                   (int)s->train.n_features, (int)s->train.n_classes);
-        if (o->test)
-            printf("      %d test samples\n", (int)s->test.n);
-        if (s->val.X)
-            printf("      %d validation samples\n", (int)s->val.n);
-    }
+    if (!o->quiet)
+        print_sets(o, s);
     const bp_dataset *other[] = {&s->test, &s->val};
     for (int i = 0; i < 2; i++)
         if (other[i]->X && other[i]->n_features != s->train.n_features)
@@ -239,11 +242,13 @@ static int prepare_fit(options *o, session *s)
 }
 
 /* --newton: the fit, then one report line with the training loss and accuracy it reached. */
-static int fit_newton(run *r, const bp_dataset *train)
+static int fit_newton(run *r)
 {
+    const bp_dataset *train = &r->s->train;
+    bp_net *net = r->s->net;
     const double t0 = now();
     int iters = 0;
-    bp_status st = bp_logreg_newton(r->net, train->n, train->X, train->n_features, train->labels, r->o->ridge, 50,
+    bp_status st = bp_logreg_newton(net, train->n, train->X, train->n_features, train->labels, r->o->ridge, 50,
                                     1e-8, &iters);
     if (st != BP_OK)
         return bp_fail("--newton", st);
@@ -251,8 +256,8 @@ static int fit_newton(run *r, const bp_dataset *train)
     if (!r->o->quiet)
         printf("newton: %d iterations, %.1f s\n", iters, secs);
     double tr = 0, loss = NAN;
-    if ((st = bp_net_accuracy(r->net, train->n, train->X, train->n_features, train->labels, &tr, NULL)) != BP_OK ||
-        (st = bp_net_eval_loss(r->net, train->n, train->X, train->n_features, train->labels, 0, &loss)) != BP_OK)
+    if ((st = bp_net_accuracy(net, train->n, train->X, train->n_features, train->labels, &tr, NULL)) != BP_OK ||
+        (st = bp_net_eval_loss(net, train->n, train->X, train->n_features, train->labels, 0, &loss)) != BP_OK)
         return bp_fail("evaluating", st);
     bp_epoch_report rep = {.epoch = 1, .loss = loss, .metric = tr, .seconds = secs,
                            .samples_per_s = secs > 0 ? train->n / secs : 0, .val_loss = NAN, .val_metric = NAN};
@@ -304,8 +309,9 @@ static const char *lm_stop_name(bp_lm_stop s)
 
 /* --optim lm: Levenberg-Marquardt for up to --epochs iterations, with the validation set (its
  * patience --early-stop, default 6: MATLAB trainlm's max_fail). */
-static int fit_lm(run *r, session *s)
+static int fit_lm(run *r)
 {
+    session *s = r->s;
     const options *o = r->o;
     bp_lm_config c = bp_lm_defaults();
     c.max_iter = o->epochs > 1000000 ? 1000000 : (int)o->epochs;
@@ -313,9 +319,9 @@ static int fit_lm(run *r, session *s)
     c.ctx = r;
     const void *targets;
     bp_int ldt;
-    int rc = targets_of(r->net, &s->train, &s->onehot, &targets, &ldt);
+    int rc = targets_of(s->net, &s->train, &s->onehot, &targets, &ldt);
     if (!rc && s->val.X) {
-        rc = targets_of(r->net, &s->val, &s->val_onehot, &c.T_val, &c.ldt_val);
+        rc = targets_of(s->net, &s->val, &s->val_onehot, &c.T_val, &c.ldt_val);
         c.n_val = s->val.n;
         c.X_val = s->val.X;
         c.ldx_val = s->val.n_features;
@@ -325,7 +331,7 @@ static int fit_lm(run *r, session *s)
     if (rc)
         return rc;
     bp_lm_report rep;
-    const bp_status st = bp_lm_fit(r->net, s->train.n, s->train.X, s->train.n_features, targets, ldt, &c, &rep);
+    const bp_status st = bp_lm_fit(s->net, s->train.n, s->train.X, s->train.n_features, targets, ldt, &c, &rep);
     if (st != BP_OK)
         return bp_fail("--optim lm", st);
     if (!o->quiet)
@@ -336,8 +342,9 @@ static int fit_lm(run *r, session *s)
 
 /* First-order training through bp_train, with the validation set and early stopping; under
  * mpiexec, on this rank's rows with the global batch size (bp_train reduces over the ranks). */
-static int fit_first_order(run *r, session *s)
+static int fit_first_order(run *r)
 {
+    session *s = r->s;
     const options *o = r->o;
     bp_train_config tc = {.epochs = o->epochs, .batch_size = o->batch, .seed = o->seed, .shuffle = !o->no_shuffle,
                           .on_epoch = on_epoch, .on_batch = on_batch, .ctx = r, .state = &s->state,
@@ -345,42 +352,47 @@ static int fit_first_order(run *r, session *s)
                           .early_stop = o->early_stop};
     const void *targets;
     bp_int ldt;
-    int rc = targets_of(r->net, &s->train, &s->onehot, &targets, &ldt);
+    int rc = targets_of(s->net, &s->train, &s->onehot, &targets, &ldt);
     if (!rc && s->val.X)
-        rc = targets_of(r->net, &s->val, &s->val_onehot, &tc.targets_val, &tc.ldt_val);
+        rc = targets_of(s->net, &s->val, &s->val_onehot, &tc.targets_val, &tc.ldt_val);
     if (rc)
         return rc;
-    const bp_status st = bp_train(r->net, s->opt, s->train.n, s->train.X, s->train.n_features, targets, ldt, &tc);
+    const bp_status st = bp_train(s->net, s->opt, s->train.n, s->train.X, s->train.n_features, targets, ldt, &tc);
     return st == BP_OK ? 0 : bp_fail("training", st);
 }
 
-/* After the fit: failures the callbacks saw, the curves, the validation outcome, the save, the
- * final lines (the test accuracy of the parameters kept, exact as a fraction; or their test RMSE
- * to 17 digits, for real targets). The test set is evaluated first: under mpiexec that is the
- * last step every rank takes together, before rank 0 alone writes its files. */
-static int finish(const options *o, session *s, run *r)
+/* The epoch log closed (a write error found) and, for --plot, drawn. */
+static int close_log(const options *o, session *s)
 {
-    int rc;
-    if (r->diverged)
-        return run_fail("training diverged in epoch %ld: its loss is not finite; the model is not saved "
-                        "(try a lower --lr)", r->diverged);
-    if (r->eval_st != BP_OK)  /* reported by on_epoch */
-        return 1;
-    double rmse = 0;
-    long correct = 0;
-    if (s->test.X) {
-        const bp_status st = s->test.targets ? test_rmse(s->net, &s->test, &rmse)
-                                             : count_correct(s->net, &s->test, s->outputs, &correct);
-        if (st != BP_OK)
-            return bp_fail("evaluating the test set", st);
-    }
     if (s->log) {
         const int bad = fclose(s->log);
         s->log = NULL;
         if (bad)
             return run_fail("cannot write %s", o->log ? o->log : s->logname);
     }
-    if (o->plot && (rc = plot(o, o->log ? o->log : s->logname, s->val.X != NULL)))
+    return o->plot ? plot(o, o->log ? o->log : s->logname, s->val.X != NULL) : 0;
+}
+
+/* After the fit: failures the callbacks saw, the curves, the validation outcome, the save, the
+ * final lines (the test accuracy of the parameters kept, exact as a fraction; or their test RMSE
+ * to 17 digits, for real targets). The test set is evaluated first: under mpiexec that is the
+ * last step every rank takes together, before rank 0 alone writes its files. */
+static int finish(run *r)
+{
+    const options *o = r->o;
+    session *s = r->s;
+    int rc;
+    if (r->diverged)
+        return run_fail("training diverged in epoch %ld: its loss is not finite; the model is not saved "
+                        "(try a lower --lr)", r->diverged);
+    if (r->eval_st != BP_OK)  /* reported by on_epoch */
+        return 1;
+    double metric = 0;
+    long correct = 0;
+    bp_status st;
+    if (s->test.X && (st = test_metric(s, &metric, &correct)) != BP_OK)
+        return bp_fail("evaluating the test set", st);
+    if ((rc = close_log(o, s)))
         return rc;
     if (s->val.X && r->last_epoch < o->epochs && !o->lm)
         printf("early stop after epoch %ld: no lower validation loss in %ld epochs\n", r->last_epoch, o->early_stop);
@@ -389,7 +401,7 @@ static int finish(const options *o, session *s, run *r)
     if (o->save && (rc = model_save(o, s->net, s->opt, o->newton || o->lm ? NULL : &s->state)))
         return rc;
     if (s->test.X && s->test.targets)
-        printf("test rmse: %.17g\n", rmse);
+        printf("test rmse: %.17g\n", metric);
     else if (s->test.X)
         print_accuracy("test accuracy", correct, s->n_test);
     printf("train time: %.1f s\n", r->train_seconds);
@@ -431,12 +443,11 @@ int train_main(options *o)
         rc = open_log(o, &s.log, s.logname, sizeof s.logname);  /* rank 0 alone has --log, --plot */
     rc = bpt_agree(rc);
     if (!rc) {
-        run r = {.o = o, .net = s.net, .test = s.test.X ? &s.test : NULL, .n_test = s.n_test,
-                 .outputs = s.outputs, .log = s.log,
-                 .tty = isatty(1) && bpt_ranks() == 1};  /* mpiexec's ranks write to a pty whatever it is */
-        rc = o->newton ? fit_newton(&r, &s.train) : o->lm ? fit_lm(&r, &s) : fit_first_order(&r, &s);
+        /* mpiexec's ranks write to a pty whatever it is: no progress bar there */
+        run r = {.o = o, .s = &s, .tty = isatty(1) && bpt_ranks() == 1};
+        rc = o->newton ? fit_newton(&r) : o->lm ? fit_lm(&r) : fit_first_order(&r);
         if (!rc)
-            rc = finish(o, &s, &r);
+            rc = finish(&r);
     }
     session_free(&s);
     return rc;
