@@ -8,14 +8,16 @@
 #include <string.h>
 #include "bpt.h"
 
-/* The model of --load, planned; the data is then read in its precision (o->dtype). */
-static int load_planned(options *o, bp_net **net)
+/* The model of --load, planned, and the data of spec (labels_needed: as load_data) read in the
+ * model's precision (o->dtype). */
+static int load_model_and_data(options *o, const char *spec, int labels_needed, bp_net **net, bp_dataset *d)
 {
     const bp_status st = bp_model_load(net, o->load, NULL);
     if (st != BP_OK)
         return bp_fail("--load", st);
     o->dtype = bp_net_dtype(*net);
-    return model_plan(o, *net);
+    const int rc = model_plan(o, *net);
+    return rc ? rc : load_data(o, spec, labels_needed, d);
 }
 
 /* One CSV row: the class (classification) and the n_out values of row i of P. */
@@ -72,9 +74,7 @@ int predict_main(const options *opts)
     options o = *opts;
     bp_net *net = NULL;
     bp_dataset d = {0};
-    int rc = load_planned(&o, &net);
-    if (!rc)
-        rc = load_data(&o, o.predict, 0, &d);
+    int rc = load_model_and_data(&o, o.predict, 0, &net, &d);
     if (!rc && d.n_features != bp_net_n_in(net))
         rc = run_fail("the model takes %d inputs but %s has %d features%s", (int)bp_net_n_in(net), o.predict,
                       (int)d.n_features, d.n_features + 1 == bp_net_n_in(net) && o.csv_label >= 0 && !o.n_targets
@@ -197,9 +197,7 @@ int evaluate_main(const options *opts)
     options o = *opts;
     bp_net *net = NULL;
     bp_dataset d = {0};
-    int rc = load_planned(&o, &net);
-    if (!rc)
-        rc = load_data(&o, o.test, 1, &d);
+    int rc = load_model_and_data(&o, o.test, 1, &net, &d);
     if (!rc && !d.labels && !d.targets)
         rc = run_fail("--evaluate: %s has no labels (CSV: see --csv-label, or --csv-targets for real targets)",
                       o.test);
