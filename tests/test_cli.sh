@@ -4,25 +4,8 @@
 # data, --save/--load, --log, a corrupt model, --opt=value, --version.
 # Usage: test_cli.sh PATH/TO/backprop-train [VERSION]
 set -u
-bin=$1 version=${2:-}
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-pass=0 fail=0
-
-# expect NAME CODE PATTERN -- ARGS...: exit code CODE and output (stdout+stderr) matching PATTERN.
-expect() {
-    local name=$1 code=$2 pattern=$3
-    shift 4
-    local out rc
-    out=$("$bin" "$@" 2>&1)
-    rc=$?
-    if [ "$rc" -eq "$code" ] && printf '%s\n' "$out" | grep -Eq -- "$pattern"; then
-        pass=$((pass + 1))
-    else
-        fail=$((fail + 1))
-        printf 'FAIL %s: exit %d (want %d), output:\n%s\n' "$name" "$rc" "$code" "$out"
-    fi
-}
+version=${2:-}
+. "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh" "$1"
 
 # Two well-separated classes in 2-D, label in column 0, with a header line.
 awk 'BEGIN { srand(3); print "label,x,y";
@@ -86,23 +69,22 @@ expect bad-save-dir 2 "--save: cannot write into the directory '$dir/no/such'" -
     --save "$dir/no/such/m.bpm"
 expect newton-too-big 2 '--newton: the model has 7850 parameters, more than 4096' -- --synthetic --logreg --newton \
     --log "$dir/nolog.csv"
-if [ ! -e "$dir/nolog.csv" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL usage errors: --log was written"; fi
+if [ ! -e "$dir/nolog.csv" ]; then ok; else bad "usage errors: --log was written"; fi
 expect negative-seed 2 "--seed: '-5' is not a whole number" -- --synthetic --seed -5
 expect zero-width 2 "--layers: width 0 in '784-0-10' is not in \[1, 16777216\]" -- --synthetic --layers 784-0-10
 # Divergence: the loss turns NaN, training stops there, nothing is saved, exit 1 naming the epoch.
 expect diverged 1 'training diverged in epoch 1: its loss is not finite; the model is not saved' -- --synthetic \
     --layers 784-16-10 --epochs 3 --optim sgd --lr 1e30 --schedule constant --save "$dir/nan.bpm"
-if [ ! -e "$dir/nan.bpm" ]; then pass=$((pass + 1)); else fail=$((fail + 1)); echo "FAIL diverged: a model was saved"; fi
+if [ ! -e "$dir/nan.bpm" ]; then ok; else bad "diverged: a model was saved"; fi
 
 # Training: CSV, end lines, a log with one row per epoch.
 expect csv-train 0 'test accuracy: (0\.9[0-9]*|1\.0000)' -- --train "$dir/two.csv" --test "$dir/two.csv" \
     --layers 2-8-2 --epochs 5 --batch 16 --lr 0.01 --log "$dir/log.csv"
 rows=$(wc -l < "$dir/log.csv" 2>/dev/null || echo 0)
-if [ "$rows" -eq 6 ] && head -1 "$dir/log.csv" | grep -q '^epoch,loss,train,test'; then pass=$((pass + 1)); else
-    fail=$((fail + 1)); echo "FAIL log: $rows lines"; fi
+if [ "$rows" -eq 6 ] && head -1 "$dir/log.csv" | grep -q '^epoch,loss,train,test'; then ok; else bad "log: $rows lines"; fi
 out=$("$bin" --train "$dir/two.csv" --test "$dir/two.csv" --layers 2-4-2 --epochs 2 --quiet 2>&1)
 if [ "$(printf '%s\n' "$out" | tail -2 | sed -n '1s/^test accuracy: [0-9.]* ([0-9]*\/400)$/ok/p;2s/^train time: [0-9.]* s$/ok/p' | wc -l)" -eq 2 ]; then
-    pass=$((pass + 1)); else fail=$((fail + 1)); printf 'FAIL end lines:\n%s\n' "$out"; fi
+    ok; else bad "end lines:"; printf '%s\n' "$out"; fi
 expect logreg-newton 0 'newton: [0-9]+ iterations' -- --train "$dir/two.csv" --test "$dir/two.csv" --logreg --newton
 # Newton's line reports the training loss it reached, not "nan" and "0 samples/s".
 expect newton-line 0 '^newton  loss 0\.[0-9]+  train acc' -- --train "$dir/two.csv" --logreg --newton
@@ -126,8 +108,8 @@ run_threads() {
 }
 acc2=$(run_threads 2 a); acc2b=$(run_threads 2 b); acc1=$(run_threads 1 c)
 if [ -n "$acc2" ] && [ -n "$acc1" ] && cmp -s "$dir/threads-a.bpm" "$dir/threads-b.bpm" &&
-    awk -v a="$acc2" -v b="$acc1" 'BEGIN { d = a - b; exit !(d < 0.01 && d > -0.01) }'; then pass=$((pass + 1)); else
-    fail=$((fail + 1)); echo "FAIL threads: accuracy '$acc2' and '$acc2b' with 2 threads, '$acc1' with 1"; fi
+    awk -v a="$acc2" -v b="$acc1" 'BEGIN { d = a - b; exit !(d < 0.01 && d > -0.01) }'; then ok; else
+    bad "threads: accuracy '$acc2' and '$acc2b' with 2 threads, '$acc1' with 1"; fi
 
 # Models: save, load and go on training, a dtype mismatch, a corrupt file.
 expect save 0 'model saved' -- --synthetic --layers 784-16-10 --epochs 1 --save "$dir/m.bpm"

@@ -5,12 +5,7 @@
 # misses; --evaluate and --predict on the saved model give training's RMSE; validation and early
 # stopping on targets; the usage and data errors. Usage: test_cli_regression.sh PATH/TO/backprop-train
 set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); printf 'FAIL %s\n' "$*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh" "$1"
 
 # 500 evenly spaced x in (-1, 1) (no random numbers: every awk gives the same file), the targets in
 # columns 0 and 2 around the feature in column 1; every fifth row is test data.
@@ -85,33 +80,26 @@ if cut -d, -f1-4,7,8 "$dir/es.csv" | cmp -s - <(cut -d, -f1-4,7,8 "$dir/es2.csv"
     bad "--val and --val-split on the same rows log different runs"; fi
 
 # (e) Errors: usage (exit 2, before reading anything) and data (exit 1, the library's message).
-expect_msg() {  # NAME CODE PATTERN -- ARGS
-    local name=$1 code=$2 pattern=$3 out rc
-    shift 4
-    out=$("$bin" "$@" 2>&1); rc=$?
-    if [ "$rc" -eq "$code" ] && printf '%s\n' "$out" | grep -Eq -- "$pattern"; then ok; else
-        bad "$name: exit $rc (want $code):"; printf '%s\n' "$out"; fi
-}
 t=(--train "$dir/train.csv")
-expect_msg width 2 '--layers ends with 3 outputs but --csv-targets names 2 target columns' \
+expect width 2 '--layers ends with 3 outputs but --csv-targets names 2 target columns' \
     -- "${t[@]}" --csv-targets 0,2 --layers 1-8-3
-expect_msg width-one 2 '--layers ends with 2 outputs but --csv-targets names 1 target column:' \
+expect width-one 2 '--layers ends with 2 outputs but --csv-targets names 1 target column:' \
     -- "${t[@]}" --csv-targets 0 --layers 2-8-2
-expect_msg with-label 2 '--csv-label and --csv-targets' -- "${t[@]}" --csv-targets 0,2 --csv-label 1 --layers 1-2
-expect_msg loss 2 'not --loss xent' -- "${t[@]}" --csv-targets 0,2 --layers 1-2 --loss xent
-expect_msg logreg 2 '--logreg fits classes' -- "${t[@]}" --csv-targets 0,2 --logreg
-expect_msg twice 2 'column 2 appears twice' -- "${t[@]}" --csv-targets 2,0,2 --layers 1-3
-expect_msg not-a-list 2 "'0,,2' is not a list" -- "${t[@]}" --csv-targets 0,,2 --layers 1-2
-expect_msg range 1 'bp_csv_read_targets: .*train.csv:1: field 8: target column 7' -- "${t[@]}" --csv-targets 0,7 --layers 1-2
-expect_msg no-feature 1 'no feature column is left' -- "${t[@]}" --csv-targets 0,1,2 --layers 1-3
+expect with-label 2 '--csv-label and --csv-targets' -- "${t[@]}" --csv-targets 0,2 --csv-label 1 --layers 1-2
+expect loss 2 'not --loss xent' -- "${t[@]}" --csv-targets 0,2 --layers 1-2 --loss xent
+expect logreg 2 '--logreg fits classes' -- "${t[@]}" --csv-targets 0,2 --logreg
+expect twice 2 'column 2 appears twice' -- "${t[@]}" --csv-targets 2,0,2 --layers 1-3
+expect not-a-list 2 "'0,,2' is not a list" -- "${t[@]}" --csv-targets 0,,2 --layers 1-2
+expect range 1 'bp_csv_read_targets: .*train.csv:1: field 8: target column 7' -- "${t[@]}" --csv-targets 0,7 --layers 1-2
+expect no-feature 1 'no feature column is left' -- "${t[@]}" --csv-targets 0,1,2 --layers 1-3
 printf 'y,x\n1,2\nnan,3\n' > "$dir/nan.csv"
-expect_msg nonfinite 1 'nan.csv:3: field 1 \(a target column\): "nan" is not a finite number' \
+expect nonfinite 1 'nan.csv:3: field 1 \(a target column\): "nan" is not a finite number' \
     -- --train "$dir/nan.csv" --csv-targets 0 --layers 1-1
-expect_msg idx 1 'is not a .csv file' -- --train "$dir/a.idx,$dir/b.idx" --csv-targets 0 --layers 1-1
+expect idx 1 'is not a .csv file' -- --train "$dir/a.idx,$dir/b.idx" --csv-targets 0 --layers 1-1
 # A classifier (softmax cross-entropy) evaluated on real targets.
 awk 'NR > 1 { printf "%d,%s\n", ($2 > 0), $2 }' FS=, "$dir/train.csv" > "$dir/classes.csv"
 "$bin" --train "$dir/classes.csv" --csv-header no --layers 1-2 --epochs 1 --save "$dir/class.bpm" --quiet > /dev/null 2>&1
-expect_msg eval-classes 1 'test set has real targets \(--csv-targets\) but the model.s loss is xent' \
+expect eval-classes 1 'test set has real targets \(--csv-targets\) but the model.s loss is xent' \
     -- --evaluate --load "$dir/class.bpm" --test "$dir/test.csv" --csv-targets 0,2
 
 # (f) --optim lm: Levenberg-Marquardt, 100 iterations in double, reaches a test RMSE of 0.004 to
@@ -128,9 +116,9 @@ if [ "$rc" -eq 0 ] && below "$lmr" 0.02 && grep -Eq '^lm +1/100  mse ' "$dir/lm.
 lsq=$("$bin" --train "$dir/train.csv" --test "$dir/test.csv" --csv-targets 0,2 --layers 1-20-2 --act tanh \
       --double --loss lsq --optim lm --epochs 100 --seed 1 --quiet 2>&1 | sed -n 's/^test rmse: //p')
 if below "$lsq" 0.02; then ok; else bad "--loss lsq --optim lm: test rmse '$lsq' (limit 0.02)"; fi
-expect_msg lm-xent 2 '--optim lm \(Levenberg-Marquardt\) fits a squared error' -- "${t[@]}" --csv-targets 0,2 \
+expect lm-xent 2 '--optim lm \(Levenberg-Marquardt\) fits a squared error' -- "${t[@]}" --csv-targets 0,2 \
     --layers 1-2 --optim lm --loss xent
-expect_msg lm-resume 2 '--optim lm keeps no optimizer state' -- "${t[@]}" --csv-targets 0,2 --load "$dir/m.bpm" \
+expect lm-resume 2 '--optim lm keeps no optimizer state' -- "${t[@]}" --csv-targets 0,2 --load "$dir/m.bpm" \
     --optim lm --resume
 
 echo "cli_regression: $pass passed, $fail failed"

@@ -5,12 +5,7 @@
 # --early-stop with the kept parameters' loss equal to the lowest logged; --resume continuing
 # to the same bits; --plot with a quote in its name. Usage: test_cli_workflow.sh PATH/TO/backprop-train
 set -u
-bin=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); printf 'FAIL %s\n' "$*"; }
+. "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh" "$1"
 
 # Three classes in 2-D, far from zero mean and unit scale (so --standardize matters), label in
 # column 0, with a header; and a noisy two-class set whose validation loss stops falling.
@@ -45,14 +40,7 @@ if head -1 "$dir/pred.csv" | grep -qx 'class,p0,p1,p2' && [ "$(wc -l < "$dir/pre
 cut -d, -f2- "$dir/three.csv" > "$dir/unlabelled.csv"
 if "$bin" --predict "$dir/unlabelled.csv" --csv-label -1 --load "$dir/m.bpm" --batch 16 2>&1 | cmp -s - "$dir/pred.csv"; then
     ok; else bad "predict without labels differs"; fi
-expect_msg() {  # NAME CODE PATTERN -- ARGS
-    local name=$1 code=$2 pattern=$3 out rc
-    shift 4
-    out=$("$bin" "$@" 2>&1); rc=$?
-    if [ "$rc" -eq "$code" ] && printf '%s\n' "$out" | grep -Eq -- "$pattern"; then ok; else
-        bad "$name: exit $rc (want $code):"; printf '%s\n' "$out"; fi
-}
-expect_msg predict-width 1 'the model takes 2 inputs but .*three.csv has 3 features' \
+expect predict-width 1 'the model takes 2 inputs but .*three.csv has 3 features' \
     -- --predict "$dir/three.csv" --csv-label -1 --load "$dir/m.bpm"
 # IDX images without labels: three 1x2 images, three rows of predictions.
 printf '\0\0\10\3\0\0\0\3\0\0\0\1\0\0\0\2\1\2\3\4\5\6' > "$dir/img.idx"
@@ -98,11 +86,11 @@ common=(--train "$dir/three.csv" --layers 2-8-3 --batch 16 --lr 0.01 --schedule 
 "$bin" --train "$dir/three.csv" --batch 16 --quiet --load "$dir/r2.bpm" --resume --epochs 4 --save "$dir/r4.bpm" > /dev/null 2>&1
 "$bin" "${common[@]}" --epochs 4 --save "$dir/s4.bpm" > /dev/null 2>&1
 if [ -s "$dir/r4.bpm" ] && cmp -s "$dir/r4.bpm" "$dir/s4.bpm"; then ok; else bad "resume: 2 + 2 epochs differ from 4"; fi
-expect_msg resume-done 1 '--resume: .* has done 4 epochs already' -- --train "$dir/three.csv" --load "$dir/r4.bpm" \
+expect resume-done 1 '--resume: .* has done 4 epochs already' -- --train "$dir/three.csv" --load "$dir/r4.bpm" \
     --resume --epochs 4
 
 "$bin" --train "$dir/three.csv" --logreg --newton --quiet --save "$dir/newton.bpm" > /dev/null 2>&1
-expect_msg resume-no-optimizer 1 '--resume: .*newton.bpm holds no optimizer state' -- --train "$dir/three.csv" \
+expect resume-no-optimizer 1 '--resume: .*newton.bpm holds no optimizer state' -- --train "$dir/three.csv" \
     --load "$dir/newton.bpm" --resume --epochs 2
 
 # MSE: --evaluate reports the RMSE and the accuracy training printed; --predict the outputs.
