@@ -21,13 +21,6 @@
 
 typedef unsigned long long ull;
 
-static bp_status io_fail(const char *fn, const char *path, const char *step, int e)
-{
-    char eb[128];
-    return bp__fail(BP_ERR_IO, fn, "'%s': %s failed: %s", path, step, bp__sys_error(e, eb, sizeof eb));
-}
-
-
 /* Reads n bytes at offset off, retrying short reads; *got receives how many arrived
  * (fewer at end of file). Returns 0 or the errno of a failed read. */
 static int read_at(int fd, void *buf, size_t n, uint64_t off, size_t *got)
@@ -185,10 +178,13 @@ static bp_status check_section(const char *fn, const char *path, model_header *h
     BP_REQUIRE(len <= room, BP_ERR_FORMAT,
                "'%s': section %s at offset %llu: its length %llu runs past the CRC (%llu bytes left)", path,
                model_section_tag[kind], (ull)off, (ull)len, (ull)room);
-    const uint64_t need = kind == SEC_STDZ ? 16 * (uint64_t)h->n_in : kind == SEC_TRST ? TRST_BYTES : len;
-    BP_REQUIRE(len == need && len >= (kind == SEC_OPTM ? OPTM_HEAD_BYTES : 0), BP_ERR_FORMAT,
+    /* OPTM's full length depends on its kind, decoded later (decode_optim): here its head. */
+    const uint64_t need = kind == SEC_STDZ   ? stdz_bytes((uint64_t)h->n_in)
+                          : kind == SEC_TRST ? TRST_BYTES
+                                             : OPTM_HEAD_BYTES;
+    BP_REQUIRE(kind == SEC_OPTM ? len >= need : len == need, BP_ERR_FORMAT,
                "'%s': section %s at offset %llu: length %llu, expected %llu", path, model_section_tag[kind],
-               (ull)off, (ull)len, (ull)(kind == SEC_OPTM ? OPTM_HEAD_BYTES : need));
+               (ull)off, (ull)len, (ull)need);
     h->sec[i].kind = (model_section)kind;
     h->sec[i].off = off + SECTION_HEAD_BYTES;
     h->sec[i].len = len;
@@ -294,14 +290,10 @@ static bp_status decode_stdz(const char *fn, const char *path, int fd, const mod
 static bp_status decode_optim_config(const char *fn, const char *path, const unsigned char *b, uint64_t off,
                                      bp_optim_config *c, long *steps)
 {
-    double d[8];
-    for (int i = 0; i < 8; i++) {
-        const uint64_t u = get64(b + 8 + 8 * i);
-        memcpy(&d[i], &u, sizeof u);
-    }
     /* step_size and t_max are signed (two's complement): a schedule that does not read one
      * may hold any long there, negative included. */
-    const uint64_t us = get64(b + 72), ut = get64(b + 80), n = get64(b + 88);
+    const uint64_t us = get64(b + OPTM_COUNTS_AT), ut = get64(b + OPTM_COUNTS_AT + 8),
+                   n = get64(b + OPTM_COUNTS_AT + 16);
     const int64_t step_size = us > INT64_MAX ? -(int64_t)(~us) - 1 : (int64_t)us;
     const int64_t t_max = ut > INT64_MAX ? -(int64_t)(~ut) - 1 : (int64_t)ut;
     BP_REQUIRE(step_size >= LONG_MIN && step_size <= LONG_MAX && t_max >= LONG_MIN && t_max <= LONG_MAX &&
@@ -311,8 +303,11 @@ static bp_status decode_optim_config(const char *fn, const char *path, const uns
     memset(c, 0, sizeof *c);
     c->kind = (bp_optimizer)get32(b);
     c->schedule = (bp_schedule)get32(b + 4);
-    c->lr = d[0], c->momentum = d[1], c->beta1 = d[2], c->beta2 = d[3];
-    c->eps = d[4], c->weight_decay = d[5], c->gamma = d[6], c->lr_min = d[7];
+    double *const d[OPTM_N_DOUBLES] = OPTM_DOUBLES(c);
+    for (int i = 0; i < OPTM_N_DOUBLES; i++) {
+        const uint64_t u = get64(b + OPTM_DOUBLES_AT + 8 * i);
+        memcpy(d[i], &u, sizeof u);
+    }
     c->step_size = (long)step_size;
     c->t_max = (long)t_max;
     *steps = (long)n;
@@ -338,9 +333,10 @@ static bp_status decode_optim(const char *fn, const char *path, int fd, const mo
     x->opt_made = opt;
     const bp__optim_view v = bp__optim_state(opt);
     const uint64_t buf = (uint64_t)net->n_params * net->esize, k = (v.m != NULL) + (v.v != NULL);
-    BP_REQUIRE(h->sec[i].len == OPTM_HEAD_BYTES + k * buf, BP_ERR_FORMAT,
+    const uint64_t need = optm_bytes(k, net->n_params, net->esize);
+    BP_REQUIRE(h->sec[i].len == need, BP_ERR_FORMAT,
                "'%s': section OPTM at offset %llu: length %llu, but %llu moment buffers of %llu bytes need %llu",
-               path, (ull)off, (ull)h->sec[i].len, (ull)k, (ull)buf, (ull)(OPTM_HEAD_BYTES + k * buf));
+               path, (ull)off, (ull)h->sec[i].len, (ull)k, (ull)buf, (ull)need);
     *v.steps = steps;
     if (v.m)
         TRY(read_values(fn, path, fd, off + OPTM_HEAD_BYTES, buf, net->esize, v.m, crc));

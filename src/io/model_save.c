@@ -4,10 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -18,18 +15,6 @@
 #include "io/model_format.h"
 #include "net/net_internal.h"
 #include "optim/optim_internal.h"
-
-typedef unsigned long long ull;
-
-static bp_status io_fail(const char *fn, const char *path, const char *step, int e)
-{
-    char eb[128];
-    return bp__fail(BP_ERR_IO, fn, "'%s': %s failed: %s", path, step, bp__sys_error(e, eb, sizeof eb));
-}
-
-/* ---------------------------------------------------------------------------------------------
- * Saving.
- * ------------------------------------------------------------------------------------------- */
 
 /* Buffers output, keeps the running CRC and remembers the first write error. */
 typedef struct writer {
@@ -111,12 +96,12 @@ static void w_optim(writer *w, const bp_net *net, const bp_optim *opt)
     const bp__optim_view v = bp__optim_state(opt);
     const bp_optim_config *c = v.config;
     const size_t k = (size_t)(v.m != NULL) + (size_t)(v.v != NULL);
-    w_section_head(w, SEC_OPTM, OPTM_HEAD_BYTES + k * net->n_params * net->esize);
+    w_section_head(w, SEC_OPTM, optm_bytes(k, net->n_params, net->esize));
     w_u32(w, (uint32_t)c->kind);
     w_u32(w, (uint32_t)c->schedule);
-    const double d[8] = {c->lr, c->momentum, c->beta1, c->beta2, c->eps, c->weight_decay, c->gamma, c->lr_min};
-    for (int i = 0; i < 8; i++)
-        w_double(w, d[i]);
+    const double *const d[OPTM_N_DOUBLES] = OPTM_DOUBLES(c);
+    for (int i = 0; i < OPTM_N_DOUBLES; i++)
+        w_double(w, *d[i]);
     w_u64(w, (uint64_t)c->step_size);
     w_u64(w, (uint64_t)c->t_max);
     w_u64(w, (uint64_t)*v.steps);
@@ -131,7 +116,7 @@ static void w_sections(writer *w, const bp_net *net, const bp_optim *opt, const 
 {
     w_u32(w, (uint32_t)((net->stdz != NULL) + (opt != NULL) + (state != NULL)));
     if (net->stdz) {
-        w_section_head(w, SEC_STDZ, 16 * (uint64_t)net->n_in);
+        w_section_head(w, SEC_STDZ, stdz_bytes((uint64_t)net->n_in));
         w_values(w, 8, net->stdz, 2 * (size_t)net->n_in);
     }
     if (opt)
