@@ -59,10 +59,9 @@ typedef struct csv {
     bp_allocator a;
     bp_dtype dtype;
     size_t esize;
-    long label_col;        /* -1: none */
     size_t n_special;      /* the label and target columns, in special[] */
     size_t n_special_seen; /* of them, those met so far in the line being read */
-    size_t ntarg;          /* target columns */
+    size_t ntarg;          /* target columns; n_special - ntarg is 1 with a label column, else 0 */
 
     /* Input. */
     unsigned char *chunk;
@@ -383,7 +382,7 @@ static bp_status reserve(csv *c)
         return bp__fail(BP_ERR_NOMEM, fn, "%s:%" PRIu64 ": allocating %zu samples of %zu features", c->path, c->line,
                         cap, c->nfeat);
     c->X = X;
-    if (c->label_col >= 0) {
+    if (c->n_special > c->ntarg) { /* a label column */
         int32_t *labels = grow(&c->a, c->labels, c->n * sizeof *labels, cap * sizeof *labels);
         if (!labels)
             return bp__fail(BP_ERR_NOMEM, fn, "%s:%" PRIu64 ": allocating %zu labels", c->path, c->line, cap);
@@ -566,7 +565,6 @@ static csv *csv_new(const bp_allocator *a, long label_col, const bp_int *targets
         return NULL;
     memset(c, 0, sizeof *c);
     c->a = *a;
-    c->label_col = label_col;
     c->n_special = n_special;
     c->ntarg = n_targets;
     c->row_targets = (double *)(void *)(c->special + n_special);
