@@ -628,6 +628,39 @@ static void assert_error_has(const char *needle)
 static bp_net *const UNTOUCHED = (bp_net *)&fault;
 static bp_optim *const UNTOUCHED_OPT = (bp_optim *)&fault.calls;
 
+/* What bp_model_load_state gave back. */
+typedef struct loaded {
+    bp_net *net;
+    bp_optim *opt;
+    bp_train_state st;
+} loaded;
+
+/* Loads `p` with bp_model_load_state (through alloc), every output asked for, and checks what comes
+ * back: net (its architecture, parameters and standardisation, bitwise), opt (*opt set to NULL when
+ * opt is NULL) and *ts (a zeroed state when ts is NULL). loaded_free gives it back. */
+static loaded load_as(const char *p, const bp_allocator *alloc, bp_net *net, const bp_optim *opt,
+                      const bp_train_state *ts)
+{
+    loaded l = {NULL, UNTOUCHED_OPT, {0, {0, 0, 0, 0}}};
+    memset(&l.st, 0x5a, sizeof l.st);
+    ck_assert_int_eq(bp_model_load_state(&l.net, &l.opt, &l.st, p, alloc), BP_OK);
+    assert_same_net(net, l.net);
+    assert_same_stdz(net, l.net);
+    if (opt)
+        assert_same_optim(net, opt, l.opt);
+    else
+        ck_assert_ptr_null(l.opt);
+    const bp_train_state zero = {0, {0, 0, 0, 0}};
+    assert_same_state(ts ? ts : &zero, &l.st);
+    return l;
+}
+
+static void loaded_free(loaded *l)
+{
+    bp_optim_destroy(l->opt);
+    bp_net_destroy(l->net);
+}
+
 /* Loads `p` expecting failure with `want` (or `want2`); the message names the file and `needle`. */
 static void expect_load_fail(const char *p, bp_status want, bp_status want2, const char *needle)
 {
@@ -798,21 +831,8 @@ START_TEST(test_exact_layout)
 
     /* The hand-built file loads, sections and all. */
     write_file(path, want, n);
-    bp_net *back = NULL;
-    bp_optim *oback = UNTOUCHED_OPT;
-    bp_train_state sback;
-    memset(&sback, 0x5a, sizeof sback);
-    ck_assert_int_eq(bp_model_load_state(&back, &oback, &sback, path, NULL), BP_OK);
-    assert_same_net(net, back);
-    assert_same_stdz(net, back);
-    if (with_o)
-        assert_same_optim(net, opt, oback);
-    else
-        ck_assert_ptr_null(oback);
-    const bp_train_state zero = {0, {0, 0, 0, 0}};
-    assert_same_state(with_t ? &ts : &zero, &sback);
-    bp_optim_destroy(oback);
-    bp_net_destroy(back);
+    loaded back = load_as(path, NULL, net, opt, with_t ? &ts : NULL);
+    loaded_free(&back);
     bp_optim_destroy(opt);
     bp_net_destroy(net);
 }
@@ -936,32 +956,25 @@ START_TEST(test_round_trip_state)
 
     counter c;
     const bp_allocator a = counting(&c, 0);
-    bp_net *back = NULL;
-    bp_optim *oback = NULL;
-    bp_train_state sback;
-    memset(&sback, 0xee, sizeof sback);
-    ck_assert_int_eq(bp_model_load_state(&back, &oback, &sback, path, &a), BP_OK);
-    assert_same_net(net, back);
-    assert_same_stdz(net, back);
-    assert_same_optim(net, opt, oback);
-    assert_same_state(&ts, &sback);
+    loaded l = load_as(path, &a, net, opt, &ts);
 
     /* Saving what was loaded writes the same bytes. */
     char path2[700];
     snprintf(path2, sizeof path2, "%s/again.bpm", dir);
-    ck_assert_int_eq(bp_model_save_state(back, oback, &sback, path2), BP_OK);
+    ck_assert_int_eq(bp_model_save_state(l.net, l.opt, &l.st, path2), BP_OK);
     assert_same_file(path2, &file);
-    bp_optim_destroy(oback);
-    bp_net_destroy(back);
+    loaded_free(&l);
     ck_assert_int_eq(c.allocs, c.frees);
 
     /* bp_model_load keeps the network and its standardisation; the other sections are passed over. */
+    bp_net *back = NULL;
     ck_assert_int_eq(bp_model_load(&back, path, &a), BP_OK);
     assert_same_net(net, back);
     assert_same_stdz(net, back);
     bp_net_destroy(back);
     /* Only the optimizer, or only the state, asked for. */
-    oback = NULL;
+    bp_optim *oback = NULL;
+    bp_train_state sback;
     ck_assert_int_eq(bp_model_load_state(&back, &oback, NULL, path, &a), BP_OK);
     assert_same_optim(net, opt, oback);
     bp_optim_destroy(oback);
@@ -990,7 +1003,7 @@ START_TEST(test_section_subsets)
     if (with_s)
         set_stats(net, 6);
     bp_optim *opt = with_o ? odd_optim(net, BP_OPT_NESTEROV, BP_SCHED_COSINE, 7) : NULL;
-    const bp_train_state ts = odd_state(8), zero = {0, {0, 0, 0, 0}};
+    const bp_train_state ts = odd_state(8);
     ck_assert_int_eq(bp_model_save_state(net, opt, with_t ? &ts : NULL, path), BP_OK);
     char order[4] = "";
     snprintf(order, sizeof order, "%s%s%s", with_s ? "S" : "", with_o ? "O" : "", with_t ? "T" : "");
@@ -998,20 +1011,8 @@ START_TEST(test_section_subsets)
     assert_same_file(path, &built);
     free(built.p);
 
-    bp_net *back = NULL;
-    bp_optim *oback = UNTOUCHED_OPT;
-    bp_train_state sback;
-    memset(&sback, 0xee, sizeof sback);
-    ck_assert_int_eq(bp_model_load_state(&back, &oback, &sback, path, NULL), BP_OK);
-    assert_same_net(net, back);
-    assert_same_stdz(net, back);
-    if (with_o)
-        assert_same_optim(net, opt, oback);
-    else
-        ck_assert_ptr_null(oback);
-    assert_same_state(with_t ? &ts : &zero, &sback);
-    bp_optim_destroy(oback);
-    bp_net_destroy(back);
+    loaded back = load_as(path, NULL, net, opt, with_t ? &ts : NULL);
+    loaded_free(&back);
     bp_optim_destroy(opt);
     bp_net_destroy(net);
 }
@@ -1031,18 +1032,10 @@ START_TEST(test_section_order)
     bytes canon = v2_file(net, opt, &ts, "SOT");
     bytes b = v2_file(net, opt, &ts, orders[_i / 2]);
     write_file(path, b.p, b.n);
-    bp_net *back = NULL;
-    bp_optim *oback = NULL;
-    bp_train_state sback;
-    ck_assert_int_eq(bp_model_load_state(&back, &oback, &sback, path, NULL), BP_OK);
-    assert_same_net(net, back);
-    assert_same_stdz(net, back);
-    assert_same_optim(net, opt, oback);
-    assert_same_state(&ts, &sback);
-    ck_assert_int_eq(bp_model_save_state(back, oback, &sback, path), BP_OK);
+    loaded back = load_as(path, NULL, net, opt, &ts);
+    ck_assert_int_eq(bp_model_save_state(back.net, back.opt, &back.st, path), BP_OK);
     assert_same_file(path, &canon);
-    bp_optim_destroy(oback);
-    bp_net_destroy(back);
+    loaded_free(&back);
     free(b.p);
     free(canon.p);
     bp_optim_destroy(opt);
@@ -1153,7 +1146,6 @@ START_TEST(test_load_allocator)
 }
 END_TEST
 
-/* Out of memory at each allocation of a load: BP_ERR_NOMEM, *out untouched, nothing leaked. */
 /* Out of memory at each allocation of a load: BP_ERR_NOMEM naming the file, the outputs untouched,
  * nothing leaked. _i 0: bp_model_load of a file without sections; 1, 2: bp_model_load_state of a
  * file with every section (the standardisation and Adam's two buffers allocate too), float and
