@@ -38,17 +38,12 @@ static bp_status check_set(const char *fn, const char *name, const bp_dataset *d
     return BP_OK;
 }
 
-static double get(const bp_dataset *d, size_t i)
-{
-    return d->dtype == BP_F32 ? (double)((const float *)d->X)[i] : ((const double *)d->X)[i];
-}
-
 /* The first non-finite value of d, as an index; SIZE_MAX when there is none. */
 static size_t first_nonfinite(const bp_dataset *d)
 {
     const size_t count = (size_t)d->n * (size_t)d->n_features;
     for (size_t i = 0; i < count; i++)
-        if (!isfinite(get(d, i)))
+        if (!isfinite(bp__value_at(d->dtype, d->X, i)))
             return i;
     return SIZE_MAX;
 }
@@ -59,7 +54,7 @@ static void apply(bp_dataset *d, const double *mean, const double *sd)
     for (size_t r = 0; r < (size_t)d->n; r++) {
         for (size_t j = 0; j < nf; j++) {
             const size_t i = r * nf + j;
-            const double x = bp__standardized(get(d, i), mean[j], sd[j]);
+            const double x = bp__standardized(bp__value_at(d->dtype, d->X, i), mean[j], sd[j]);
             if (d->dtype == BP_F32)
                 ((float *)d->X)[i] = (float)x;
             else
