@@ -135,18 +135,20 @@
         ' but the network''s dtype is ' // merge('BP_F32', 'BP_F64', have == BP_F32), stat)
   end function
 
-  ! The confusion matrix (n_out, n_out) of an accuracy call, when present and the network is
-  ! known: its address (c_null_ptr otherwise, or when empty).
+  ! The confusion matrix (n_out, n_out) of an accuracy call, when the network is known: its
+  ! address (c_null_ptr otherwise, or when empty). Call it only with a confusion that is
+  ! present: to pass an absent optional array on, gfortran builds a descriptor from undefined
+  ! bounds, which the sanitizer may report as an overflow.
   logical function confusion_at(fn, net, confusion, pc, stat) result(ok)
     character(len=*), intent(in) :: fn
     type(bp_net), intent(in) :: net
-    integer(c_int64_t), intent(in), target, optional :: confusion(:, :)
+    integer(c_int64_t), intent(in), target :: confusion(:, :)
     type(c_ptr), intent(out) :: pc
     integer(c_int), intent(out), optional :: stat
     integer :: k
     pc = c_null_ptr
     ok = .true.
-    if (.not. present(confusion) .or. .not. c_associated(net%ptr)) return
+    if (.not. c_associated(net%ptr)) return
     k = int(bp_net_n_out_c(net%ptr))
     ok = shape_is(fn, 'confusion', shape(confusion), [k, k], stat)
     if (.not. ok .or. size(confusion) == 0) return

@@ -83,7 +83,7 @@
     logical :: ok
     pc = c_null_ptr
     ok = batch_@P@(fn, dp, X, px, ldx, pl, ldl, stat, labels=labels)
-    if (ok .and. c_associated(dp%ptr)) ok = confusion_at(fn, dp%net, confusion, pc, stat)
+    if (ok .and. c_associated(dp%ptr) .and. present(confusion)) ok = confusion_at(fn, dp%net, confusion, pc, stat)
     if (.not. ok) then
       call take_part(fn, dp, CALL_ACCURACY)
       return

@@ -300,7 +300,10 @@
     integer(c_int) :: ldx
     if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
     if (.not. labels_view(fn, size(X, 2), labels, lv, stat)) return
-    if (.not. confusion_at(fn, net, confusion, pc, stat)) return
+    pc = c_null_ptr
+    if (present(confusion)) then
+      if (.not. confusion_at(fn, net, confusion, pc, stat)) return
+    end if
     call finish(bp_net_accuracy_c(net%ptr, int(size(X, 2), c_int), px, ldx, lv, accuracy, pc), stat)
   end subroutine
 
@@ -413,24 +416,27 @@
     if (present(beta)) b = beta
     if (.not. net_input_@P@(fn, net, X, px, ldx, stat)) return
     if (.not. net_targets_@P@(fn, 'dY', net, size(X, 2), dY, pdy, lddy, stat)) return
-    if (.not. input_grad_@P@(fn, net, size(X, 2), pdx, lddx, stat, dX)) return
+    pdx = c_null_ptr
+    lddx = 1
+    if (present(dX)) then   ! (not passed on when absent: see confusion_at)
+      if (.not. input_grad_@P@(fn, net, size(X, 2), dX, pdx, lddx, stat)) return
+    end if
     call finish(bp_net_backward_c(net%ptr, int(size(X, 2), c_int), px, ldx, pdy, lddy, b, pdx, lddx), stat)
   end subroutine
 
-  ! dX(n_in, n) for a network's n samples, if present: its pointer and leading dimension.
-  logical function input_grad_@P@(fn, net, n, pdx, lddx, stat, dX) result(ok)
+  ! dX(n_in, n) for a network's n samples: its pointer and leading dimension.
+  logical function input_grad_@P@(fn, net, n, dX, pdx, lddx, stat) result(ok)
     character(len=*), intent(in) :: fn
     type(bp_net), intent(in) :: net
     integer, intent(in) :: n
+    real(@WP@), intent(in), target :: dX(:, :)
     type(c_ptr), intent(out) :: pdx
     integer(c_int), intent(out) :: lddx
     integer(c_int), intent(out), optional :: stat
-    real(@WP@), intent(in), target, optional :: dX(:, :)
     real(@WP@), pointer, contiguous :: v(:)
     pdx = c_null_ptr
     lddx = 1
     ok = .true.
-    if (.not. present(dX)) return
     if (c_associated(net%ptr)) ok = shape_is(fn, 'dX', shape(dX), [int(bp_net_n_in_c(net%ptr)), n], stat)
     if (ok) ok = mat_@P@(fn, 'dX', dX, v, lddx, stat)
     if (ok) pdx = ptr_@P@(v)
@@ -451,7 +457,7 @@
       call tell_ranks(net, .false.)
       return
     end if
-    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), pdx, lddx, stat, dX)) then
+    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), dX, pdx, lddx, stat)) then
       call tell_ranks(net, .false.)
       return
     end if
@@ -474,7 +480,7 @@
       call tell_ranks(net, .false.)
       return
     end if
-    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), pdx, lddx, stat, dX)) then
+    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), dX, pdx, lddx, stat)) then
       call tell_ranks(net, .false.)
       return
     end if
