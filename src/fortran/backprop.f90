@@ -1186,6 +1186,16 @@ contains
     call finish(bp_net_gradcheck_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, hh, max_rel_err, pw), stat)
   end subroutine
 
+  ! The C call of bp_net_sample_losses over a checked batch, once losses(n) passes its check.
+  subroutine run_sample_losses(net, bt, losses, stat)
+    type(bp_net), intent(in) :: net
+    type(checked_batch), intent(in) :: bt
+    real(c_double), intent(inout) :: losses(:)
+    integer(c_int), intent(out), optional :: stat
+    if (.not. size_is('bp_net_sample_losses', 'losses', size(losses), int(bt%n), stat)) return
+    call finish(bp_net_sample_losses_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, losses), stat)
+  end subroutine
+
   ! One update of net's parameters from its gradient buffer.
   subroutine bp_optim_step(opt, net, stat)
     type(bp_optim), intent(in) :: opt
@@ -1289,27 +1299,18 @@ contains
     bp_net_has_standardization = bp_net_has_standardization_c(net%ptr) /= 0
   end function
 
-  ! Copies the standardisation into mean(n_in) and std(n_in).
+  ! Copies the standardisation into mean(n_in) and std(n_in) (untouched on error: the
+  ! library writes them only when the network has one).
   subroutine bp_net_standardization(net, mean, std, stat)
     type(bp_net), intent(in) :: net
     real(c_double), intent(inout) :: mean(:), std(:)
     integer(c_int), intent(out), optional :: stat
     character(len=*), parameter :: fn = 'bp_net_standardization'
-    real(c_double), allocatable :: m(:), s(:)
-    integer :: k
-    if (.not. c_associated(net%ptr)) then
-      call finish(bp_net_standardization_c(net%ptr, mean, std), stat)
-      return
+    if (c_associated(net%ptr)) then
+      if (.not. size_is(fn, 'mean', size(mean), int(bp_net_n_in_c(net%ptr)), stat)) return
+      if (.not. size_is(fn, 'std', size(std), int(bp_net_n_in_c(net%ptr)), stat)) return
     end if
-    k = int(bp_net_n_in_c(net%ptr))
-    if (.not. size_is(fn, 'mean', size(mean), k, stat)) return
-    if (.not. size_is(fn, 'std', size(std), k, stat)) return
-    allocate(m(k), s(k))
-    call finish(bp_net_standardization_c(net%ptr, m, s), stat)
-    if (bp_net_has_standardization_c(net%ptr) /= 0) then
-      mean = m
-      std = s
-    end if
+    call finish(bp_net_standardization_c(net%ptr, mean, std), stat)
   end subroutine
 
   ! Multinomial logistic regression: one identity layer, softmax cross-entropy.

@@ -120,6 +120,22 @@
     end if
   end function
 
+  ! batch_@P@ for a call that a data-parallel network's ranks make together, a gradient pass
+  ! (train = .false.) or bp_train (.true.): a batch refused here is told to the other ranks
+  ! (tell_ranks), so that they fail instead of waiting for this one.
+  logical function pass_batch_@P@(fn, net, X, train, bt, stat, labels, T) result(ok)
+    character(len=*), intent(in) :: fn
+    type(bp_net), intent(in) :: net
+    real(@WP@), intent(in), target :: X(:, :)
+    logical, intent(in) :: train
+    type(checked_batch), intent(out) :: bt
+    integer(c_int), intent(out), optional :: stat
+    integer(c_int32_t), intent(in), target, optional :: labels(:)
+    real(@WP@), intent(in), target, optional :: T(:, :)
+    ok = batch_@P@(fn, net, X, bt, stat, labels=labels, T=T)
+    if (.not. ok) call tell_ranks(net, train)
+  end function
+
   ! The flat parameter (or gradient) buffer, in place: n_params values, layer
   ! by layer, each W (as Wt(n_in, n_out)) then b.
   subroutine bp_@P@net_params_f(net, params, stat)
@@ -230,10 +246,7 @@
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_net_loss_and_grad', net, X, bt, stat, labels=labels)) then
-      call tell_ranks(net, .false.)
-      return
-    end if
+    if (.not. pass_batch_@P@('bp_net_loss_and_grad', net, X, .false., bt, stat, labels=labels)) return
     call run_pass(net, bt, loss, stat)
   end subroutine
 
@@ -244,10 +257,7 @@
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_net_loss_and_grad', net, X, bt, stat, T=T)) then
-      call tell_ranks(net, .false.)
-      return
-    end if
+    if (.not. pass_batch_@P@('bp_net_loss_and_grad', net, X, .false., bt, stat, T=T)) return
     call run_pass(net, bt, loss, stat)
   end subroutine
 
@@ -261,10 +271,7 @@
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_optim_train_step', net, X, bt, stat, labels=labels)) then
-      call tell_ranks(net, .false.)
-      return
-    end if
+    if (.not. pass_batch_@P@('bp_optim_train_step', net, X, .false., bt, stat, labels=labels)) return
     call run_pass(net, bt, loss, stat, opt)
   end subroutine
 
@@ -276,10 +283,7 @@
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_optim_train_step', net, X, bt, stat, T=T)) then
-      call tell_ranks(net, .false.)
-      return
-    end if
+    if (.not. pass_batch_@P@('bp_optim_train_step', net, X, .false., bt, stat, T=T)) return
     call run_pass(net, bt, loss, stat, opt)
   end subroutine
 
@@ -383,8 +387,7 @@
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
     if (.not. batch_@P@('bp_net_sample_losses', net, X, bt, stat, labels=labels)) return
-    if (.not. size_is('bp_net_sample_losses', 'losses', size(losses), size(X, 2), stat)) return
-    call finish(bp_net_sample_losses_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, losses), stat)
+    call run_sample_losses(net, bt, losses, stat)
   end subroutine
 
   ! The same with real targets T(n_out, n).
@@ -395,8 +398,7 @@
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
     if (.not. batch_@P@('bp_net_sample_losses', net, X, bt, stat, T=T)) return
-    if (.not. size_is('bp_net_sample_losses', 'losses', size(losses), size(X, 2), stat)) return
-    call finish(bp_net_sample_losses_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, losses), stat)
+    call run_sample_losses(net, bt, losses, stat)
   end subroutine
 
   ! Backward from the caller's gradient dY(n_out, n) = dL/dY of the outputs for X(n_in, n) (a
@@ -451,19 +453,8 @@
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    type(c_ptr) :: pdx, pl
-    integer(c_int) :: lddx
-    if (.not. batch_@P@('bp_net_loss_and_grad_dx', net, X, bt, stat, labels=labels)) then
-      call tell_ranks(net, .false.)
-      return
-    end if
-    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), dX, pdx, lddx, stat)) then
-      call tell_ranks(net, .false.)
-      return
-    end if
-    pl = c_null_ptr
-    if (present(loss)) pl = c_loc(loss)
-    call finish(bp_net_loss_and_grad_dx_c(net%ptr, bt%n, bt%px, bt%ldx, bt%pt, bt%ldt, pl, pdx, lddx), stat)
+    if (.not. pass_batch_@P@('bp_net_loss_and_grad_dx', net, X, .false., bt, stat, labels=labels)) return
+    call run_pass_dx_@P@(net, bt, dX, loss, stat)
   end subroutine
 
   ! The same with real targets T(n_out, n).
@@ -474,13 +465,21 @@
     real(c_double), intent(inout), target, optional :: loss
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
+    if (.not. pass_batch_@P@('bp_net_loss_and_grad_dx', net, X, .false., bt, stat, T=T)) return
+    call run_pass_dx_@P@(net, bt, dX, loss, stat)
+  end subroutine
+
+  ! The C call of bp_net_loss_and_grad_dx over a checked batch, once dX(n_in, n) passes its
+  ! checks (refused, it is told to the other ranks, as a refused batch is).
+  subroutine run_pass_dx_@P@(net, bt, dX, loss, stat)
+    type(bp_net), intent(in) :: net
+    type(checked_batch), intent(in) :: bt
+    real(@WP@), intent(inout), target :: dX(:, :)
+    real(c_double), intent(inout), target, optional :: loss
+    integer(c_int), intent(out), optional :: stat
     type(c_ptr) :: pdx, pl
     integer(c_int) :: lddx
-    if (.not. batch_@P@('bp_net_loss_and_grad_dx', net, X, bt, stat, T=T)) then
-      call tell_ranks(net, .false.)
-      return
-    end if
-    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, size(X, 2), dX, pdx, lddx, stat)) then
+    if (.not. input_grad_@P@('bp_net_loss_and_grad_dx', net, int(bt%n), dX, pdx, lddx, stat)) then
       call tell_ranks(net, .false.)
       return
     end if
@@ -589,10 +588,7 @@
     procedure(bp_batch_callback), optional :: on_batch
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_train', net, X, bt, stat, labels=labels)) then
-      call tell_ranks(net, .true.)
-      return
-    end if
+    if (.not. pass_batch_@P@('bp_train', net, X, .true., bt, stat, labels=labels)) return
     call run_train(net, opt, bt, epochs, batch_size, seed, shuffle, on_epoch, on_batch, stat)
   end subroutine
 
@@ -608,10 +604,7 @@
     procedure(bp_batch_callback), optional :: on_batch
     integer(c_int), intent(out), optional :: stat
     type(checked_batch) :: bt
-    if (.not. batch_@P@('bp_train', net, X, bt, stat, T=T)) then
-      call tell_ranks(net, .true.)
-      return
-    end if
+    if (.not. pass_batch_@P@('bp_train', net, X, .true., bt, stat, T=T)) return
     call run_train(net, opt, bt, epochs, batch_size, seed, shuffle, on_epoch, on_batch, stat)
   end subroutine
 
