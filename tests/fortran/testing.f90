@@ -4,9 +4,12 @@ module bp_testing
   use, intrinsic :: iso_c_binding, only: c_int, c_int32_t, c_int64_t, c_float, c_double
   implicit none
   private
-  public :: check, tests_done, rel_err, same_bits, fill, data_x, data_label, data_target
+  public :: check, tests_done, test_counts, set_fail_tag, rel_err, same_bits, fill, data_x, data_label, &
+      data_target
 
   integer :: n_pass = 0, n_fail = 0
+  ! What a FAILED line says after FAILED, e.g. ' (rank 1)' in a program that runs under MPI.
+  character(len=64) :: fail_tag = ''
 
   ! max|a - b| / max|b| (docs/ARCHITECTURE.md, Testing): normwise, not elementwise.
   interface rel_err
@@ -30,8 +33,20 @@ contains
       n_pass = n_pass + 1
     else
       n_fail = n_fail + 1
-      write (*, '(a)') 'FAILED: ' // what
+      write (*, '(a)') 'FAILED' // trim(fail_tag) // ': ' // what
     end if
+  end subroutine
+
+  subroutine set_fail_tag(tag)
+    character(len=*), intent(in) :: tag
+    fail_tag = tag
+  end subroutine
+
+  ! The checks so far, for a program that makes its own closing line (e.g. summed over MPI ranks).
+  subroutine test_counts(passed, failed)
+    integer, intent(out) :: passed, failed
+    passed = n_pass
+    failed = n_fail
   end subroutine
 
   ! The closing line; a failure makes the exit status nonzero.

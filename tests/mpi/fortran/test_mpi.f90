@@ -11,6 +11,7 @@ program test_mpi
   use mpi
   use backprop
   use backprop_mpi
+  use bp_testing, only: check, rel_err, same_bits, set_fail_tag, test_counts
   implicit none
 
   interface
@@ -41,11 +42,10 @@ program test_mpi
   integer(c_int32_t), target :: labels(N)
   integer :: rank, nproc, ierr, n_pass, n_fail, fails_all
 
-  n_pass = 0
-  n_fail = 0
   call MPI_Init(ierr)
   call MPI_Comm_rank(MPI_COMM_WORLD, rank, ierr)
   call MPI_Comm_size(MPI_COMM_WORLD, nproc, ierr)
+  call set_fail_tag(' (rank ' // str(rank) // ')')
   call make_data(X, labels, 0)
   Xbig = -7
   Xbig(1:N_IN, :) = X
@@ -72,6 +72,7 @@ program test_mpi
   call test_errors()
   call phase('')
 
+  call test_counts(n_pass, n_fail)
   call MPI_Allreduce(n_fail, fails_all, 1, MPI_INTEGER, MPI_SUM, MPI_COMM_WORLD, ierr)
   if (rank == 0) write (*, '(a, i0, a, i0, a)') 'fortran mpi: ', n_pass, ' passed, ', fails_all, ' failed'
   call MPI_Finalize(ierr)
@@ -80,17 +81,6 @@ program test_mpi
 contains
 
   ! ================================================================= helpers
-
-  subroutine check(ok, what)
-    logical, intent(in) :: ok
-    character(len=*), intent(in) :: what
-    if (ok) then
-      n_pass = n_pass + 1
-    else
-      n_fail = n_fail + 1
-      write (*, '(a, i0, a)') 'FAILED (rank ', rank, '): ' // what
-    end if
-  end subroutine
 
   ! Starts a phase: the watchdog ends the rank if it is not over in WATCHDOG_S s ('' disarms).
   subroutine phase(name)
@@ -106,18 +96,6 @@ contains
       call bpt_watchdog_c(int(WATCHDOG_S, c_int), c, int(len(name), c_size_t))
     end if
   end subroutine
-
-  ! max|a - b| / max|b|: normwise.
-  real(c_double) function rel_err(a, b)
-    real(c_double), intent(in) :: a(:), b(:)
-    rel_err = maxval(abs(a - b)) / max(maxval(abs(b)), 1d-300)
-  end function
-
-  logical function same_bits(a, b)
-    real(c_double), intent(in) :: a(:), b(:)
-    same_bits = size(a) == size(b)
-    if (same_bits) same_bits = all(transfer(a, [0_c_int64_t]) == transfer(b, [0_c_int64_t]))
-  end function
 
   ! Whether v has the same bits on every rank of comm as on its rank 0.
   logical function same_on_all(v, comm)
@@ -656,7 +634,8 @@ contains
     type(bp_mpi) :: dp, none, other
     type(bp_mpi_stats) :: stats
     type(bp_mpi_config) :: cfg
-    real(c_double) :: loss, Xs(2 * N_IN, N), T(N_OUT, N), acc
+    type(bp_optim) :: opt
+    real(c_double) :: loss, Xs(2 * N_IN, N), T(N_OUT, N), acc, dX(N_IN, N)
     real(c_float) :: Xf(N_IN, N)
     integer(c_int64_t) :: conf(N_OUT + 1, N_OUT)
     integer(c_int) :: st
@@ -728,6 +707,21 @@ contains
       call check(st == merge(BP_ERR_ARG, BP_ERR_COMM, rank == nproc - 1), 'bp_mpi_accuracy, one rank''s X wrong')
       call bp_mpi_eval_loss(dp, X(:, s + 1:s + c), labels(s + 1:s + c), loss, st)
       call check(st == BP_OK, 'after a failed call on one rank, a valid call works')
+      ! The same for the gradient passes of `backprop` on the attached network: the rank whose
+      ! wrapper refused its arguments tells the others (BP_ERR_COMM there), and no rank waits.
+      call bp_net_loss_and_grad(net, X(1:m, s + 1:s + c), labels(s + 1:s + c), loss, st)
+      call check(st == merge(BP_ERR_ARG, BP_ERR_COMM, rank == nproc - 1), 'bp_net_loss_and_grad, one rank''s X ' // &
+          'wrong (got ' // str(int(st)) // '): ' // bp_last_error())
+      call bp_net_loss_and_grad_dx(net, X(:, s + 1:s + c), labels(s + 1:s + c), dX(1:m, 1:c), loss, st)
+      call check(st == merge(BP_ERR_ARG, BP_ERR_COMM, rank == nproc - 1), 'bp_net_loss_and_grad_dx, one rank''s ' // &
+          'dX wrong (got ' // str(int(st)) // '): ' // bp_last_error())
+      call bp_optim_create(opt, net, bp_optim_defaults(BP_OPT_SGD, 0.1d0))
+      call bp_train(net, opt, X(1:m, s + 1:s + c), labels(s + 1:s + c), epochs=1, batch_size=N, stat=st)
+      call check(st == merge(BP_ERR_ARG, BP_ERR_COMM, rank == nproc - 1), 'bp_train, one rank''s X wrong (got ' // &
+          str(int(st)) // '): ' // bp_last_error())
+      call bp_optim_destroy(opt)
+      call bp_net_loss_and_grad(net, X(:, s + 1:s + c), labels(s + 1:s + c), loss, st)
+      call check(st == BP_OK, 'after a refused gradient pass on one rank, a valid one works')
     end if
     call bp_mpi_detach(dp)
     call bp_net_destroy(net)
